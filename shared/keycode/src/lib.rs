@@ -1,0 +1,31 @@
+//! Keycode engine for pay-as-you-go devices.
+//!
+//! Two open keypad protocols are implemented bit for bit against their
+//! official Python reference packages (`openpaygo` 0.6.3 and `nexus-keycode`
+//! 1.5.1), together with the device side of each, so that every code the
+//! platform issues can be checked end to end without hardware:
+//!
+//! - [`openpaygo`]: OpenPAYGO Token, standard (9 digits) and extended
+//!   (12 digits) tokens, optionally in the restricted digit set (digits 1-4),
+//!   with the reference decoder's acceptance rules.
+//! - [`nexus`]: Angaza Nexus Keycode, the "full" protocol (`*` + 14 digits +
+//!   `#`) and the "small" protocol for 4-key keypads, with the firmware's
+//!   message-id window and received-id bitmask.
+//! - [`codes`]: the platform's eight code types mapped onto each protocol.
+//! - [`simulator`]: a device that takes keycodes in order and tracks credit.
+//!
+//! The crate does no I/O and has no async code; every function is a pure
+//! computation over its arguments, and every bad input is a typed error.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod codes;
+mod key;
+pub mod nexus;
+pub mod openpaygo;
+pub mod simulator;
+mod siphash;
+
+pub use codes::{CodeError, CodeType, DeviceProtocol, DeviceSecrets, GeneratedCode};
+pub use key::{KeyError, SecretKey};
+pub use siphash::siphash24;
