@@ -222,7 +222,9 @@ pub fn generate(
             time_divider,
         } => {
             if time_divider == 0 {
-                return Err(CodeError::InvalidDevice("the time divider must be at least 1".into()));
+                return Err(CodeError::InvalidDevice(
+                    "the time divider must be at least 1".into(),
+                ));
             }
             let config = TokenConfig {
                 key: device.key.clone(),
@@ -261,13 +263,15 @@ pub fn generate(
                 }
                 CodeType::Unlock => (TokenType::DisablePayg, 0),
             };
-            let token = openpaygo::encode_token(&config, count, token_type, value).map_err(|e| match e {
-                EncodeError::ValueTooHigh { .. } => unsupported(&format!(
-                    "{e} (time divider {time_divider})"
-                )),
-                EncodeError::StartingCodeTooLarge(_) => CodeError::InvalidDevice(e.to_string()),
-                EncodeError::CountOverflow(c) => CodeError::CountExhausted(c),
-            })?;
+            let token = openpaygo::encode_token(&config, count, token_type, value).map_err(
+                |e| match e {
+                    EncodeError::ValueTooHigh { .. } => {
+                        unsupported(&format!("{e} (time divider {time_divider})"))
+                    }
+                    EncodeError::StartingCodeTooLarge(_) => CodeError::InvalidDevice(e.to_string()),
+                    EncodeError::CountOverflow(c) => CodeError::CountExhausted(c),
+                },
+            )?;
             Ok(GeneratedCode {
                 code: token.digits,
                 count: token.count,
@@ -289,8 +293,11 @@ pub fn generate(
                 CodeType::FullReset => FullMessage::WipeState(WipeFlags::TargetFlags1),
                 CodeType::Unlock => FullMessage::Unlock,
             };
-            let next = count.checked_add(1).ok_or(CodeError::CountExhausted(count))?;
-            let keycode = full::encode(count, message, &device.key).map_err(nexus_error(code_type, device))?;
+            let next = count
+                .checked_add(1)
+                .ok_or(CodeError::CountExhausted(count))?;
+            let keycode = full::encode(count, message, &device.key)
+                .map_err(nexus_error(code_type, device))?;
             Ok(GeneratedCode {
                 code: keycode.rendered,
                 count,
@@ -335,11 +342,15 @@ pub fn generate(
                 CodeType::FullReset => SmallMessage::Maintenance(Maintenance::WipeState1),
                 CodeType::Unlock => SmallMessage::Unlock,
             };
-            let keycode = small::encode(id, message, &device.key).map_err(nexus_error(code_type, device))?;
+            let keycode =
+                small::encode(id, message, &device.key).map_err(nexus_error(code_type, device))?;
             let (used_id, next) = match message {
                 // Maintenance messages carry id 0 and consume no id.
                 SmallMessage::Maintenance(_) => (0, count),
-                _ => (id, id.checked_add(1).ok_or(CodeError::CountExhausted(count))?),
+                _ => (
+                    id,
+                    id.checked_add(1).ok_or(CodeError::CountExhausted(count))?,
+                ),
             };
             Ok(GeneratedCode {
                 code: keycode.rendered,
@@ -359,7 +370,10 @@ fn after_nexus(code_type: CodeType, next: u32) -> u32 {
     }
 }
 
-fn nexus_error(code_type: CodeType, device: &DeviceSecrets) -> impl Fn(NexusError) -> CodeError + '_ {
+fn nexus_error(
+    code_type: CodeType,
+    device: &DeviceSecrets,
+) -> impl Fn(NexusError) -> CodeError + '_ {
     move |error| CodeError::Unsupported {
         code_type,
         protocol: device.protocol.name(),

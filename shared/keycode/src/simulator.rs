@@ -8,7 +8,9 @@ use crate::codes::{DeviceProtocol, DeviceSecrets};
 use crate::nexus::full::FullReceiver;
 use crate::nexus::small::SmallReceiver;
 use crate::nexus::{DeviceAction, PaygState, Received};
-use crate::openpaygo::{self, Decoded, TokenConfig, TokenType, MAX_ACTIVATION_VALUE, PAYG_DISABLE_VALUE};
+use crate::openpaygo::{
+    self, Decoded, TokenConfig, TokenType, MAX_ACTIVATION_VALUE, PAYG_DISABLE_VALUE,
+};
 
 /// What the device made of one keycode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +144,13 @@ impl SimulatedDevice {
     /// The OpenPAYGO reference simulator's rules: a value up to 995 is time
     /// (SET_TIME re-enables PAYG; time is ignored while PAYG is off), 998
     /// turns PAYG off, 999 only syncs the count.
-    fn apply_openpaygo(&mut self, value: u32, token_type: TokenType, extended: bool, divider: u32) -> Entry {
+    fn apply_openpaygo(
+        &mut self,
+        value: u32,
+        token_type: TokenType,
+        extended: bool,
+        divider: u32,
+    ) -> Entry {
         let is_time = if extended {
             matches!(token_type, TokenType::AddTime | TokenType::SetTime)
         } else {

@@ -7,8 +7,8 @@
 //! a MAC under the all-zero key, not obscured.
 
 use super::{
-    group_digits, pseudorandom_bytes, DeviceAction, NexusError, PaygState, Received,
-    ReceiptWindow, FIXED_00_KEY,
+    group_digits, pseudorandom_bytes, DeviceAction, NexusError, PaygState, ReceiptWindow, Received,
+    FIXED_00_KEY,
 };
 use crate::{siphash24, SecretKey};
 
@@ -191,7 +191,12 @@ impl FullReceiver {
         }
     }
 
-    fn receive_activation(&mut self, key: &SecretKey, state: PaygState, digits: Vec<u8>) -> Received {
+    fn receive_activation(
+        &mut self,
+        key: &SecretKey,
+        state: PaygState,
+        digits: Vec<u8>,
+    ) -> Received {
         let mut bytes = [0u8; 14];
         bytes.copy_from_slice(&digits);
         let mac_value = number(&bytes[8..]);
@@ -319,11 +324,20 @@ mod tests {
             receiver.receive(&key, PaygState::Disabled, &code.rendered),
             Received::Applied(DeviceAction::AddCredit { seconds: 86_400 })
         );
-        assert_eq!(receiver.receive(&key, PaygState::Enabled, &code.rendered), Received::Duplicate);
+        assert_eq!(
+            receiver.receive(&key, PaygState::Enabled, &code.rendered),
+            Received::Duplicate
+        );
         let mut forged = code.digits.clone().into_bytes();
         forged[13] = b'0' + (forged[13] - b'0' + 1) % 10;
         let forged = String::from_utf8(forged).unwrap();
-        assert_eq!(receiver.receive(&key, PaygState::Enabled, &forged), Received::Invalid);
-        assert_eq!(receiver.receive(&key, PaygState::Enabled, "*12a#"), Received::Invalid);
+        assert_eq!(
+            receiver.receive(&key, PaygState::Enabled, &forged),
+            Received::Invalid
+        );
+        assert_eq!(
+            receiver.receive(&key, PaygState::Enabled, "*12a#"),
+            Received::Invalid
+        );
     }
 }

@@ -6,8 +6,8 @@
 //! two bits each, after the start key.
 
 use super::{
-    group_digits, pseudorandom_bytes, DeviceAction, NexusError, PaygState, Received,
-    ReceiptWindow, FIXED_FF_KEY,
+    group_digits, pseudorandom_bytes, DeviceAction, NexusError, PaygState, ReceiptWindow, Received,
+    FIXED_FF_KEY,
 };
 use crate::{siphash24, SecretKey};
 
@@ -162,14 +162,22 @@ fn obscuring_bits(mac_value: u16) -> u32 {
 /// test messages always use id 0).
 pub fn encode(id: u32, message: SmallMessage, key: &SecretKey) -> Result<SmallKeycode, NexusError> {
     let (id, type_code, body, mac_key) = match message {
-        SmallMessage::AddCredit { days } => {
-            (id, TYPE_ADD_CREDIT, add_credit_increment(days)?, key.as_bytes())
-        }
+        SmallMessage::AddCredit { days } => (
+            id,
+            TYPE_ADD_CREDIT,
+            add_credit_increment(days)?,
+            key.as_bytes(),
+        ),
         SmallMessage::SetCredit { days } => {
             if id & 0x3f == 63 && days == 1 {
                 return Err(NexusError::PossibleMessageCollision { id });
             }
-            (id, TYPE_SET_CREDIT, set_credit_increment(days)?, key.as_bytes())
+            (
+                id,
+                TYPE_SET_CREDIT,
+                set_credit_increment(days)?,
+                key.as_bytes(),
+            )
         }
         SmallMessage::Unlock => (id, TYPE_ADD_CREDIT, INCREMENT_UNLOCK, key.as_bytes()),
         SmallMessage::Maintenance(function) => (
@@ -178,7 +186,9 @@ pub fn encode(id: u32, message: SmallMessage, key: &SecretKey) -> Result<SmallKe
             function as u8 | 0x80,
             key.as_bytes(),
         ),
-        SmallMessage::Test(function) => (0, TYPE_MAINTENANCE_OR_TEST, function as u8, &FIXED_FF_KEY),
+        SmallMessage::Test(function) => {
+            (0, TYPE_MAINTENANCE_OR_TEST, function as u8, &FIXED_FF_KEY)
+        }
     };
     let mac_value = mac(mac_key, id, type_code, body);
     let header = ((id & 0x3f) << 10) | (u32::from(type_code) << 8) | u32::from(body);
@@ -235,19 +245,31 @@ impl SmallReceiver {
             u32::from(compressed_id)
         };
         let is_test = type_code == TYPE_MAINTENANCE_OR_TEST && body <= 127;
-        let mac_key = if is_test { &FIXED_FF_KEY } else { key.as_bytes() };
+        let mac_key = if is_test {
+            &FIXED_FF_KEY
+        } else {
+            key.as_bytes()
+        };
         if mac(mac_key, id, type_code, body) != mac_value {
             return Received::Invalid;
         }
         match type_code {
-            TYPE_ADD_CREDIT | TYPE_SET_CREDIT => self.receive_activation(state, id, type_code, body),
+            TYPE_ADD_CREDIT | TYPE_SET_CREDIT => {
+                self.receive_activation(state, id, type_code, body)
+            }
             TYPE_MAINTENANCE_OR_TEST if is_test => self.receive_test(state, body),
             TYPE_MAINTENANCE_OR_TEST => self.receive_maintenance(body),
             _ => Received::Invalid,
         }
     }
 
-    fn receive_activation(&mut self, state: PaygState, id: u32, type_code: u8, body: u8) -> Received {
+    fn receive_activation(
+        &mut self,
+        state: PaygState,
+        id: u32,
+        type_code: u8,
+        body: u8,
+    ) -> Received {
         if self.window.is_received(id) {
             return Received::Duplicate;
         }
@@ -327,7 +349,9 @@ mod tests {
         let mut receiver = SmallReceiver::default();
         assert_eq!(
             receiver.receive(&key, PaygState::Disabled, &code.rendered),
-            Received::Applied(DeviceAction::AddCredit { seconds: 11 * 86_400 })
+            Received::Applied(DeviceAction::AddCredit {
+                seconds: 11 * 86_400
+            })
         );
     }
 

@@ -33,7 +33,8 @@ impl ReceiptWindow {
     pub fn infer_full_id(&self, compressed: u8) -> u32 {
         let low = self.lowest_id();
         let offset = (u32::from(compressed) + 64 - (low & 0x3f)) & 0x3f;
-        low + offset
+        // Saturating: a Pd within 40 of u32::MAX is past what the firmware supports.
+        low.saturating_add(offset)
     }
 
     /// Whether `id` is recorded as received.

@@ -68,7 +68,11 @@ pub fn decode_token(
 ) -> Result<Decoded, DecodeError> {
     let expected = config.token_length();
     if !token.bytes().all(|c| c.is_ascii_digit()) {
-        let allowed = if config.restricted_digit_set { "1-4" } else { "0-9" };
+        let allowed = if config.restricted_digit_set {
+            "1-4"
+        } else {
+            "0-9"
+        };
         return Err(DecodeError::BadDigit { allowed });
     }
     if token.len() != expected {
@@ -81,7 +85,9 @@ pub fn decode_token(
         from_restricted_digits(token).ok_or(DecodeError::BadDigit { allowed: "1-4" })?
     } else {
         // At most 12 ASCII digits: always fits.
-        token.bytes().fold(0u64, |acc, c| acc * 10 + u64::from(c - b'0'))
+        token
+            .bytes()
+            .fold(0u64, |acc, c| acc * 10 + u64::from(c - b'0'))
     };
     let chain = Chain {
         key: config.key.as_bytes(),

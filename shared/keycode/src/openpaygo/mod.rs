@@ -14,7 +14,10 @@ mod chain;
 mod decode;
 mod encode;
 
-pub use decode::{decode_token, Decoded, DecodeError, MAX_TOKEN_JUMP, MAX_TOKEN_JUMP_COUNTER_SYNC, MAX_UNUSED_OLDER_TOKENS};
+pub use decode::{
+    decode_token, DecodeError, Decoded, MAX_TOKEN_JUMP, MAX_TOKEN_JUMP_COUNTER_SYNC,
+    MAX_UNUSED_OLDER_TOKENS,
+};
 pub use encode::{encode_token, EncodeError, Token};
 
 use crate::SecretKey;
