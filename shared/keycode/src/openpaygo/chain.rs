@@ -1,6 +1,6 @@
 //! The hash chain shared by the encoder and the decoder.
 
-use crate::siphash24;
+use crate::siphash::SipKey;
 
 pub(crate) const STANDARD_VALUE_OFFSET: u64 = 1_000;
 pub(crate) const EXTENDED_VALUE_OFFSET: u64 = 1_000_000;
@@ -31,14 +31,21 @@ pub(crate) fn fold_extended(hash: u64) -> u64 {
     }
 }
 
-/// One link of a token chain: which width, and the step from one code to the next.
+/// A device's token chain: its width and the step from one code to the next.
 #[derive(Clone, Copy)]
-pub(crate) struct Chain<'k> {
-    pub key: &'k [u8; 16],
+pub(crate) struct Chain {
+    key: SipKey,
     pub extended: bool,
 }
 
-impl Chain<'_> {
+impl Chain {
+    pub fn new(key: &[u8; 16], extended: bool) -> Self {
+        Self {
+            key: SipKey::new(key),
+            extended,
+        }
+    }
+
     pub fn offset(self) -> u64 {
         if self.extended {
             EXTENDED_VALUE_OFFSET
@@ -47,25 +54,62 @@ impl Chain<'_> {
         }
     }
 
+    /// The value digits of `code`. Branching to constant divisors lets the
+    /// compiler replace the 64-bit division with a multiplication.
+    #[inline(always)]
+    pub fn base_of(self, code: u64) -> u64 {
+        if self.extended {
+            code % EXTENDED_VALUE_OFFSET
+        } else {
+            code % STANDARD_VALUE_OFFSET
+        }
+    }
+
     /// Replaces the value digits of `code` with `base`.
     #[inline(always)]
     pub fn with_base(self, code: u64, base: u64) -> u64 {
-        code - code % self.offset() + base
+        code - self.base_of(code) + base
     }
 
+    /// One step of the chain.
     #[inline(always)]
     pub fn next(self, code: u64) -> u64 {
         if self.extended {
-            fold_extended(siphash24(self.key, &code.to_be_bytes()))
+            self.next_extended(code)
         } else {
-            // The reference packs the code as a big-endian u32 and repeats it
-            // to reach 8 bytes.
-            let word = (code as u32).to_be_bytes();
-            let data = [
-                word[0], word[1], word[2], word[3], word[0], word[1], word[2], word[3],
-            ];
-            fold_standard(siphash24(self.key, &data))
+            self.next_standard(code)
         }
+    }
+
+    /// The code `steps` links after `code`. The width is decided once, so
+    /// the loop is nothing but hashing.
+    pub fn advance(self, code: u64, steps: u32) -> u64 {
+        let mut code = code;
+        if self.extended {
+            for _ in 0..steps {
+                code = self.next_extended(code);
+            }
+        } else {
+            for _ in 0..steps {
+                code = self.next_standard(code);
+            }
+        }
+        code
+    }
+
+    /// The reference packs the code as a big-endian u32 and repeats it to
+    /// reach 8 bytes; as a little-endian word that is the byte-swapped u32 in
+    /// both halves.
+    #[inline(always)]
+    fn next_standard(self, code: u64) -> u64 {
+        let half = u64::from((code as u32).swap_bytes());
+        fold_standard(self.key.hash_8_bytes(half | (half << 32)))
+    }
+
+    /// The reference packs the code as a big-endian u64.
+    #[inline(always)]
+    fn next_extended(self, code: u64) -> u64 {
+        fold_extended(self.key.hash_8_bytes(code.swap_bytes()))
     }
 
     /// Number of restricted-set digits (2 bits each) a code is rendered with.
@@ -81,10 +125,32 @@ impl Chain<'_> {
 /// Renders a code in the restricted digit set: two bits per digit, most
 /// significant first, each as 1-4.
 pub(crate) fn to_restricted_digits(code: u64, digits: u32) -> String {
-    (0..digits)
-        .rev()
-        .map(|i| char::from(b'1' + ((code >> (2 * i)) & 0b11) as u8))
-        .collect()
+    let mut out = [0u8; 20];
+    let out = &mut out[..digits as usize];
+    for (i, slot) in out.iter_mut().rev().enumerate() {
+        *slot = b'1' + ((code >> (2 * i)) & 0b11) as u8;
+    }
+    ascii_string(out)
+}
+
+/// Renders a code as exactly `width` decimal digits, zero-padded. Written
+/// out by hand because `format!` padding costs as much as the two hashes of
+/// a low-count token.
+pub(crate) fn to_decimal_digits(mut code: u64, width: usize) -> String {
+    let mut out = [b'0'; 12];
+    let out = &mut out[..width];
+    for slot in out.iter_mut().rev() {
+        *slot = b'0' + (code % 10) as u8;
+        code /= 10;
+    }
+    ascii_string(out)
+}
+
+fn ascii_string(bytes: &[u8]) -> String {
+    // Only ASCII digits are ever written, so this never falls back.
+    std::str::from_utf8(bytes)
+        .map(str::to_owned)
+        .unwrap_or_default()
 }
 
 /// Reads a restricted-digit-set token back into its code; `None` when a digit

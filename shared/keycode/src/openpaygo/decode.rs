@@ -89,14 +89,11 @@ pub fn decode_token(
             .bytes()
             .fold(0u64, |acc, c| acc * 10 + u64::from(c - b'0'))
     };
-    let chain = Chain {
-        key: config.key.as_bytes(),
-        extended: config.extended,
-    };
+    let chain = Chain::new(config.key.as_bytes(), config.extended);
     let starting_code = u64::from(config.effective_starting_code());
     let offset = chain.offset();
-    let token_base = code % offset;
-    let starting_base = starting_code % offset;
+    let token_base = chain.base_of(code);
+    let starting_base = chain.base_of(starting_code);
     let value = ((token_base + offset - starting_base) % offset) as u32;
 
     let jump = if value == COUNTER_SYNC_VALUE && !config.extended {

@@ -1,4 +1,4 @@
-use super::chain::{to_restricted_digits, Chain};
+use super::chain::{to_decimal_digits, to_restricted_digits, Chain};
 use super::{
     TokenConfig, TokenType, COUNTER_SYNC_VALUE, MAX_ACTIVATION_VALUE,
     MAX_ACTIVATION_VALUE_EXTENDED, MAX_STARTING_CODE, PAYG_DISABLE_VALUE,
@@ -68,24 +68,17 @@ pub fn encode_token(
         TokenType::CounterSync => u64::from(COUNTER_SYNC_VALUE),
     };
     let new_count = next_count(count, token_type).ok_or(EncodeError::CountOverflow(count))?;
-    let chain = Chain {
-        key: config.key.as_bytes(),
-        extended: config.extended,
-    };
-    let offset = chain.offset();
+    let chain = Chain::new(config.key.as_bytes(), config.extended);
     // The value rides on the starting code's own value digits, modulo the offset.
-    let token_base = (starting_code % offset + value) % offset;
-    let mut code = chain.with_base(starting_code, token_base);
-    for _ in 0..new_count {
-        code = chain.next(code);
-    }
+    let token_base = chain.base_of(chain.base_of(starting_code) + value);
+    let code = chain.advance(chain.with_base(starting_code, token_base), new_count);
     let code = chain.with_base(code, token_base);
     let digits = if config.restricted_digit_set {
         to_restricted_digits(code, chain.restricted_digits())
     } else if config.extended {
-        format!("{code:012}")
+        to_decimal_digits(code, 12)
     } else {
-        format!("{code:09}")
+        to_decimal_digits(code, 9)
     };
     Ok(Token {
         digits,
