@@ -380,3 +380,174 @@ fn nexus_error(
         reason: error.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(protocol: DeviceProtocol) -> DeviceSecrets {
+        DeviceSecrets {
+            protocol,
+            key: SecretKey::from_hex("deadbeefdeadbeefdeadbeefdeadbeef").unwrap(),
+            starting_code: None,
+        }
+    }
+
+    fn openpaygo(divider: u32, extended: bool) -> DeviceSecrets {
+        device(DeviceProtocol::OpenPaygo {
+            extended,
+            restricted_digit_set: false,
+            time_divider: divider,
+        })
+    }
+
+    fn is_unsupported(result: Result<GeneratedCode, CodeError>) -> bool {
+        matches!(result, Err(CodeError::Unsupported { .. }))
+    }
+
+    #[test]
+    fn code_type_names_round_trip() {
+        for code_type in CodeType::ALL {
+            assert_eq!(code_type.as_str().parse::<CodeType>(), Ok(code_type));
+        }
+        assert!("Add_Time".parse::<CodeType>().is_err());
+    }
+
+    #[test]
+    fn openpaygo_hours_and_minutes_depend_on_the_divider() {
+        assert!(is_unsupported(generate(
+            &openpaygo(1, false),
+            1,
+            CodeType::OneHour,
+            0
+        )));
+        assert!(generate(&openpaygo(24, false), 1, CodeType::OneHour, 0).is_ok());
+        // With 1440 units a day a minute is 1, but a whole day (1440) only
+        // fits extended tokens.
+        assert!(generate(&openpaygo(1440, false), 1, CodeType::OneMinute, 0).is_ok());
+        assert!(is_unsupported(generate(
+            &openpaygo(1440, false),
+            1,
+            CodeType::AddTime,
+            1
+        )));
+        assert!(generate(&openpaygo(1440, true), 1, CodeType::AddTime, 1).is_ok());
+        assert!(is_unsupported(generate(
+            &openpaygo(60, false),
+            1,
+            CodeType::OneMinute,
+            0
+        )));
+        assert!(is_unsupported(generate(
+            &openpaygo(24, false),
+            1,
+            CodeType::AddTime,
+            42
+        )));
+        assert!(generate(&openpaygo(1, false), 1, CodeType::AddTime, 995).is_ok());
+        assert!(is_unsupported(generate(
+            &openpaygo(1, false),
+            1,
+            CodeType::AddTime,
+            996
+        )));
+        assert!(matches!(
+            generate(&openpaygo(0, false), 1, CodeType::AddTime, 1),
+            Err(CodeError::InvalidDevice(_))
+        ));
+    }
+
+    #[test]
+    fn unsupported_errors_name_the_type_and_the_protocol() {
+        let error = generate(&openpaygo(1, true), 1, CodeType::Unlock, 0).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("unlock") && message.contains("OpenPAYGO extended"),
+            "{message}"
+        );
+        for code_type in [
+            CodeType::CreditReset,
+            CodeType::HistoryReset,
+            CodeType::FullReset,
+        ] {
+            assert!(is_unsupported(generate(
+                &openpaygo(1, false),
+                1,
+                code_type,
+                0
+            )));
+        }
+        assert!(is_unsupported(generate(
+            &device(DeviceProtocol::NexusFull),
+            0,
+            CodeType::CreditReset,
+            0
+        )));
+        assert!(is_unsupported(generate(
+            &device(DeviceProtocol::NexusFull),
+            0,
+            CodeType::OneMinute,
+            0
+        )));
+    }
+
+    #[test]
+    fn nexus_small_takes_only_day_counts_the_device_credits_exactly() {
+        let small = device(DeviceProtocol::NexusSmall);
+        for days in [1, 180, 183, 186, 405] {
+            assert!(
+                generate(&small, 0, CodeType::AddTime, days).is_ok(),
+                "{days}"
+            );
+        }
+        for days in [0, 181, 182, 184, 406, 999] {
+            assert!(
+                is_unsupported(generate(&small, 0, CodeType::AddTime, days)),
+                "{days}"
+            );
+        }
+        for days in [0, 1, 90, 92, 184, 368, 736, 960] {
+            assert!(
+                generate(&small, 0, CodeType::SetTime, days).is_ok(),
+                "{days}"
+            );
+        }
+        for days in [91, 181, 721, 961] {
+            assert!(
+                is_unsupported(generate(&small, 0, CodeType::SetTime, days)),
+                "{days}"
+            );
+        }
+        assert!(is_unsupported(generate(&small, 0, CodeType::OneHour, 0)));
+    }
+
+    #[test]
+    fn nexus_small_skips_the_colliding_id_and_maintenance_uses_none() {
+        let small = device(DeviceProtocol::NexusSmall);
+        let code = generate(&small, 63, CodeType::SetTime, 1).unwrap();
+        assert_eq!((code.count, code.next_count), (64, 65));
+        let reset = generate(&small, 10, CodeType::CreditReset, 0).unwrap();
+        assert_eq!((reset.count, reset.next_count), (0, 10));
+    }
+
+    #[test]
+    fn nexus_ids_restart_after_a_history_wipe() {
+        for protocol in [DeviceProtocol::NexusFull, DeviceProtocol::NexusSmall] {
+            for code_type in [CodeType::HistoryReset, CodeType::FullReset] {
+                let code = generate(&device(protocol), 77, code_type, 0).unwrap();
+                assert_eq!(code.next_count, 0, "{code_type} on {}", protocol.name());
+            }
+            let add = generate(&device(protocol), 77, CodeType::AddTime, 1).unwrap();
+            assert_eq!((add.count, add.next_count), (77, 78));
+        }
+        assert!(matches!(
+            generate(
+                &device(DeviceProtocol::NexusFull),
+                u32::MAX,
+                CodeType::AddTime,
+                1
+            ),
+            Err(CodeError::CountExhausted(_))
+        ));
+    }
+}
