@@ -14,6 +14,27 @@
 //! - [`codes`]: the platform's eight code types mapped onto each protocol.
 //! - [`simulator`]: a device that takes keycodes in order and tracks credit.
 //!
+//! ```
+//! use keycode::codes::{generate, CodeType, DeviceProtocol, DeviceSecrets};
+//! use keycode::simulator::{Entry, SimulatedDevice};
+//! use keycode::SecretKey;
+//!
+//! let device = DeviceSecrets {
+//!     protocol: DeviceProtocol::NexusFull,
+//!     key: SecretKey::from_hex("deadbeefdeadbeefdeadbeefdeadbeef").unwrap(),
+//!     starting_code: None,
+//! };
+//! // Message id 42, seven days: the reference README's own example.
+//! let code = generate(&device, 42, CodeType::AddTime, 7).unwrap();
+//! assert_eq!(code.code, "*599 791 493 194 43#");
+//! assert_eq!(code.next_count, 43);
+//!
+//! let mut simulated = SimulatedDevice::new(device, 0);
+//! assert_eq!(simulated.enter(&code.code), Entry::Accepted);
+//! assert_eq!(simulated.credit_seconds, 7 * 86_400);
+//! assert_eq!(simulated.enter(&code.code), Entry::AlreadyUsed);
+//! ```
+//!
 //! The crate does no I/O and has no async code; every function is a pure
 //! computation over its arguments, and every bad input is a typed error.
 #![forbid(unsafe_code)]
