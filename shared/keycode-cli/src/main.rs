@@ -8,9 +8,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use keycode::codes::{self, CodeType, DeviceProtocol, DeviceSecrets};
-use keycode::nexus::full::{self, FullMessage, FullReceiver};
-use keycode::nexus::small::{self, SmallMessage, SmallReceiver, Test};
-use keycode::nexus::{PaygState, ReceiptWindow, Received};
+use keycode::nexus::full::{self, FullMessage};
+use keycode::nexus::small::{self, SmallMessage, Test};
+use keycode::nexus::{NexusReceiver, PaygState, ReceiptWindow, Received};
 use keycode::openpaygo::{self, Decoded, TokenConfig, TokenType};
 use keycode::SecretKey;
 use serde_json::json;
@@ -267,25 +267,16 @@ fn decode(args: &DecodeArgs) -> Result<serde_json::Value, String> {
                 pd_index: args.count.unwrap_or(ReceiptWindow::default().pd_index),
                 flags: args.received_flags,
             };
-            let (received, window) = if secrets.protocol == DeviceProtocol::NexusFull {
-                let mut receiver = FullReceiver {
-                    window,
-                    oqc_tests_received: 0,
-                };
-                (
-                    receiver.receive(&secrets.key, state, &args.code),
-                    receiver.window,
-                )
-            } else {
-                let mut receiver = SmallReceiver {
-                    window,
-                    oqc_tests_received: 0,
-                };
-                (
-                    receiver.receive(&secrets.key, state, &args.code),
-                    receiver.window,
-                )
+            let mut receiver = NexusReceiver {
+                window,
+                oqc_tests_received: 0,
             };
+            let received = if secrets.protocol == DeviceProtocol::NexusFull {
+                receiver.receive_full(&secrets.key, state, &args.code)
+            } else {
+                receiver.receive_small(&secrets.key, state, &args.code)
+            };
+            let window = receiver.window;
             let mut out = match received {
                 Received::Applied(action) => json!({"result": "applied", "action": action}),
                 Received::Duplicate => json!({"result": "duplicate"}),

@@ -5,9 +5,7 @@
 //! which is all the semantics of the code types need.
 
 use crate::codes::{DeviceProtocol, DeviceSecrets};
-use crate::nexus::full::FullReceiver;
-use crate::nexus::small::SmallReceiver;
-use crate::nexus::{DeviceAction, PaygState, Received};
+use crate::nexus::{DeviceAction, NexusReceiver, PaygState, Received};
 use crate::openpaygo::{
     self, Decoded, TokenConfig, TokenType, MAX_ACTIVATION_VALUE, PAYG_DISABLE_VALUE,
 };
@@ -38,9 +36,9 @@ pub enum History {
         used_counts: Vec<u32>,
     },
     /// Nexus full: the receipt window.
-    NexusFull(FullReceiver),
+    NexusFull(NexusReceiver),
     /// Nexus small: the receipt window.
-    NexusSmall(SmallReceiver),
+    NexusSmall(NexusReceiver),
 }
 
 /// A simulated device.
@@ -64,8 +62,8 @@ impl SimulatedDevice {
                 count: starting_count,
                 used_counts: Vec::new(),
             },
-            DeviceProtocol::NexusFull => History::NexusFull(FullReceiver::default()),
-            DeviceProtocol::NexusSmall => History::NexusSmall(SmallReceiver::default()),
+            DeviceProtocol::NexusFull => History::NexusFull(NexusReceiver::default()),
+            DeviceProtocol::NexusSmall => History::NexusSmall(NexusReceiver::default()),
         };
         Self {
             secrets,
@@ -127,8 +125,8 @@ impl SimulatedDevice {
                 *used_counts = updated;
                 return self.apply_openpaygo(value, token_type, extended, time_divider);
             }
-            (History::NexusFull(receiver), _) => receiver.receive(key, state, keycode),
-            (History::NexusSmall(receiver), _) => receiver.receive(key, state, keycode),
+            (History::NexusFull(receiver), _) => receiver.receive_full(key, state, keycode),
+            (History::NexusSmall(receiver), _) => receiver.receive_small(key, state, keycode),
             (History::OpenPaygo { .. }, _) => return Entry::Rejected,
         };
         match received {

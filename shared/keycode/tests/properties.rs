@@ -3,9 +3,7 @@
 //! however malformed, may panic.
 
 use keycode::codes::{self, CodeError, CodeType, DeviceProtocol};
-use keycode::nexus::full::FullReceiver;
-use keycode::nexus::small::SmallReceiver;
-use keycode::nexus::PaygState;
+use keycode::nexus::{NexusReceiver, PaygState};
 use keycode::openpaygo::{self, TokenConfig};
 use keycode::simulator::{Entry, SimulatedDevice};
 use keycode::{DeviceSecrets, SecretKey};
@@ -193,14 +191,14 @@ proptest! {
     #[test]
     fn nexus_keycodes_of_any_text_are_read_or_refused(text in "[0-9*# a-z-]{0,40}", pd in 0u32..=u32::MAX, flags in any::<u32>()) {
         let key = SecretKey::from_bytes([9; 16]);
-        let mut receiver = FullReceiver::default();
+        let mut receiver = NexusReceiver::default();
         receiver.window.pd_index = pd;
         receiver.window.flags = flags;
-        let _ = receiver.receive(&key, PaygState::Enabled, &text);
-        let mut small = SmallReceiver::default();
+        let _ = receiver.receive_full(&key, PaygState::Enabled, &text);
+        let mut small = NexusReceiver::default();
         small.window.pd_index = pd;
         small.window.flags = flags;
-        let _ = small.receive(&key, PaygState::Disabled, &text);
+        let _ = small.receive_small(&key, PaygState::Disabled, &text);
     }
 
     #[test]

@@ -333,8 +333,7 @@ fn nexus_device(protocol: DeviceProtocol, v: &Value) -> SimulatedDevice {
         flags: 0,
     };
     match &mut device.history {
-        History::NexusFull(receiver) => receiver.window = window,
-        History::NexusSmall(receiver) => receiver.window = window,
+        History::NexusFull(receiver) | History::NexusSmall(receiver) => receiver.window = window,
         History::OpenPaygo { .. } => unreachable!(),
     }
     device

@@ -7,19 +7,13 @@
 //! a MAC under the all-zero key, not obscured.
 
 use super::{
-    group_digits, pseudorandom_bytes, DeviceAction, NexusError, PaygState, ReceiptWindow, Received,
+    group_digits, pseudorandom_bytes, DeviceAction, NexusError, NexusReceiver, PaygState, Received,
     FIXED_00_KEY,
 };
 use crate::{siphash24, SecretKey};
 
 /// Hours in a SET_CREDIT body that mean "unlock".
 pub const UNLOCK_HOURS: u32 = 99_999;
-/// How many factory OQC test keycodes a device accepts in its life.
-pub const MAX_OQC_TESTS: u8 = 10;
-/// Seconds of credit an ALLOW_TEST keycode gives a disabled device.
-pub const ALLOW_TEST_SECONDS: u64 = 127;
-/// Seconds of credit an OQC test keycode adds.
-pub const OQC_TEST_SECONDS: u64 = 3_600;
 
 /// WIPE_STATE targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -165,33 +159,22 @@ fn number(digits: &[u8]) -> u32 {
     digits.iter().fold(0u32, |acc, d| acc * 10 + u32::from(*d))
 }
 
-/// The receiving side of the full protocol: the firmware's receipt window and
-/// its factory-test counter.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct FullReceiver {
-    /// Received message ids.
-    pub window: ReceiptWindow,
-    /// OQC test keycodes accepted so far.
-    pub oqc_tests_received: u8,
-}
-
-impl FullReceiver {
-    /// Authenticates and applies a keycode as the firmware does, given the
-    /// device's secret key and PAYG state. The caller carries out the
-    /// returned action on its credit.
-    pub fn receive(&mut self, key: &SecretKey, state: PaygState, keycode: &str) -> Received {
+impl NexusReceiver {
+    /// Authenticates and applies a full-protocol keycode as the firmware
+    /// does, given the device's secret key and PAYG state. The caller carries
+    /// out the returned action on its credit.
+    pub fn receive_full(&mut self, key: &SecretKey, state: PaygState, keycode: &str) -> Received {
         let Some(digits) = keycode_digits(keycode) else {
             return Received::Invalid;
         };
         match digits.len() {
-            14 => self.receive_activation(key, state, digits),
-            7 => self.receive_factory(state, &digits),
+            14 => self.receive_full_activation(key, state, digits),
+            7 => self.receive_full_factory(state, &digits),
             _ => Received::Invalid,
         }
     }
 
-    fn receive_activation(
+    fn receive_full_activation(
         &mut self,
         key: &SecretKey,
         state: PaygState,
@@ -265,12 +248,7 @@ impl FullReceiver {
         }
     }
 
-    fn forget_ids(&mut self) {
-        self.window.reset();
-        self.oqc_tests_received = 0;
-    }
-
-    fn receive_factory(&mut self, state: PaygState, digits: &[u8]) -> Received {
+    fn receive_full_factory(&mut self, state: PaygState, digits: &[u8]) -> Received {
         let type_code = digits[0];
         if !(TYPE_FACTORY_ALLOW_TEST..=TYPE_FACTORY_DISPLAY_PAYG_ID).contains(&type_code) {
             return Received::Invalid;
@@ -279,21 +257,9 @@ impl FullReceiver {
             return Received::Invalid;
         }
         match type_code {
-            TYPE_FACTORY_ALLOW_TEST if state == PaygState::Disabled => {
-                Received::Applied(DeviceAction::AddCredit {
-                    seconds: ALLOW_TEST_SECONDS,
-                })
-            }
-            TYPE_FACTORY_OQC_TEST
-                if state != PaygState::Unlocked && self.oqc_tests_received < MAX_OQC_TESTS =>
-            {
-                self.oqc_tests_received += 1;
-                Received::Applied(DeviceAction::AddCredit {
-                    seconds: OQC_TEST_SECONDS,
-                })
-            }
-            TYPE_FACTORY_DISPLAY_PAYG_ID => Received::Applied(DeviceAction::DisplayPaygId),
-            _ => Received::Duplicate,
+            TYPE_FACTORY_ALLOW_TEST => Self::short_test(state),
+            TYPE_FACTORY_OQC_TEST => self.oqc_test(state),
+            _ => Received::Applied(DeviceAction::DisplayPaygId),
         }
     }
 }
@@ -319,25 +285,92 @@ mod tests {
     fn refuses_replays_and_forgeries() {
         let key = readme_key();
         let code = encode(5, FullMessage::AddCredit { hours: 24 }, &key).unwrap();
-        let mut receiver = FullReceiver::default();
+        let mut receiver = NexusReceiver::default();
         assert_eq!(
-            receiver.receive(&key, PaygState::Disabled, &code.rendered),
+            receiver.receive_full(&key, PaygState::Disabled, &code.rendered),
             Received::Applied(DeviceAction::AddCredit { seconds: 86_400 })
         );
         assert_eq!(
-            receiver.receive(&key, PaygState::Enabled, &code.rendered),
+            receiver.receive_full(&key, PaygState::Enabled, &code.rendered),
             Received::Duplicate
         );
         let mut forged = code.digits.clone().into_bytes();
         forged[13] = b'0' + (forged[13] - b'0' + 1) % 10;
         let forged = String::from_utf8(forged).unwrap();
         assert_eq!(
-            receiver.receive(&key, PaygState::Enabled, &forged),
+            receiver.receive_full(&key, PaygState::Enabled, &forged),
             Received::Invalid
         );
         assert_eq!(
-            receiver.receive(&key, PaygState::Enabled, "*12a#"),
+            receiver.receive_full(&key, PaygState::Enabled, "*12a#"),
             Received::Invalid
+        );
+    }
+
+    #[test]
+    fn factory_and_test_keycodes_follow_the_firmware_limits() {
+        use crate::nexus::small::{self, SmallMessage, Test};
+        use crate::nexus::{MAX_OQC_TESTS, OQC_TEST_SECONDS, SHORT_TEST_SECONDS};
+        let key = readme_key();
+        let short = Received::Applied(DeviceAction::AddCredit {
+            seconds: SHORT_TEST_SECONDS,
+        });
+        let oqc = Received::Applied(DeviceAction::AddCredit {
+            seconds: OQC_TEST_SECONDS,
+        });
+        let full_short = encode(0, FullMessage::FactoryAllowTest, &key)
+            .unwrap()
+            .rendered;
+        let full_oqc = encode(0, FullMessage::FactoryOqcTest, &key)
+            .unwrap()
+            .rendered;
+        let small_short = small::encode(0, SmallMessage::Test(Test::ShortTest), &key)
+            .unwrap()
+            .rendered;
+        let small_oqc = small::encode(0, SmallMessage::Test(Test::OqcTest), &key)
+            .unwrap()
+            .rendered;
+        type Receive = fn(&mut NexusReceiver, &SecretKey, PaygState, &str) -> Received;
+        let cases: [(Receive, &str, &str); 2] = [
+            (NexusReceiver::receive_full, &full_short, &full_oqc),
+            (NexusReceiver::receive_small, &small_short, &small_oqc),
+        ];
+        for (receive, short_code, oqc_code) in cases {
+            let mut receiver = NexusReceiver::default();
+            assert_eq!(
+                receive(&mut receiver, &key, PaygState::Disabled, short_code),
+                short
+            );
+            assert_eq!(
+                receive(&mut receiver, &key, PaygState::Enabled, short_code),
+                Received::Duplicate
+            );
+            for _ in 0..MAX_OQC_TESTS {
+                assert_eq!(
+                    receive(&mut receiver, &key, PaygState::Enabled, oqc_code),
+                    oqc
+                );
+            }
+            assert_eq!(
+                receive(&mut receiver, &key, PaygState::Enabled, oqc_code),
+                Received::Duplicate
+            );
+            receiver.forget_ids();
+            assert_eq!(
+                receive(&mut receiver, &key, PaygState::Unlocked, oqc_code),
+                Received::Duplicate
+            );
+            assert_eq!(
+                receive(&mut receiver, &key, PaygState::Enabled, oqc_code),
+                oqc
+            );
+        }
+        let display = encode(0, FullMessage::FactoryDisplayPaygId, &key)
+            .unwrap()
+            .rendered;
+        assert_eq!(
+            NexusReceiver::default().receive_full(&key, PaygState::Unlocked, &display),
+            Received::Applied(DeviceAction::DisplayPaygId)
         );
     }
 }

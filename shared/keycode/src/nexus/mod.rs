@@ -13,6 +13,57 @@ mod window;
 
 pub use window::{ReceiptWindow, WINDOW_AFTER_PD, WINDOW_BEFORE_PD};
 
+/// How many OQC test keycodes a device accepts in its life.
+pub const MAX_OQC_TESTS: u8 = 10;
+/// Seconds of credit the short test keycode (full: ALLOW_TEST) gives a
+/// disabled device.
+pub const SHORT_TEST_SECONDS: u64 = 127;
+/// Seconds of credit an OQC test keycode adds.
+pub const OQC_TEST_SECONDS: u64 = 3_600;
+
+/// What a Nexus device remembers between keycodes: the receipt window and the
+/// factory-test counter. Both protocols keep exactly this; the parsing lives
+/// in [`NexusReceiver::receive_full`] and [`NexusReceiver::receive_small`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct NexusReceiver {
+    /// Received message ids.
+    pub window: ReceiptWindow,
+    /// OQC test keycodes accepted so far.
+    pub oqc_tests_received: u8,
+}
+
+impl NexusReceiver {
+    /// What WIPE_STATE 1 and WIPE_IDS_ALL do besides credit: forget every
+    /// received id and the test count.
+    pub(crate) fn forget_ids(&mut self) {
+        *self = Self::default();
+    }
+
+    /// The short test applies only to a disabled device.
+    pub(crate) fn short_test(state: PaygState) -> Received {
+        if state == PaygState::Disabled {
+            Received::Applied(DeviceAction::AddCredit {
+                seconds: SHORT_TEST_SECONDS,
+            })
+        } else {
+            Received::Duplicate
+        }
+    }
+
+    /// The OQC test stacks, up to [`MAX_OQC_TESTS`] times, unless unlocked.
+    pub(crate) fn oqc_test(&mut self, state: PaygState) -> Received {
+        if state != PaygState::Unlocked && self.oqc_tests_received < MAX_OQC_TESTS {
+            self.oqc_tests_received += 1;
+            Received::Applied(DeviceAction::AddCredit {
+                seconds: OQC_TEST_SECONDS,
+            })
+        } else {
+            Received::Duplicate
+        }
+    }
+}
+
 /// Key the factory and obscuring steps use in place of a device key.
 pub(crate) const FIXED_00_KEY: [u8; 16] = [0x00; 16];
 /// Key small-protocol test messages are authenticated with.

@@ -6,7 +6,7 @@
 //! two bits each, after the start key.
 
 use super::{
-    group_digits, pseudorandom_bytes, DeviceAction, NexusError, PaygState, ReceiptWindow, Received,
+    group_digits, pseudorandom_bytes, DeviceAction, NexusError, NexusReceiver, PaygState, Received,
     FIXED_FF_KEY,
 };
 use crate::{siphash24, SecretKey};
@@ -15,12 +15,6 @@ use crate::{siphash24, SecretKey};
 pub const MAX_ADD_CREDIT_DAYS: u32 = 405;
 /// Largest number of days a SET_CREDIT carries.
 pub const MAX_SET_CREDIT_DAYS: u32 = 960;
-/// How many OQC test keycodes a device accepts in its life.
-pub const MAX_OQC_TESTS: u8 = 10;
-/// Seconds of credit a short test keycode gives a disabled device.
-pub const SHORT_TEST_SECONDS: u64 = 127;
-/// Seconds of credit an OQC test keycode adds.
-pub const OQC_TEST_SECONDS: u64 = 3_600;
 
 const TYPE_ADD_CREDIT: u8 = 0;
 const TYPE_SET_CREDIT: u8 = 2;
@@ -217,20 +211,9 @@ fn keycode_bits(text: &str) -> Option<u32> {
     })
 }
 
-/// The receiving side of the small protocol: the firmware's receipt window
-/// and its test counter.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct SmallReceiver {
-    /// Received message ids.
-    pub window: ReceiptWindow,
-    /// OQC test keycodes accepted so far.
-    pub oqc_tests_received: u8,
-}
-
-impl SmallReceiver {
-    /// Authenticates and applies a keycode as the firmware does.
-    pub fn receive(&mut self, key: &SecretKey, state: PaygState, keycode: &str) -> Received {
+impl NexusReceiver {
+    /// Authenticates and applies a small-protocol keycode as the firmware does.
+    pub fn receive_small(&mut self, key: &SecretKey, state: PaygState, keycode: &str) -> Received {
         let Some(bits) = keycode_bits(keycode) else {
             return Received::Invalid;
         };
@@ -255,15 +238,15 @@ impl SmallReceiver {
         }
         match type_code {
             TYPE_ADD_CREDIT | TYPE_SET_CREDIT => {
-                self.receive_activation(state, id, type_code, body)
+                self.receive_small_activation(state, id, type_code, body)
             }
-            TYPE_MAINTENANCE_OR_TEST if is_test => self.receive_test(state, body),
-            TYPE_MAINTENANCE_OR_TEST => self.receive_maintenance(body),
+            TYPE_MAINTENANCE_OR_TEST if is_test => self.receive_small_test(state, body),
+            TYPE_MAINTENANCE_OR_TEST => self.receive_small_maintenance(body),
             _ => Received::Invalid,
         }
     }
 
-    fn receive_activation(
+    fn receive_small_activation(
         &mut self,
         state: PaygState,
         id: u32,
@@ -297,7 +280,7 @@ impl SmallReceiver {
         })
     }
 
-    fn receive_maintenance(&mut self, body: u8) -> Received {
+    fn receive_small_maintenance(&mut self, body: u8) -> Received {
         Received::Applied(match body & 0x7f {
             0 => DeviceAction::ZeroCredit,
             1 => {
@@ -312,25 +295,12 @@ impl SmallReceiver {
         })
     }
 
-    fn receive_test(&mut self, state: PaygState, body: u8) -> Received {
+    fn receive_small_test(&mut self, state: PaygState, body: u8) -> Received {
         match body {
-            0 if state == PaygState::Disabled => Received::Applied(DeviceAction::AddCredit {
-                seconds: SHORT_TEST_SECONDS,
-            }),
-            1 if state != PaygState::Unlocked && self.oqc_tests_received < MAX_OQC_TESTS => {
-                self.oqc_tests_received += 1;
-                Received::Applied(DeviceAction::AddCredit {
-                    seconds: OQC_TEST_SECONDS,
-                })
-            }
-            0 | 1 => Received::Duplicate,
+            0 => Self::short_test(state),
+            1 => self.oqc_test(state),
             _ => Received::Invalid,
         }
-    }
-
-    fn forget_ids(&mut self) {
-        self.window.reset();
-        self.oqc_tests_received = 0;
     }
 }
 
@@ -346,9 +316,9 @@ mod tests {
         let key = SecretKey::from_bytes([0; 16]);
         let code = encode(33, SmallMessage::AddCredit { days: 11 }, &key).unwrap();
         assert_eq!(code.rendered, "124 424 523 542 333");
-        let mut receiver = SmallReceiver::default();
+        let mut receiver = NexusReceiver::default();
         assert_eq!(
-            receiver.receive(&key, PaygState::Disabled, &code.rendered),
+            receiver.receive_small(&key, PaygState::Disabled, &code.rendered),
             Received::Applied(DeviceAction::AddCredit {
                 seconds: 11 * 86_400
             })
