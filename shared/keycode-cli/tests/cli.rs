@@ -112,40 +112,23 @@ fn nexus_codes_round_trip_and_bad_input_is_a_json_error() {
     ]);
     assert_eq!(out["result"], "applied");
     assert_eq!(out["action"]["action"], "unlock");
+    let nexus_full = |key: &'static str, code_type: &'static str| {
+        vec![
+            "generate",
+            "--protocol",
+            "nexus-full",
+            "--key",
+            key,
+            "--count",
+            "1",
+            "--type",
+            code_type,
+        ]
+    };
     for bad in [
-        vec![
-            "generate",
-            "--protocol",
-            "nexus-full",
-            "--key",
-            "nothex",
-            "--count",
-            "1",
-            "--type",
-            "unlock",
-        ],
-        vec![
-            "generate",
-            "--protocol",
-            "nexus-full",
-            "--key",
-            key,
-            "--count",
-            "1",
-            "--type",
-            "1_minute",
-        ],
-        vec![
-            "generate",
-            "--protocol",
-            "nexus-full",
-            "--key",
-            key,
-            "--count",
-            "1",
-            "--type",
-            "warp_speed",
-        ],
+        nexus_full("nothex", "unlock"),
+        nexus_full(key, "1_minute"),
+        nexus_full(key, "warp_speed"),
         vec![
             "decode",
             "--protocol",
