@@ -11,7 +11,7 @@ use keycode::codes::{self, CodeType, DeviceProtocol, DeviceSecrets};
 use keycode::nexus::full::{self, FullMessage};
 use keycode::nexus::small::{self, SmallMessage, Test};
 use keycode::nexus::{NexusReceiver, PaygState, ReceiptWindow, Received};
-use keycode::openpaygo::{self, Decoded, TokenConfig, TokenType};
+use keycode::openpaygo::{self, Decoded, TokenType};
 use keycode::SecretKey;
 use serde_json::json;
 
@@ -181,40 +181,66 @@ fn generate(args: &GenerateArgs) -> Result<serde_json::Value, String> {
     if let Ok(code_type) = args.code_type.parse::<CodeType>() {
         let code =
             codes::generate(secrets, count, code_type, args.value).map_err(|e| e.to_string())?;
-        return Ok(json!({
-            "code": code.code,
-            "type": code_type.as_str(),
-            "count": code.count,
-            "nextCount": code.next_count,
-        }));
+        return Ok(code_json(
+            &code.code,
+            code_type.as_str(),
+            code.count,
+            code.next_count,
+        ));
     }
     let code = match (args.code_type.as_str(), secrets.protocol) {
-        ("counter_sync", DeviceProtocol::OpenPaygo { extended, restricted_digit_set, .. }) => {
-            let config = TokenConfig {
-                key: secrets.key.clone(),
-                starting_code: secrets.starting_code,
-                restricted_digit_set,
+        (
+            "counter_sync",
+            DeviceProtocol::OpenPaygo {
                 extended,
-            };
-            let token = openpaygo::encode_token(&config, count, TokenType::CounterSync, 0).map_err(|e| e.to_string())?;
-            return Ok(json!({"code": token.digits, "type": "counter_sync", "count": token.count, "nextCount": token.count}));
+                restricted_digit_set,
+                ..
+            },
+        ) => {
+            let config = secrets.token_config(extended, restricted_digit_set);
+            let token = openpaygo::encode_token(&config, count, TokenType::CounterSync, 0)
+                .map_err(|e| e.to_string())?;
+            return Ok(code_json(
+                &token.digits,
+                "counter_sync",
+                token.count,
+                token.count,
+            ));
         }
-        ("allow_test", DeviceProtocol::NexusFull) => full::encode(0, FullMessage::FactoryAllowTest, &secrets.key),
-        ("oqc_test", DeviceProtocol::NexusFull) => full::encode(0, FullMessage::FactoryOqcTest, &secrets.key),
+        ("allow_test", DeviceProtocol::NexusFull) => {
+            full::encode(0, FullMessage::FactoryAllowTest, &secrets.key)
+        }
+        ("oqc_test", DeviceProtocol::NexusFull) => {
+            full::encode(0, FullMessage::FactoryOqcTest, &secrets.key)
+        }
         ("display_payg_id", DeviceProtocol::NexusFull) => {
             full::encode(0, FullMessage::FactoryDisplayPaygId, &secrets.key)
         }
         ("short_test" | "oqc_test", DeviceProtocol::NexusSmall) => {
-            let test = if args.code_type == "short_test" { Test::ShortTest } else { Test::OqcTest };
-            let code = small::encode(0, SmallMessage::Test(test), &secrets.key).map_err(|e| e.to_string())?;
-            return Ok(json!({"code": code.rendered, "type": args.code_type, "count": 0, "nextCount": count}));
+            let test = if args.code_type == "short_test" {
+                Test::ShortTest
+            } else {
+                Test::OqcTest
+            };
+            let code = small::encode(0, SmallMessage::Test(test), &secrets.key)
+                .map_err(|e| e.to_string())?;
+            return Ok(code_json(&code.rendered, &args.code_type, 0, count));
         }
         (other, protocol) => {
-            return Err(format!("{other} is not a code type for the {} protocol", protocol.name()))
+            return Err(format!(
+                "{other} is not a code type for the {} protocol",
+                protocol.name()
+            ))
         }
     }
     .map_err(|e| e.to_string())?;
-    Ok(json!({"code": code.rendered, "type": args.code_type, "count": 0, "nextCount": count}))
+    // Factory and test keycodes carry message id 0 and consume no id.
+    Ok(code_json(&code.rendered, &args.code_type, 0, count))
+}
+
+/// What `generate` prints for every kind of code.
+fn code_json(code: &str, code_type: &str, count: u32, next_count: u32) -> serde_json::Value {
+    json!({"code": code, "type": code_type, "count": count, "nextCount": next_count})
 }
 
 fn decode(args: &DecodeArgs) -> Result<serde_json::Value, String> {
@@ -235,12 +261,7 @@ fn decode(args: &DecodeArgs) -> Result<serde_json::Value, String> {
                 .count
                 .or(device.count)
                 .ok_or("--count (the device's last count) is required")?;
-            let config = TokenConfig {
-                key: secrets.key.clone(),
-                starting_code: secrets.starting_code,
-                restricted_digit_set,
-                extended,
-            };
+            let config = secrets.token_config(extended, restricted_digit_set);
             let decoded = openpaygo::decode_token(&config, &args.code, count, &args.used_counts)
                 .map_err(|e| e.to_string())?;
             Ok(match decoded {

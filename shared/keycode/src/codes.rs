@@ -147,6 +147,19 @@ pub struct DeviceSecrets {
     pub starting_code: Option<u32>,
 }
 
+impl DeviceSecrets {
+    /// The OpenPAYGO token settings of this device, given the two flags of
+    /// its `DeviceProtocol::OpenPaygo` protocol.
+    pub fn token_config(&self, extended: bool, restricted_digit_set: bool) -> TokenConfig {
+        TokenConfig {
+            key: self.key.clone(),
+            starting_code: self.starting_code,
+            restricted_digit_set,
+            extended,
+        }
+    }
+}
+
 /// A generated code and the device count the server must store next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -226,12 +239,7 @@ pub fn generate(
                     "the time divider must be at least 1".into(),
                 ));
             }
-            let config = TokenConfig {
-                key: device.key.clone(),
-                starting_code: device.starting_code,
-                restricted_digit_set,
-                extended,
-            };
+            let config = device.token_config(extended, restricted_digit_set);
             let divider = u64::from(time_divider);
             let (token_type, value) = match code_type {
                 CodeType::AddTime => (TokenType::AddTime, u64::from(days) * divider),

@@ -6,9 +6,7 @@
 
 use crate::codes::{DeviceProtocol, DeviceSecrets};
 use crate::nexus::{DeviceAction, NexusReceiver, PaygState, Received};
-use crate::openpaygo::{
-    self, Decoded, TokenConfig, TokenType, MAX_ACTIVATION_VALUE, PAYG_DISABLE_VALUE,
-};
+use crate::openpaygo::{self, Decoded, TokenType, MAX_ACTIVATION_VALUE, PAYG_DISABLE_VALUE};
 
 /// What the device made of one keycode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,12 +94,7 @@ impl SimulatedDevice {
                     time_divider,
                 },
             ) => {
-                let config = TokenConfig {
-                    key: key.clone(),
-                    starting_code: self.secrets.starting_code,
-                    restricted_digit_set,
-                    extended,
-                };
+                let config = self.secrets.token_config(extended, restricted_digit_set);
                 let decoded = match openpaygo::decode_token(&config, keycode, *count, used_counts) {
                     Ok(decoded) => decoded,
                     Err(_) => return Entry::Rejected,

@@ -64,11 +64,6 @@ impl ReceiptWindow {
         self.flags |= (2u32 << index) - 1;
     }
 
-    /// Forgets every received id and moves Pd back to its initial value.
-    pub fn reset(&mut self) {
-        *self = Self::default();
-    }
-
     /// Lowest id the window tracks. Saturating so that a corrupt stored Pd
     /// below 23 cannot underflow.
     fn lowest_id(&self) -> u32 {
