@@ -4,6 +4,7 @@
 
 mod device_list;
 
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -316,28 +317,36 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate(args),
         Command::Decode(args) => decode(args),
     };
-    match result {
-        Ok(value) if cli.json => {
-            println!("{value}");
-            ExitCode::SUCCESS
-        }
-        Ok(value) => {
-            let object = value.as_object().into_iter().flatten();
-            for (name, field) in object {
-                match field {
-                    serde_json::Value::String(text) => println!("{name}: {text}"),
-                    other => println!("{name}: {other}"),
-                }
-            }
-            ExitCode::SUCCESS
-        }
-        Err(message) if cli.json => {
-            println!("{}", json!({ "error": message }));
-            ExitCode::from(2)
-        }
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::from(2)
+    let (printed, status) = match result {
+        Ok(value) => (print_result(&value, cli.json), ExitCode::SUCCESS),
+        Err(message) if cli.json => (
+            writeln!(io::stdout().lock(), "{}", json!({ "error": message })),
+            ExitCode::from(2),
+        ),
+        Err(message) => (
+            writeln!(io::stderr().lock(), "error: {message}"),
+            ExitCode::from(2),
+        ),
+    };
+    match printed {
+        // A reader that stops early (`keycode ... | head -1`) is not an error.
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => ExitCode::from(1),
+        _ => status,
+    }
+}
+
+/// Prints a result as JSON, or as `name: value` lines. Writes through a
+/// fallible writer because `println!` panics when stdout is a closed pipe.
+fn print_result(value: &serde_json::Value, as_json: bool) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    if as_json {
+        return writeln!(out, "{value}");
+    }
+    for (name, field) in value.as_object().into_iter().flatten() {
+        match field {
+            serde_json::Value::String(text) => writeln!(out, "{name}: {text}")?,
+            other => writeln!(out, "{name}: {other}")?,
         }
     }
+    Ok(())
 }

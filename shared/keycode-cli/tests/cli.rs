@@ -1,7 +1,7 @@
 //! The `keycode` binary end to end: generate a code, then decode it against
 //! the device state the generation started from.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
@@ -144,4 +144,31 @@ fn nexus_codes_round_trip_and_bad_input_is_a_json_error() {
         assert_eq!(status, 2, "{bad:?}");
         assert!(out["error"].is_string(), "{bad:?}: {out}");
     }
+}
+
+#[test]
+fn a_reader_that_stops_early_is_not_a_crash() {
+    // Many lines of text output, and a stdout pipe whose reader is already
+    // gone, as with `keycode ... | head -0`.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keycode"))
+        .args([
+            "decode",
+            "--protocol",
+            "openpaygo",
+            "--key",
+            KEY,
+            "--count",
+            "1",
+            "588224011",
+        ])
+        .args(["--starting-code", "516959010"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the keycode binary runs");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
 }
