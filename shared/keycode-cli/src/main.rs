@@ -2,7 +2,6 @@
 //! support staff and factories. Every computation is the `keycode` crate's;
 //! this file only reads arguments and prints.
 
-mod device_list;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -130,7 +129,7 @@ fn resolve(args: &DeviceArgs) -> Result<Device, String> {
     if let Some(path) = &args.device_list {
         let serial = args.serial.as_deref().unwrap_or_default();
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let row = device_list::find(&text, serial)?;
+        let row = keycode::device_list::find(&text, serial)?;
         let extended = matches!(args.protocol, Some(Protocol::OpenpaygoExtended));
         return Ok(Device {
             secrets: DeviceSecrets {

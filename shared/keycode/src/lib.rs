@@ -41,6 +41,7 @@
 #![warn(missing_docs)]
 
 pub mod codes;
+pub mod device_list;
 mod key;
 pub mod nexus;
 pub mod openpaygo;

@@ -1,0 +1,283 @@
+//! `platform-admin`: the operator's tool. Works on the local API's seed file
+//! (the in-memory backend) or on a DynamoDB table, local or on AWS.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use domain::auth::{ClientAuthClaims, P256SigningKey};
+use domain::clients::{Client, ClientKey, PublicKey, RegisteredKey};
+use domain::clock::{Clock, SystemClock};
+use domain::devices::{NewDevice, ProtocolName, SerialInput, SerialNumber};
+use domain::{CodesError, CodesService, StoreError};
+use serde_json::json;
+use storage::{dynamodb_client, DynamoStore, MemoryStore, Seed, Stores};
+
+#[derive(Parser)]
+#[command(name = "platform-admin", about = "Administer the activation-code platform")]
+struct Args {
+    /// The local API's seed file (the in-memory backend).
+    #[arg(long, default_value = ".local/seed.json", global = true)]
+    seed: PathBuf,
+    /// Work on DynamoDB Local at this URL instead of the seed file.
+    #[arg(long, global = true, conflicts_with = "aws")]
+    dynamodb_endpoint: Option<String>,
+    /// Work on the DynamoDB table in AWS, with the environment's credentials.
+    #[arg(long, global = true)]
+    aws: bool,
+    /// The DynamoDB table.
+    #[arg(long, default_value = "activation-platform", global = true)]
+    table: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a new P-256 private key (PKCS#8 PEM) to FILE and its public key to FILE.pub.
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Create a client, optionally with its first public key.
+    CreateClient {
+        #[arg(long)]
+        name: String,
+        /// Defaults to a new random key.
+        #[arg(long)]
+        client_key: Option<String>,
+        /// A public key PEM (or base64 SPKI) file.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// Register another public key for a client.
+    AddKey {
+        #[arg(long)]
+        client_key: String,
+        #[arg(long)]
+        public_key: PathBuf,
+    },
+    /// Print a fresh auth token for POST /auth, signed with the client's private key.
+    SignAuthToken {
+        #[arg(long)]
+        client_key: String,
+        #[arg(long)]
+        private_key: PathBuf,
+    },
+    /// Register every device of an OpenPAYGO device-list CSV for a client.
+    ImportDevices {
+        #[arg(long)]
+        client_key: String,
+        #[arg(long)]
+        csv: PathBuf,
+        /// The devices take 12-digit extended tokens.
+        #[arg(long)]
+        extended: bool,
+    },
+    /// Print a device's secret key, e.g. to flash a device whose key the
+    /// platform generated. The API never returns keys.
+    DeviceKey {
+        #[arg(long)]
+        client_key: String,
+        #[arg(long)]
+        serial: String,
+    },
+    /// Create the DynamoDB table (with --dynamodb-endpoint or --aws).
+    CreateTable,
+}
+
+enum Backend {
+    SeedFile(PathBuf, Arc<MemoryStore>),
+    Dynamo(Arc<DynamoStore>),
+}
+
+impl Backend {
+    async fn open(args: &Args) -> Result<Self, String> {
+        if args.aws || args.dynamodb_endpoint.is_some() {
+            let client = dynamodb_client(args.dynamodb_endpoint.as_deref()).await;
+            return Ok(Backend::Dynamo(Arc::new(DynamoStore::new(client, &args.table))));
+        }
+        let store = MemoryStore::from_seed(Seed::load(&args.seed)?).map_err(|e| e.to_string())?;
+        Ok(Backend::SeedFile(args.seed.clone(), Arc::new(store)))
+    }
+
+    fn stores(&self) -> Stores {
+        match self {
+            Backend::SeedFile(_, store) => Stores::from_adapter(store.clone()),
+            Backend::Dynamo(store) => Stores::from_adapter(store.clone()),
+        }
+    }
+
+    /// Writes changes back; DynamoDB has them already.
+    fn save(&self) -> Result<(), String> {
+        match self {
+            Backend::SeedFile(path, store) => store.to_seed().save(path),
+            Backend::Dynamo(_) => Ok(()),
+        }
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    if let Err(message) = run(Args::parse()).await {
+        eprintln!("platform-admin: {message}");
+        std::process::exit(2);
+    }
+}
+
+fn client_key(text: &str) -> Result<ClientKey, String> {
+    ClientKey::parse(text).map_err(|e| e.to_string())
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn read_public_key(path: &Path) -> Result<PublicKey, String> {
+    PublicKey::parse(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let clock = SystemClock;
+    if let Command::Keygen { out } = &args.command {
+        return keygen(out);
+    }
+    if let Command::SignAuthToken {
+        client_key: key,
+        private_key,
+    } = &args.command
+    {
+        let signing_key =
+            P256SigningKey::from_pkcs8_pem(&read(private_key)?).map_err(|e| e.to_string())?;
+        let claims = ClientAuthClaims::new(&client_key(key)?, &signing_key, clock.now());
+        println!("{}", signing_key.sign(&claims));
+        return Ok(());
+    }
+    let backend = Backend::open(&args).await?;
+    let stores = backend.stores();
+    match &args.command {
+        Command::CreateClient {
+            name,
+            client_key: key,
+            public_key,
+        } => {
+            let key = match key {
+                Some(text) => client_key(text)?,
+                None => ClientKey::generate(),
+            };
+            let mut public_keys = Vec::new();
+            if let Some(path) = public_key {
+                public_keys.push(RegisteredKey::new(&read_public_key(path)?, clock.now()));
+            }
+            let client = Client {
+                key: key.clone(),
+                name: name.clone(),
+                public_keys,
+                created_at: clock.now(),
+            };
+            stores.clients.create_client(&client).await.map_err(|e| match e {
+                StoreError::AlreadyExists => format!("client {key} already exists"),
+                other => other.to_string(),
+            })?;
+            println!("{}", json!({"clientKey": key, "name": name}));
+        }
+        Command::AddKey {
+            client_key: key,
+            public_key,
+        } => {
+            let key = client_key(key)?;
+            let public_key = read_public_key(public_key)?;
+            let registered = RegisteredKey::new(&public_key, clock.now());
+            stores
+                .clients
+                .add_public_key(&key, &registered)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => format!("no client {key}"),
+                    StoreError::AlreadyExists => "the key is already registered".into(),
+                    other => other.to_string(),
+                })?;
+            println!("{}", json!({"clientKey": key, "publicKey": registered.spki}));
+        }
+        Command::ImportDevices {
+            client_key: key,
+            csv,
+            extended,
+        } => import_devices(&stores, &client_key(key)?, &read(csv)?, *extended).await?,
+        Command::DeviceKey {
+            client_key: key,
+            serial,
+        } => {
+            let serial = SerialNumber::parse(serial).map_err(|e| e.to_string())?;
+            let device = stores
+                .devices
+                .get_device(&client_key(key)?, &serial)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("no such device")?;
+            println!("{}", device.secrets.key.to_hex());
+        }
+        Command::CreateTable => match &backend {
+            Backend::Dynamo(store) => {
+                store.create_table().await.map_err(|e| e.to_string())?;
+                println!("{}", json!({"table": store.table()}));
+            }
+            Backend::SeedFile(..) => {
+                return Err("create-table needs --dynamodb-endpoint or --aws".into())
+            }
+        },
+        Command::Keygen { .. } | Command::SignAuthToken { .. } => unreachable!("handled above"),
+    }
+    backend.save()
+}
+
+fn keygen(out: &Path) -> Result<(), String> {
+    let key = P256SigningKey::generate();
+    let public = out.with_extension("pub");
+    storage::memory::write_private(out, key.to_pkcs8_pem().as_bytes())
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    let public_pem = key.public_key().to_pem();
+    std::fs::write(&public, &public_pem).map_err(|e| format!("{}: {e}", public.display()))?;
+    println!(
+        "{}",
+        json!({"privateKey": out, "publicKey": public, "publicKeySpki": key.public_key().to_spki_base64()})
+    );
+    Ok(())
+}
+
+async fn import_devices(
+    stores: &Stores,
+    client: &ClientKey,
+    csv: &str,
+    extended: bool,
+) -> Result<(), String> {
+    let rows = keycode::device_list::read_all(csv)?;
+    if stores.clients.get_client(client).await.map_err(|e| e.to_string())?.is_none() {
+        return Err(format!("no client {client}"));
+    }
+    let codes = CodesService::new(
+        stores.devices.clone(),
+        stores.codes.clone(),
+        Arc::new(SystemClock),
+    );
+    let (mut created, mut existing) = (0, 0);
+    for row in rows {
+        let request = NewDevice {
+            serial_num: SerialInput::Text(row.serial.clone()),
+            protocol: ProtocolName::Openpaygo,
+            extended: Some(extended),
+            restricted_digit_set: Some(row.restricted_digit_set),
+            time_divider: Some(row.time_divider),
+            secret_key: Some(row.key.to_hex()),
+            starting_code: Some(row.starting_code),
+            count: Some(row.count),
+        };
+        match codes.register_device(client, request).await {
+            Ok(_) => created += 1,
+            Err(CodesError::DeviceExists) => existing += 1,
+            Err(err) => return Err(format!("line {}: {err}", row.line)),
+        }
+    }
+    println!("{}", json!({"created": created, "alreadyRegistered": existing}));
+    Ok(())
+}

@@ -1,0 +1,535 @@
+//! Devices and their codes: registration, `POST /codes` and `GET /codes`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use keycode::{CodeError, CodeType};
+use serde::{Deserialize, Serialize};
+
+use crate::clients::ClientKey;
+use crate::clock::{Clock, Timestamp};
+use crate::devices::{Device, DeviceView, NewDevice, SerialInput, SerialNumber};
+use crate::ports::{CodeStore, DeviceStore, Page, StoreError};
+use crate::random::{random_16, random_hex};
+
+/// Why a device or code request failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodesError {
+    #[error("{field}: {reason}")]
+    InvalidField { field: String, reason: String },
+    #[error("no device with this serial number")]
+    DeviceNotFound,
+    #[error("a device with this serial number already exists")]
+    DeviceExists,
+    /// The device's protocol cannot carry this code (a 422).
+    #[error(transparent)]
+    CannotExpress(CodeError),
+    /// Too many other codes were issued for the device at the same moment.
+    #[error("the device is busy with other code requests; retry")]
+    DeviceBusy,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl CodesError {
+    pub fn invalid(field: &str, reason: &str) -> Self {
+        CodesError::InvalidField {
+            field: field.to_owned(),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+/// The body of `POST /codes`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeRequest {
+    pub serial_num: SerialInput,
+    pub code_type: Option<String>,
+    pub arg: Option<i64>,
+    /// Deprecated: with no `codeType`, the days of an `add_time` code.
+    pub data: Option<i64>,
+}
+
+/// A validated code request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeOrder {
+    pub serial: SerialNumber,
+    pub code_type: CodeType,
+    pub arg: u32,
+}
+
+/// The largest `arg` of `add_time` and `set_time`, in days.
+pub const MAX_DAYS: i64 = 999;
+
+impl CodeRequest {
+    pub fn validate(&self) -> Result<CodeOrder, CodesError> {
+        let serial = self.serial_num.parse()?;
+        let (code_type, arg) = match (&self.code_type, self.data) {
+            (Some(name), _) => {
+                let code_type = name.parse::<CodeType>().map_err(|_| {
+                    CodesError::invalid(
+                        "codeType",
+                        "must be one of add_time, set_time, 1_hour, 1_minute, credit_reset, history_reset, full_reset, unlock",
+                    )
+                })?;
+                (code_type, self.arg)
+            }
+            (None, Some(data)) => (CodeType::AddTime, Some(data)),
+            (None, None) => return Err(CodesError::invalid("codeType", "is required")),
+        };
+        let arg = if code_type.takes_days() {
+            let field = if self.code_type.is_some() { "arg" } else { "data" };
+            let days = arg.ok_or_else(|| {
+                CodesError::invalid(field, &format!("is required for {code_type}"))
+            })?;
+            if !(0..=MAX_DAYS).contains(&days) {
+                return Err(CodesError::invalid(
+                    field,
+                    &format!("must be 0-{MAX_DAYS} days for {code_type}"),
+                ));
+            }
+            u32::try_from(days).expect("checked range")
+        } else {
+            0
+        };
+        Ok(CodeOrder {
+            serial,
+            code_type,
+            arg,
+        })
+    }
+}
+
+/// An issued code, as stored and as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeRecord {
+    pub id: String,
+    pub serial_num: SerialNumber,
+    #[serde(with = "code_type_name")]
+    pub code_type: CodeType,
+    pub arg: u32,
+    pub code: String,
+    pub count: u32,
+    pub created_at: Timestamp,
+    pub client_key: ClientKey,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<String>,
+}
+
+mod code_type_name {
+    use keycode::CodeType;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(code_type: &CodeType, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(code_type.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<CodeType, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl CodeRecord {
+    pub fn position(&self) -> CodePosition {
+        CodePosition {
+            created_at: self.created_at,
+            id: self.id.clone(),
+        }
+    }
+}
+
+/// Where a code sits in creation order; listings resume after one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CodePosition {
+    pub created_at: Timestamp,
+    pub id: String,
+}
+
+impl CodePosition {
+    /// The opaque cursor clients pass back.
+    pub fn to_cursor(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}.{}", self.created_at.millis(), self.id))
+    }
+
+    pub fn from_cursor(cursor: &str) -> Result<Self, CodesError> {
+        let bad = || CodesError::invalid("cursor", "is not a cursor this API handed out");
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        let (millis, id) = text.split_once('.').ok_or_else(bad)?;
+        let millis: i64 = millis.parse().map_err(|_| bad())?;
+        if !is_code_id(id) || Timestamp::from_millis(millis).millis() != millis {
+            return Err(bad());
+        }
+        Ok(CodePosition {
+            created_at: Timestamp::from_millis(millis),
+            id: id.to_owned(),
+        })
+    }
+}
+
+fn is_code_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    Ascending,
+    #[default]
+    Descending,
+}
+
+/// A validated `GET /codes` query, scoped to one client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeQuery {
+    pub client: ClientKey,
+    pub serial: Option<SerialNumber>,
+    pub code_type: Option<CodeType>,
+    pub batch_id: Option<String>,
+    /// Inclusive bounds on the creation time.
+    pub created_from: Timestamp,
+    pub created_to: Timestamp,
+    pub order: SortOrder,
+    pub limit: usize,
+    pub after: Option<CodePosition>,
+}
+
+impl CodeQuery {
+    pub fn matches(&self, code: &CodeRecord) -> bool {
+        code.client_key == self.client
+            && self.serial.as_ref().is_none_or(|s| *s == code.serial_num)
+            && self.code_type.is_none_or(|t| t == code.code_type)
+            && self
+                .batch_id
+                .as_ref()
+                .is_none_or(|b| code.batch_id.as_ref() == Some(b))
+            && (self.created_from..=self.created_to).contains(&code.created_at)
+    }
+}
+
+/// `GET /codes` parameters as they arrive.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListCodesParams {
+    pub serial_num: Option<String>,
+    pub code_type: Option<String>,
+    pub batch_id: Option<String>,
+    pub created_from: Option<String>,
+    pub created_to: Option<String>,
+    pub order: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+/// Page sizes of every listing: default and maximum.
+pub const DEFAULT_PAGE_SIZE: usize = 50;
+pub const MAX_PAGE_SIZE: usize = 100;
+
+/// Reads a `limit` parameter within 1..=MAX_PAGE_SIZE.
+pub fn parse_limit(limit: Option<&str>) -> Result<usize, CodesError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| {
+                CodesError::invalid("limit", &format!("must be a whole number 1-{MAX_PAGE_SIZE}"))
+            }),
+    }
+}
+
+impl ListCodesParams {
+    pub fn into_query(self, client: &ClientKey) -> Result<CodeQuery, CodesError> {
+        let time = |field: &str, value: &Option<String>, default: Timestamp| match value {
+            None => Ok(default),
+            Some(text) => Timestamp::parse_rfc3339(text)
+                .ok_or_else(|| CodesError::invalid(field, "must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z")),
+        };
+        let created_from = time("createdFrom", &self.created_from, Timestamp::MIN)?;
+        let created_to = time("createdTo", &self.created_to, Timestamp::MAX)?;
+        if created_from > created_to {
+            return Err(CodesError::invalid("createdFrom", "is after createdTo"));
+        }
+        let order = match self.order.as_deref() {
+            None | Some("desc") => SortOrder::Descending,
+            Some("asc") => SortOrder::Ascending,
+            Some(_) => return Err(CodesError::invalid("order", "must be asc or desc")),
+        };
+        let code_type = self
+            .code_type
+            .as_deref()
+            .map(|name| {
+                name.parse::<CodeType>()
+                    .map_err(|_| CodesError::invalid("codeType", "is not a code type"))
+            })
+            .transpose()?;
+        let batch_id = match self.batch_id {
+            Some(id) if !is_code_id(&id) => {
+                return Err(CodesError::invalid("batchId", "is not a batch id"))
+            }
+            other => other,
+        };
+        Ok(CodeQuery {
+            client: client.clone(),
+            serial: self.serial_num.as_deref().map(SerialNumber::parse).transpose()?,
+            code_type,
+            batch_id,
+            created_from,
+            created_to,
+            order,
+            limit: parse_limit(self.limit.as_deref())?,
+            after: self
+                .cursor
+                .as_deref()
+                .map(CodePosition::from_cursor)
+                .transpose()?,
+        })
+    }
+}
+
+/// One page of codes as the API answers it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeListing {
+    pub codes: Vec<CodeRecord>,
+    pub next_cursor: Option<String>,
+}
+
+/// One page of devices as the API answers it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceListing {
+    pub devices: Vec<DeviceView>,
+    pub next_cursor: Option<String>,
+}
+
+/// How many times `issue_code` re-reads a device whose count moved under it
+/// before answering `DeviceBusy`. Each lost race means another request won,
+/// so this many racers on one device always finish.
+pub const MAX_ISSUE_ATTEMPTS: u32 = 64;
+
+/// Devices and codes of every client.
+pub struct CodesService {
+    devices: Arc<dyn DeviceStore>,
+    codes: Arc<dyn CodeStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl CodesService {
+    pub fn new(
+        devices: Arc<dyn DeviceStore>,
+        codes: Arc<dyn CodeStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        CodesService {
+            devices,
+            codes,
+            clock,
+        }
+    }
+
+    pub async fn register_device(
+        &self,
+        client: &ClientKey,
+        request: NewDevice,
+    ) -> Result<Device, CodesError> {
+        let device = request.into_device(client, self.clock.now())?;
+        match self.devices.create_device(&device).await {
+            Ok(()) => Ok(device),
+            Err(StoreError::AlreadyExists) => Err(CodesError::DeviceExists),
+            Err(other) => Err(CodesError::Store(other)),
+        }
+    }
+
+    pub async fn device(&self, client: &ClientKey, serial: &str) -> Result<Device, CodesError> {
+        let serial = SerialNumber::parse(serial)?;
+        self.devices
+            .get_device(client, &serial)
+            .await
+            .map_err(CodesError::Store)?
+            .ok_or(CodesError::DeviceNotFound)
+    }
+
+    pub async fn list_devices(
+        &self,
+        client: &ClientKey,
+        limit: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<DeviceListing, CodesError> {
+        let limit = parse_limit(limit)?;
+        let after = cursor
+            .map(|c| {
+                URL_SAFE_NO_PAD
+                    .decode(c)
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
+                    .and_then(|text| SerialNumber::parse(&text).ok())
+                    .ok_or_else(|| CodesError::invalid("cursor", "is not a cursor this API handed out"))
+            })
+            .transpose()?;
+        let Page { items, next } = self
+            .devices
+            .list_devices(client, limit, after.as_ref())
+            .await
+            .map_err(CodesError::Store)?;
+        Ok(DeviceListing {
+            devices: items.iter().map(DeviceView::from).collect(),
+            next_cursor: next.map(|serial| URL_SAFE_NO_PAD.encode(serial.as_str())),
+        })
+    }
+
+    /// Generates the next code for the device and stores it, advancing the
+    /// device's count exactly once per stored code even under racing calls.
+    pub async fn issue_code(
+        &self,
+        client: &ClientKey,
+        request: &CodeRequest,
+    ) -> Result<CodeRecord, CodesError> {
+        let order = request.validate()?;
+        self.issue(client, &order, None).await
+    }
+
+    /// `issue_code` for an already validated order, optionally in a batch.
+    pub async fn issue(
+        &self,
+        client: &ClientKey,
+        order: &CodeOrder,
+        batch_id: Option<&str>,
+    ) -> Result<CodeRecord, CodesError> {
+        for attempt in 0..MAX_ISSUE_ATTEMPTS {
+            let device = self
+                .devices
+                .get_device(client, &order.serial)
+                .await
+                .map_err(CodesError::Store)?
+                .ok_or(CodesError::DeviceNotFound)?;
+            let generated =
+                keycode::codes::generate(&device.secrets, device.count, order.code_type, order.arg)
+                    .map_err(|e| match e {
+                        CodeError::ArgumentOutOfRange { .. } => {
+                            CodesError::invalid("arg", &e.to_string())
+                        }
+                        other => CodesError::CannotExpress(other),
+                    })?;
+            let record = CodeRecord {
+                id: random_hex(12),
+                serial_num: order.serial.clone(),
+                code_type: order.code_type,
+                arg: order.arg,
+                code: generated.code,
+                count: generated.count,
+                created_at: self.clock.now(),
+                client_key: client.clone(),
+                batch_id: batch_id.map(str::to_owned),
+            };
+            match self
+                .codes
+                .record_code(&device, generated.next_count, &record)
+                .await
+            {
+                Ok(()) => return Ok(record),
+                Err(StoreError::Conflict | StoreError::AlreadyExists) => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(other) => return Err(CodesError::Store(other)),
+            }
+        }
+        Err(CodesError::DeviceBusy)
+    }
+
+    pub async fn list_codes(
+        &self,
+        client: &ClientKey,
+        params: ListCodesParams,
+    ) -> Result<CodeListing, CodesError> {
+        let query = params.into_query(client)?;
+        let Page { items, next } = self
+            .codes
+            .list_codes(&query)
+            .await
+            .map_err(CodesError::Store)?;
+        Ok(CodeListing {
+            codes: items,
+            next_cursor: next.map(|p| p.to_cursor()),
+        })
+    }
+}
+
+/// A short random pause after a lost race, growing with the attempt, so
+/// racers spread out instead of colliding again in lockstep.
+fn backoff(attempt: u32) -> Duration {
+    let ceiling_micros = 200u64 << attempt.min(6);
+    let jitter = u64::from(random_16()[0]) * ceiling_micros / 255;
+    Duration::from_micros(jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: &str) -> Result<CodeOrder, CodesError> {
+        serde_json::from_str::<CodeRequest>(json).unwrap().validate()
+    }
+
+    #[test]
+    fn code_type_and_arg_override_the_deprecated_data() {
+        let order = request(r#"{"serialNum": 7, "codeType": "set_time", "arg": 3, "data": 9}"#);
+        assert_eq!(order.unwrap().arg, 3);
+        let legacy = request(r#"{"serialNum": "7", "data": 9}"#).unwrap();
+        assert_eq!((legacy.code_type, legacy.arg), (CodeType::AddTime, 9));
+        let ignored = request(r#"{"serialNum": "7", "codeType": "unlock", "arg": 5000}"#).unwrap();
+        assert_eq!(ignored.arg, 0);
+    }
+
+    #[test]
+    fn refuses_missing_or_out_of_range_fields() {
+        let field = |json: &str| match request(json) {
+            Err(CodesError::InvalidField { field, .. }) => field,
+            other => panic!("{json}: {other:?}"),
+        };
+        assert_eq!(field(r#"{"serialNum": "7"}"#), "codeType");
+        assert_eq!(field(r#"{"serialNum": "7", "codeType": "nope"}"#), "codeType");
+        assert_eq!(field(r#"{"serialNum": "7", "codeType": "add_time"}"#), "arg");
+        assert_eq!(field(r#"{"serialNum": "7", "codeType": "add_time", "arg": 1000}"#), "arg");
+        assert_eq!(field(r#"{"serialNum": "7", "codeType": "add_time", "arg": -1}"#), "arg");
+        assert_eq!(field(r#"{"serialNum": "7", "data": 1000}"#), "data");
+        assert_eq!(field(r#"{"serialNum": "", "codeType": "unlock"}"#), "serialNum");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_forgeries() {
+        let position = CodePosition {
+            created_at: Timestamp::from_millis(1_763_800_000_123),
+            id: "abc123".into(),
+        };
+        assert_eq!(CodePosition::from_cursor(&position.to_cursor()), Ok(position));
+        for bad in ["", "!!", "bm9kb3Q", &URL_SAFE_NO_PAD.encode("x.abc"), &URL_SAFE_NO_PAD.encode("1.a#b")] {
+            assert!(CodePosition::from_cursor(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn list_parameters_are_checked() {
+        let client = ClientKey::parse("ck_test").unwrap();
+        let params = |limit: &str, order: &str| ListCodesParams {
+            limit: Some(limit.into()),
+            order: Some(order.into()),
+            ..Default::default()
+        };
+        assert!(params("100", "asc").into_query(&client).is_ok());
+        assert!(params("0", "asc").into_query(&client).is_err());
+        assert!(params("101", "asc").into_query(&client).is_err());
+        assert!(params("10", "sideways").into_query(&client).is_err());
+        let reversed = ListCodesParams {
+            created_from: Some("2026-02-01T00:00:00Z".into()),
+            created_to: Some("2026-01-01T00:00:00Z".into()),
+            ..Default::default()
+        };
+        assert!(reversed.into_query(&client).is_err());
+    }
+}

@@ -1,0 +1,273 @@
+//! Devices: the PAYG products a client issues codes for, each with its
+//! keycode protocol and secret.
+
+use keycode::{DeviceProtocol, DeviceSecrets, SecretKey};
+use serde::{Deserialize, Serialize};
+
+use crate::clients::ClientKey;
+use crate::clock::Timestamp;
+use crate::codes::CodesError;
+use crate::random::random_16;
+
+/// A device serial number: 1-64 characters of A-Z, a-z, 0-9, `.`, `_`, `:`
+/// and `-` (no `#`, which the store uses as a separator).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SerialNumber(String);
+
+impl SerialNumber {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(text: &str) -> Result<Self, CodesError> {
+        let valid = (1..=Self::MAX_LEN).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+        if valid {
+            Ok(SerialNumber(text.to_owned()))
+        } else {
+            Err(CodesError::invalid(
+                "serialNum",
+                "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for SerialNumber {
+    type Error = CodesError;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        SerialNumber::parse(&text)
+    }
+}
+
+impl From<SerialNumber> for String {
+    fn from(serial: SerialNumber) -> String {
+        serial.0
+    }
+}
+
+/// A serial number as clients send it: BioLite's own example sends a number.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SerialInput {
+    Text(String),
+    Number(u64),
+}
+
+impl SerialInput {
+    pub fn parse(&self) -> Result<SerialNumber, CodesError> {
+        match self {
+            SerialInput::Text(text) => SerialNumber::parse(text),
+            SerialInput::Number(number) => SerialNumber::parse(&number.to_string()),
+        }
+    }
+}
+
+/// A registered device. `version` moves on every change so writes can be
+/// conditional on the state they read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub client: ClientKey,
+    pub serial: SerialNumber,
+    pub secrets: DeviceSecrets,
+    /// The protocol's count (OpenPAYGO: last count issued; Nexus: next message id).
+    pub count: u32,
+    pub version: u64,
+    pub created_at: Timestamp,
+}
+
+/// The protocol names the API uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProtocolName {
+    Openpaygo,
+    NexusFull,
+    NexusSmall,
+}
+
+/// The body of `POST /devices`, and one device of a bulk import.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewDevice {
+    pub serial_num: SerialInput,
+    pub protocol: ProtocolName,
+    /// OpenPAYGO: 12-digit extended tokens.
+    pub extended: Option<bool>,
+    /// OpenPAYGO: tokens in digits 1-4.
+    pub restricted_digit_set: Option<bool>,
+    /// OpenPAYGO: token units per day (default 1).
+    pub time_divider: Option<u32>,
+    /// 32 hex digits; generated when left out.
+    pub secret_key: Option<String>,
+    /// OpenPAYGO: the starting code; derived from the key when left out.
+    pub starting_code: Option<u32>,
+    /// OpenPAYGO: the last count issued (default 1). Nexus: the next message
+    /// id (default 0).
+    pub count: Option<u32>,
+}
+
+/// The largest OpenPAYGO time divider accepted: one unit per second.
+pub const MAX_TIME_DIVIDER: u32 = 86_400;
+
+impl NewDevice {
+    /// The device record this request describes.
+    pub fn into_device(self, client: &ClientKey, now: Timestamp) -> Result<Device, CodesError> {
+        let serial = self.serial_num.parse()?;
+        let key = match &self.secret_key {
+            Some(hex) => SecretKey::from_hex(hex)
+                .map_err(|e| CodesError::invalid("secretKey", &e.to_string()))?,
+            None => SecretKey::from_bytes(random_16()),
+        };
+        let protocol = match self.protocol {
+            ProtocolName::Openpaygo => {
+                let time_divider = self.time_divider.unwrap_or(1);
+                if !(1..=MAX_TIME_DIVIDER).contains(&time_divider) {
+                    return Err(CodesError::invalid(
+                        "timeDivider",
+                        &format!("must be 1-{MAX_TIME_DIVIDER}"),
+                    ));
+                }
+                DeviceProtocol::OpenPaygo {
+                    extended: self.extended.unwrap_or(false),
+                    restricted_digit_set: self.restricted_digit_set.unwrap_or(false),
+                    time_divider,
+                }
+            }
+            nexus => {
+                let openpaygo_only = [
+                    ("extended", self.extended.is_some()),
+                    ("restrictedDigitSet", self.restricted_digit_set.is_some()),
+                    ("timeDivider", self.time_divider.is_some()),
+                    ("startingCode", self.starting_code.is_some()),
+                ];
+                if let Some((field, _)) = openpaygo_only.iter().find(|(_, given)| *given) {
+                    return Err(CodesError::invalid(field, "applies to OpenPAYGO devices only"));
+                }
+                if nexus == ProtocolName::NexusFull {
+                    DeviceProtocol::NexusFull
+                } else {
+                    DeviceProtocol::NexusSmall
+                }
+            }
+        };
+        let default_count = match protocol {
+            DeviceProtocol::OpenPaygo { .. } => 1,
+            _ => 0,
+        };
+        Ok(Device {
+            client: client.clone(),
+            serial,
+            secrets: DeviceSecrets {
+                protocol,
+                key,
+                starting_code: self.starting_code,
+            },
+            count: self.count.unwrap_or(default_count),
+            version: 0,
+            created_at: now,
+        })
+    }
+}
+
+/// What the API shows of a device: never its key or starting code.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceView {
+    pub serial_num: String,
+    pub protocol: ProtocolName,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extended: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restricted_digit_set: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_divider: Option<u32>,
+    pub count: u32,
+    pub created_at: Timestamp,
+}
+
+impl From<&Device> for DeviceView {
+    fn from(device: &Device) -> Self {
+        let (protocol, extended, restricted, divider) = match device.secrets.protocol {
+            DeviceProtocol::OpenPaygo {
+                extended,
+                restricted_digit_set,
+                time_divider,
+            } => (
+                ProtocolName::Openpaygo,
+                Some(extended),
+                Some(restricted_digit_set),
+                Some(time_divider),
+            ),
+            DeviceProtocol::NexusFull => (ProtocolName::NexusFull, None, None, None),
+            DeviceProtocol::NexusSmall => (ProtocolName::NexusSmall, None, None, None),
+        };
+        DeviceView {
+            serial_num: device.serial.as_str().to_owned(),
+            protocol,
+            extended,
+            restricted_digit_set: restricted,
+            time_divider: divider,
+            count: device.count,
+            created_at: device.created_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: &str) -> NewDevice {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn openpaygo_defaults_and_generated_keys() {
+        let client = ClientKey::parse("ck_test").unwrap();
+        let device = request(r#"{"serialNum": 12345, "protocol": "openpaygo"}"#)
+            .into_device(&client, Timestamp::MIN)
+            .unwrap();
+        assert_eq!(device.serial.as_str(), "12345");
+        assert_eq!(device.count, 1);
+        assert_eq!(
+            device.secrets.protocol,
+            DeviceProtocol::OpenPaygo {
+                extended: false,
+                restricted_digit_set: false,
+                time_divider: 1
+            }
+        );
+        let other = request(r#"{"serialNum": "12345", "protocol": "openpaygo"}"#)
+            .into_device(&client, Timestamp::MIN)
+            .unwrap();
+        assert_ne!(device.secrets.key, other.secrets.key);
+    }
+
+    #[test]
+    fn refuses_bad_fields_by_name() {
+        let client = ClientKey::parse("ck_test").unwrap();
+        let field_of = |json: &str| match request(json).into_device(&client, Timestamp::MIN) {
+            Err(CodesError::InvalidField { field, .. }) => field,
+            other => panic!("{json}: {other:?}"),
+        };
+        assert_eq!(field_of(r#"{"serialNum": "a#b", "protocol": "openpaygo"}"#), "serialNum");
+        assert_eq!(
+            field_of(r#"{"serialNum": "a", "protocol": "openpaygo", "secretKey": "xyz"}"#),
+            "secretKey"
+        );
+        assert_eq!(
+            field_of(r#"{"serialNum": "a", "protocol": "openpaygo", "timeDivider": 0}"#),
+            "timeDivider"
+        );
+        assert_eq!(
+            field_of(r#"{"serialNum": "a", "protocol": "nexus_small", "startingCode": 5}"#),
+            "startingCode"
+        );
+        assert!(serde_json::from_str::<NewDevice>(r#"{"serialNum": "a", "protocol": "x"}"#).is_err());
+    }
+}

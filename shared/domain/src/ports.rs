@@ -1,0 +1,106 @@
+//! The storage ports: what the domain needs from a store, and nothing about
+//! how a store keeps it. `storage` has the DynamoDB and in-memory adapters;
+//! one conformance suite holds both to these contracts.
+
+use async_trait::async_trait;
+
+use crate::clients::{Client, ClientKey, RegisteredKey};
+use crate::clock::Timestamp;
+use crate::codes::{CodeQuery, CodeRecord, CodePosition};
+use crate::devices::{Device, SerialNumber};
+
+/// Why a store operation failed. Only `Unavailable` and `Corrupt` are the
+/// store's fault; the others are outcomes the domain turns into answers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A create met an existing record, or a single-use value was used.
+    #[error("the record already exists")]
+    AlreadyExists,
+    /// An update named a record that does not exist.
+    #[error("the record does not exist")]
+    NotFound,
+    /// A conditional write lost a race: the record changed since it was read.
+    #[error("the record changed since it was read")]
+    Conflict,
+    /// The store could not be reached or refused the call.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// A stored record could not be read back into the domain's types.
+    #[error("a stored record is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// One page of a listing and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T, P> {
+    pub items: Vec<T>,
+    /// `None` when the listing is exhausted. A store may hand out a position
+    /// whose next page turns out empty.
+    pub next: Option<P>,
+}
+
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Creates a client; `AlreadyExists` when its key is taken.
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError>;
+
+    async fn get_client(&self, key: &ClientKey) -> Result<Option<Client>, StoreError>;
+
+    /// Adds a public key; `NotFound` for an unknown client, `AlreadyExists`
+    /// when the key is already registered to it.
+    async fn add_public_key(&self, client: &ClientKey, key: &RegisteredKey)
+        -> Result<(), StoreError>;
+
+    /// Records an auth token id as used until `expires_at`. `AlreadyExists`
+    /// when it is already recorded and has not expired by `now`: that is a
+    /// replay. Exactly one of any number of racing claims succeeds.
+    async fn claim_token_id(
+        &self,
+        client: &ClientKey,
+        token_id: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Creates a device; `AlreadyExists` when the client already has the serial.
+    async fn create_device(&self, device: &Device) -> Result<(), StoreError>;
+
+    async fn get_device(
+        &self,
+        client: &ClientKey,
+        serial: &SerialNumber,
+    ) -> Result<Option<Device>, StoreError>;
+
+    /// The client's devices in serial-number order, after `after`.
+    async fn list_devices(
+        &self,
+        client: &ClientKey,
+        limit: usize,
+        after: Option<&SerialNumber>,
+    ) -> Result<Page<Device, SerialNumber>, StoreError>;
+}
+
+#[async_trait]
+pub trait CodeStore: Send + Sync {
+    /// Stores `code` and moves `device` to `next_count` as one atomic step,
+    /// on condition that the device is still at the version it was read at.
+    /// `Conflict` when it is not (another code was issued meanwhile) and
+    /// `AlreadyExists` when a code of this client already sits at the
+    /// same position (creation time and id); in both cases nothing is
+    /// written.
+    async fn record_code(
+        &self,
+        device: &Device,
+        next_count: u32,
+        code: &CodeRecord,
+    ) -> Result<(), StoreError>;
+
+    /// The client's codes matching the query, in creation order (ties by id).
+    async fn list_codes(
+        &self,
+        query: &CodeQuery,
+    ) -> Result<Page<CodeRecord, CodePosition>, StoreError>;
+}

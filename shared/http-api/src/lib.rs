@@ -1,0 +1,123 @@
+//! What every HTTP function shares: routing, request parsing, the single
+//! error-to-HTTP mapping (`error`), configuration and logging.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod error;
+pub mod routes;
+pub mod telemetry;
+
+use std::time::Instant;
+
+use http::StatusCode;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use error::ApiError;
+pub use routes::{match_route, Function, Route, RouteMatch, ROUTES};
+
+/// The largest request body read; larger ones are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
+    let text = serde_json::to_string(body).expect("response bodies always serialize");
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Body::Text(text))
+        .expect("status and header are valid")
+}
+
+/// Reads the body as JSON of type `T`.
+pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
+    let bytes = request.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::BodyTooLarge(MAX_BODY_BYTES));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::MalformedBody("the body is empty".into()));
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedBody(e.to_string()))
+}
+
+/// Reads the query string into `T` (whose fields are all optional).
+pub fn query<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
+    serde_urlencoded::from_str(request.uri().query().unwrap_or(""))
+        .map_err(|e| ApiError::MalformedQuery(e.to_string()))
+}
+
+pub fn authorization(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// A request matched to one of the function's routes.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    pub route: Route,
+    pub params: Vec<(&'static str, String)>,
+}
+
+impl Routed {
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    }
+}
+
+/// Matches the request to one of `function`'s routes.
+pub fn route_for(request: &Request, function: Function) -> Result<Routed, ApiError> {
+    match match_route(request.method(), request.uri().path()) {
+        RouteMatch::Found { route, params } if route.function == function => {
+            Ok(Routed { route, params })
+        }
+        RouteMatch::WrongMethod => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::RouteNotFound),
+    }
+}
+
+/// The span every log line of a request is written in: the Lambda request
+/// id when there is one, else the caller's `x-request-id`, else a new id.
+pub fn request_span(request: &Request) -> tracing::Span {
+    let request_id = request
+        .lambda_context_ref()
+        .map(|context| context.request_id.clone())
+        .or_else(|| {
+            request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| v.len() <= 128)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| domain::random::random_hex(8));
+    tracing::info_span!(
+        "request",
+        requestId = %request_id,
+        method = %request.method(),
+        path = %request.uri().path(),
+        clientKey = tracing::field::Empty,
+    )
+}
+
+/// Records the authenticated client on the request's span.
+pub fn record_client(client: &domain::clients::ClientKey) {
+    tracing::Span::current().record("clientKey", client.as_str());
+}
+
+/// Turns a handler's outcome into the response and logs one line for it.
+pub fn finish(outcome: Result<Response<Body>, ApiError>, started: Instant) -> Response<Body> {
+    let response = outcome.unwrap_or_else(ApiError::into_response);
+    tracing::info!(
+        status = response.status().as_u16(),
+        micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "handled"
+    );
+    response
+}

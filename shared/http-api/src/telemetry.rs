@@ -1,0 +1,21 @@
+//! Logging: JSON lines on Lambda (CloudWatch parses them), readable text
+//! locally. Every line of a request carries its span's request id.
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // A second init (tests start several servers) keeps the first subscriber.
+    let _ = if on_lambda {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .flatten_event(true)
+            .try_init()
+    } else {
+        builder.compact().try_init()
+    };
+}

@@ -1,0 +1,112 @@
+//! The local API: one HTTP server on loopback that hands each request to the
+//! same handler the function behind that route runs on Lambda.
+#![forbid(unsafe_code)]
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use auth_function::AuthFunction;
+use bytes::Bytes;
+use codes_function::CodesFunction;
+use domain::auth::{AccessTokenVerifier, AuthConfig, P256SigningKey};
+use domain::clock::Clock;
+use domain::{AuthService, CodesService};
+use http_api::{match_route, ApiError, Function, RouteMatch, MAX_BODY_BYTES};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use lambda_http::{Body, Request, Response};
+use storage::Stores;
+use tokio::net::TcpListener;
+
+/// What the local API runs on.
+pub struct LocalConfig {
+    pub stores: Stores,
+    pub signing_key: P256SigningKey,
+    pub clock: Arc<dyn Clock>,
+    pub auth: AuthConfig,
+}
+
+/// Every function of the platform, in one process.
+pub struct LocalApi {
+    auth: AuthFunction,
+    codes: CodesFunction,
+}
+
+impl LocalApi {
+    pub fn new(config: LocalConfig) -> Self {
+        let verifier = AccessTokenVerifier::new(&config.signing_key.public_key());
+        let auth = AuthService::new(
+            config.stores.clients.clone(),
+            config.clock.clone(),
+            config.signing_key,
+            config.auth,
+        );
+        let codes = CodesService::new(
+            config.stores.devices.clone(),
+            config.stores.codes.clone(),
+            config.clock.clone(),
+        );
+        LocalApi {
+            auth: AuthFunction::new(auth),
+            codes: CodesFunction::new(codes, verifier, config.clock),
+        }
+    }
+
+    /// Routes the request to its function, as API Gateway would.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        match match_route(request.method(), request.uri().path()) {
+            RouteMatch::Found { route, .. } => match route.function {
+                Function::Auth => self.auth.handle(request).await,
+                Function::Codes => self.codes.handle(request).await,
+            },
+            RouteMatch::WrongMethod => {
+                http_api::finish(Err(ApiError::MethodNotAllowed), Instant::now())
+            }
+            RouteMatch::NotFound => http_api::finish(Err(ApiError::RouteNotFound), Instant::now()),
+        }
+    }
+
+    async fn handle_http(&self, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+        let (parts, body) = request.into_parts();
+        let response = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+            Ok(collected) => {
+                let bytes = collected.to_bytes();
+                let body = if bytes.is_empty() {
+                    Body::Empty
+                } else {
+                    Body::Binary(bytes.to_vec())
+                };
+                self.handle(Request::from_parts(parts, body)).await
+            }
+            Err(_) => ApiError::BodyTooLarge(MAX_BODY_BYTES).into_response(),
+        };
+        let (parts, body) = response.into_parts();
+        let bytes = match body {
+            Body::Empty => Bytes::new(),
+            Body::Text(text) => Bytes::from(text),
+            Body::Binary(binary) => Bytes::from(binary),
+        };
+        hyper::Response::from_parts(parts, Full::new(bytes))
+    }
+}
+
+/// Serves HTTP/1.1 on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, api: Arc<LocalApi>) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let api = api.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let api = api.clone();
+                async move { Ok::<_, Infallible>(api.handle_http(request).await) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        });
+    }
+}

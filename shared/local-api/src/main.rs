@@ -1,0 +1,98 @@
+//! `local-api`: the whole platform on 127.0.0.1, with an embedded in-memory
+//! store by default or DynamoDB Local with `--dynamodb-endpoint`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Parser;
+use domain::auth::{AuthConfig, P256SigningKey};
+use domain::clock::SystemClock;
+use local_api::{LocalApi, LocalConfig};
+use storage::{dynamodb_client, DynamoStore, MemoryStore, Seed, Stores};
+
+#[derive(Parser)]
+#[command(name = "local-api", about = "Serve the platform's API locally")]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: String,
+    /// Use DynamoDB (Local) at this URL instead of the in-memory store.
+    #[arg(long)]
+    dynamodb_endpoint: Option<String>,
+    /// The DynamoDB table.
+    #[arg(long, default_value = "activation-platform")]
+    table: String,
+    /// Create the DynamoDB table first when it does not exist.
+    #[arg(long)]
+    create_table: bool,
+    /// Clients and devices for the in-memory store, as `platform-admin`
+    /// writes them.
+    #[arg(long, default_value = ".local/seed.json")]
+    seed: PathBuf,
+    /// The access-token signing key (PKCS#8 PEM); generated on first start.
+    #[arg(long, default_value = ".local/platform-signing-key.pem")]
+    signing_key: PathBuf,
+}
+
+#[tokio::main]
+async fn main() {
+    http_api::telemetry::init();
+    if let Err(message) = run(Args::parse()).await {
+        eprintln!("local-api: {message}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let stores = match &args.dynamodb_endpoint {
+        Some(endpoint) => {
+            let store = DynamoStore::new(dynamodb_client(Some(endpoint)).await, &args.table);
+            if args.create_table {
+                store.create_table().await.map_err(|e| e.to_string())?;
+            }
+            Stores::from_adapter(Arc::new(store))
+        }
+        None => {
+            let seed = Seed::load(&args.seed)?;
+            let store = MemoryStore::from_seed(seed).map_err(|e| e.to_string())?;
+            Stores::from_adapter(Arc::new(store))
+        }
+    };
+    let signing_key = load_or_create_signing_key(&args.signing_key)?;
+    let api = Arc::new(LocalApi::new(LocalConfig {
+        stores,
+        signing_key,
+        clock: Arc::new(SystemClock),
+        auth: AuthConfig::default(),
+    }));
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| format!("{}: {e}", args.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let backend = match &args.dynamodb_endpoint {
+        Some(endpoint) => format!("DynamoDB at {endpoint}, table {}", args.table),
+        None => format!("in-memory store seeded from {}", args.seed.display()),
+    };
+    tracing::info!(%address, %backend, "local API listening");
+    println!("local API on http://{address} ({backend})");
+    tokio::select! {
+        served = local_api::serve(listener, api) => served.map_err(|e| e.to_string()),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+fn load_or_create_signing_key(path: &std::path::Path) -> Result<P256SigningKey, String> {
+    match std::fs::read_to_string(path) {
+        Ok(pem) => P256SigningKey::from_pkcs8_pem(&pem).map_err(|e| format!("{}: {e}", path.display())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let key = P256SigningKey::generate();
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+            }
+            storage::memory::write_private(path, key.to_pkcs8_pem().as_bytes())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(key)
+        }
+        Err(err) => Err(format!("{}: {err}", path.display())),
+    }
+}

@@ -1,0 +1,585 @@
+//! The DynamoDB adapter: one table, keys and indexes as `docs/storage.md`
+//! describes them.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use domain::clients::{Client as ApiClient, ClientKey, RegisteredKey};
+use domain::clock::Timestamp;
+use domain::codes::{CodePosition, CodeQuery, CodeRecord, SortOrder};
+use domain::devices::{Device, SerialNumber};
+use domain::ports::{ClientStore, CodeStore, DeviceStore, Page, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
+
+use crate::records::DeviceRecord;
+
+type Item = HashMap<String, AttributeValue>;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1: &str = "gsi1";
+pub const GSI1_PK: &str = "gsi1pk";
+pub const GSI1_SK: &str = "gsi1sk";
+/// Epoch seconds; DynamoDB's TTL deletes items some time after this.
+pub const TTL_ATTRIBUTE: &str = "expiresAt";
+
+/// How many DynamoDB queries one listing page may take when a filter drops
+/// items, so a page is bounded in work as well as in size.
+const MAX_QUERIES_PER_PAGE: usize = 8;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table with its index and TTL, as `template.yaml` declares
+    /// it; for DynamoDB Local and tests. Succeeds when the table exists.
+    pub async fn create_table(&self) -> Result<(), StoreError> {
+        let key = |name: &str, key_type| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(key_type)
+                .build()
+                .expect("key schema has both fields")
+        };
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute definition has both fields")
+        };
+        let index = GlobalSecondaryIndex::builder()
+            .index_name(GSI1)
+            .key_schema(key(GSI1_PK, KeyType::Hash))
+            .key_schema(key(GSI1_SK, KeyType::Range))
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .expect("index has name and keys");
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key(PK, KeyType::Hash))
+            .key_schema(key(SK, KeyType::Range))
+            .attribute_definitions(attribute(PK))
+            .attribute_definitions(attribute(SK))
+            .attribute_definitions(attribute(GSI1_PK))
+            .attribute_definitions(attribute(GSI1_SK))
+            .global_secondary_indexes(index)
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(err) if err.code() == Some("ResourceInUseException") => return Ok(()),
+            Err(err) => return Err(unavailable(err)),
+        }
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name(TTL_ATTRIBUTE)
+                    .build()
+                    .expect("TTL spec has both fields"),
+            )
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(pk))
+            .key(SK, AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output.item)
+    }
+
+    /// Puts `item` only where no item has its key.
+    async fn put_new(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(conditional(StoreError::AlreadyExists))
+    }
+}
+
+fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Unavailable(DisplayErrorContext(err).to_string())
+}
+
+/// Maps a failed conditional write to `when_condition_fails`, anything else
+/// to `Unavailable`.
+fn conditional<E, R>(when_condition_fails: StoreError) -> impl FnOnce(SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    move |err| {
+        if err.code() == Some("ConditionalCheckFailedException") {
+            when_condition_fails
+        } else {
+            unavailable(err)
+        }
+    }
+}
+
+fn corrupt(err: serde_dynamo::Error) -> StoreError {
+    StoreError::Corrupt(err.to_string())
+}
+
+fn client_pk(client: &ClientKey) -> String {
+    format!("CLIENT#{client}")
+}
+
+fn device_sk(serial: &SerialNumber) -> String {
+    format!("DEVICE#{}", serial.as_str())
+}
+
+fn device_codes_pk(client: &ClientKey, serial: &SerialNumber) -> String {
+    format!("DEVICECODES#{client}#{}", serial.as_str())
+}
+
+/// Fixed width, so string order is time order up to year 9999.
+fn code_sk(created_at: Timestamp, id: &str) -> String {
+    format!("CODE#{:015}#{id}", created_at.millis())
+}
+
+fn position_from_sk(sk: &str) -> Result<CodePosition, StoreError> {
+    let bad = || StoreError::Corrupt(format!("unexpected code sort key {sk:?}"));
+    let rest = sk.strip_prefix("CODE#").ok_or_else(bad)?;
+    let (millis, id) = rest.split_once('#').ok_or_else(bad)?;
+    Ok(CodePosition {
+        created_at: Timestamp::from_millis(millis.parse().map_err(|_| bad())?),
+        id: id.to_owned(),
+    })
+}
+
+const CLIENT_SK: &str = "CLIENT";
+const TOKEN_SK: &str = "TOKEN";
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClientItem {
+    pk: String,
+    sk: String,
+    client_key: ClientKey,
+    name: String,
+    created_at: Timestamp,
+    /// SPKI base64 -> time added. A map, so adding a key can be a
+    /// conditional `SET publicKeys.#key`.
+    public_keys: HashMap<String, Timestamp>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredItem<T> {
+    pk: String,
+    sk: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1sk: Option<String>,
+    #[serde(flatten)]
+    record: T,
+}
+
+#[async_trait]
+impl ClientStore for DynamoStore {
+    async fn create_client(&self, client: &ApiClient) -> Result<(), StoreError> {
+        let item = ClientItem {
+            pk: client_pk(&client.key),
+            sk: CLIENT_SK.into(),
+            client_key: client.key.clone(),
+            name: client.name.clone(),
+            created_at: client.created_at,
+            public_keys: client
+                .public_keys
+                .iter()
+                .map(|k| (k.spki.clone(), k.added_at))
+                .collect(),
+        };
+        self.put_new(to_item(item).map_err(corrupt)?).await
+    }
+
+    async fn get_client(&self, key: &ClientKey) -> Result<Option<ApiClient>, StoreError> {
+        let Some(item) = self.get(client_pk(key), CLIENT_SK).await? else {
+            return Ok(None);
+        };
+        let item: ClientItem = from_item(item).map_err(corrupt)?;
+        let mut public_keys: Vec<RegisteredKey> = item
+            .public_keys
+            .into_iter()
+            .map(|(spki, added_at)| RegisteredKey { spki, added_at })
+            .collect();
+        public_keys.sort_by(|a, b| (a.added_at, &a.spki).cmp(&(b.added_at, &b.spki)));
+        Ok(Some(ApiClient {
+            key: item.client_key,
+            name: item.name,
+            public_keys,
+            created_at: item.created_at,
+        }))
+    }
+
+    async fn add_public_key(
+        &self,
+        client: &ClientKey,
+        key: &RegisteredKey,
+    ) -> Result<(), StoreError> {
+        let added_at = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(key.added_at)
+            .map_err(corrupt)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(client_pk(client)))
+            .key(SK, AttributeValue::S(CLIENT_SK.into()))
+            .update_expression("SET publicKeys.#key = :added")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(publicKeys.#key)")
+            .expression_attribute_names("#key", &key.spki)
+            .expression_attribute_values(":added", added_at)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => {
+                // The condition has two halves; a read tells which failed.
+                match self.get_client(client).await? {
+                    None => Err(StoreError::NotFound),
+                    Some(_) => Err(StoreError::AlreadyExists),
+                }
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn claim_token_id(
+        &self,
+        client: &ClientKey,
+        token_id: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        // An expired record may linger until TTL removes it, so the
+        // condition also lets a write replace one whose time is up.
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, AttributeValue::S(format!("TOKEN#{client}#{token_id}")))
+            .item(SK, AttributeValue::S(TOKEN_SK.into()))
+            .item(TTL_ATTRIBUTE, AttributeValue::N(expires_at.secs().to_string()))
+            .item("expiresAtMillis", AttributeValue::N(expires_at.millis().to_string()))
+            .condition_expression("attribute_not_exists(pk) OR expiresAtMillis <= :now")
+            .expression_attribute_values(":now", AttributeValue::N(now.millis().to_string()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(conditional(StoreError::AlreadyExists))
+    }
+}
+
+#[async_trait]
+impl DeviceStore for DynamoStore {
+    async fn create_device(&self, device: &Device) -> Result<(), StoreError> {
+        let item = StoredItem {
+            pk: client_pk(&device.client),
+            sk: device_sk(&device.serial),
+            gsi1pk: None,
+            gsi1sk: None,
+            record: DeviceRecord::from(device),
+        };
+        self.put_new(to_item(item).map_err(corrupt)?).await
+    }
+
+    async fn get_device(
+        &self,
+        client: &ClientKey,
+        serial: &SerialNumber,
+    ) -> Result<Option<Device>, StoreError> {
+        match self.get(client_pk(client), &device_sk(serial)).await? {
+            None => Ok(None),
+            Some(item) => {
+                let stored: StoredItem<DeviceRecord> = from_item(item).map_err(corrupt)?;
+                Device::try_from(stored.record).map(Some)
+            }
+        }
+    }
+
+    async fn list_devices(
+        &self,
+        client: &ClientKey,
+        limit: usize,
+        after: Option<&SerialNumber>,
+    ) -> Result<Page<Device, SerialNumber>, StoreError> {
+        let pk = client_pk(client);
+        let start = after.map(|serial| {
+            HashMap::from([
+                (PK.to_owned(), AttributeValue::S(pk.clone())),
+                (SK.to_owned(), AttributeValue::S(device_sk(serial))),
+            ])
+        });
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .expression_attribute_values(":prefix", AttributeValue::S("DEVICE#".into()))
+            .set_exclusive_start_key(start)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let items = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                let stored: StoredItem<DeviceRecord> = from_item(item).map_err(corrupt)?;
+                Device::try_from(stored.record)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = match output.last_evaluated_key {
+            Some(_) => items.last().map(|d| d.serial.clone()),
+            None => None,
+        };
+        Ok(Page { items, next })
+    }
+}
+
+#[async_trait]
+impl CodeStore for DynamoStore {
+    async fn record_code(
+        &self,
+        device: &Device,
+        next_count: u32,
+        code: &CodeRecord,
+    ) -> Result<(), StoreError> {
+        let sk = code_sk(code.created_at, &code.id);
+        let item = StoredItem {
+            pk: client_pk(&code.client_key),
+            sk: sk.clone(),
+            gsi1pk: Some(device_codes_pk(&code.client_key, &code.serial_num)),
+            gsi1sk: Some(sk),
+            record: code,
+        };
+        let advance = Update::builder()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(client_pk(&device.client)))
+            .key(SK, AttributeValue::S(device_sk(&device.serial)))
+            .update_expression("SET #count = :next, version = :newVersion")
+            .condition_expression("version = :readVersion")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":next", AttributeValue::N(next_count.to_string()))
+            .expression_attribute_values(
+                ":newVersion",
+                AttributeValue::N((device.version + 1).to_string()),
+            )
+            .expression_attribute_values(
+                ":readVersion",
+                AttributeValue::N(device.version.to_string()),
+            )
+            .build()
+            .expect("update has table, key and expression");
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(item).map_err(corrupt)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .expect("put has table and item");
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(advance).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(()),
+            Err(err) => err,
+        };
+        let Some(service_error) = err.as_service_error() else {
+            return Err(unavailable(err));
+        };
+        if let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
+            cancelled,
+        ) = service_error
+        {
+            let reasons: Vec<Option<&str>> = cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code())
+                .collect();
+            // Index 0 is the device update, 1 the code put.
+            return match reasons.as_slice() {
+                [_, Some("ConditionalCheckFailed")] => Err(StoreError::AlreadyExists),
+                [Some("ConditionalCheckFailed" | "TransactionConflict"), _]
+                | [_, Some("TransactionConflict")] => Err(StoreError::Conflict),
+                _ => Err(unavailable(err)),
+            };
+        }
+        if service_error.code() == Some("TransactionConflictException") {
+            return Err(StoreError::Conflict);
+        }
+        Err(unavailable(err))
+    }
+
+    async fn list_codes(
+        &self,
+        query: &CodeQuery,
+    ) -> Result<Page<CodeRecord, CodePosition>, StoreError> {
+        let pk = client_pk(&query.client);
+        let lowest = code_sk(query.created_from, "");
+        let highest = code_sk(query.created_to, "~");
+        let ascending = query.order == SortOrder::Ascending;
+        let (partition, by_device) = match &query.serial {
+            Some(serial) => (device_codes_pk(&query.client, serial), true),
+            None => (pk.clone(), false),
+        };
+        let (key_pk, key_sk) = if by_device { (GSI1_PK, GSI1_SK) } else { (PK, SK) };
+        let start_key = |sk: &str| {
+            let mut key = HashMap::from([
+                (PK.to_owned(), AttributeValue::S(pk.clone())),
+                (SK.to_owned(), AttributeValue::S(sk.to_owned())),
+            ]);
+            if by_device {
+                key.insert(GSI1_PK.to_owned(), AttributeValue::S(partition.clone()));
+                key.insert(GSI1_SK.to_owned(), AttributeValue::S(sk.to_owned()));
+            }
+            key
+        };
+        // DynamoDB refuses a start key outside the key condition's range, so
+        // a cursor before the range starts at its edge and one past it ends
+        // the listing.
+        let mut start = None;
+        if let Some(after) = &query.after {
+            let sk = code_sk(after.created_at, &after.id);
+            let exhausted = if ascending { sk >= highest } else { sk <= lowest };
+            if exhausted {
+                return Ok(Page {
+                    items: Vec::new(),
+                    next: None,
+                });
+            }
+            let inside = sk > lowest && sk < highest;
+            if inside {
+                start = Some(start_key(&sk));
+            }
+        }
+
+        let mut filters = Vec::new();
+        let mut values = HashMap::from([
+            (":pk".to_owned(), AttributeValue::S(partition.clone())),
+            (":lowest".to_owned(), AttributeValue::S(lowest.clone())),
+            (":highest".to_owned(), AttributeValue::S(highest.clone())),
+        ]);
+        if let Some(code_type) = query.code_type {
+            filters.push("codeType = :codeType");
+            values.insert(
+                ":codeType".into(),
+                AttributeValue::S(code_type.as_str().into()),
+            );
+        }
+        if let Some(batch) = &query.batch_id {
+            filters.push("batchId = :batchId");
+            values.insert(":batchId".into(), AttributeValue::S(batch.clone()));
+        }
+        let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
+
+        let mut items = Vec::new();
+        let mut last_evaluated = None;
+        for _ in 0..MAX_QUERIES_PER_PAGE {
+            let wanted = query.limit - items.len();
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(by_device.then(|| GSI1.to_owned()))
+                .key_condition_expression(format!(
+                    "{key_pk} = :pk AND {key_sk} BETWEEN :lowest AND :highest"
+                ))
+                .set_filter_expression(filter.clone())
+                .set_expression_attribute_values(Some(values.clone()))
+                .set_exclusive_start_key(start.take())
+                .scan_index_forward(ascending)
+                .limit(i32::try_from(wanted).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output.items.unwrap_or_default() {
+                let stored: StoredItem<CodeRecord> = from_item(item).map_err(corrupt)?;
+                items.push(stored.record);
+            }
+            last_evaluated = output.last_evaluated_key;
+            match &last_evaluated {
+                Some(key) if items.len() < query.limit => start = Some(key.clone()),
+                _ => break,
+            }
+        }
+        let next = match last_evaluated {
+            None => None,
+            Some(key) => match key.get(SK) {
+                Some(AttributeValue::S(sk)) => Some(position_from_sk(sk)?),
+                _ => return Err(StoreError::Corrupt("a page ended without a sort key".into())),
+            },
+        };
+        Ok(Page { items, next })
+    }
+}
+
+/// Builds the SDK client for an endpoint: a DynamoDB Local URL with dummy
+/// credentials, or `None` for AWS with the environment's credentials.
+pub async fn dynamodb_client(endpoint: Option<&str>) -> Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(url) = endpoint {
+        loader = loader
+            .endpoint_url(url)
+            .region(aws_config::Region::new("us-east-1"))
+            .test_credentials();
+    }
+    Client::new(&loader.load().await)
+}

@@ -1,0 +1,209 @@
+//! A local API on a loopback port for tests, on either storage backend, and
+//! helpers that play an API client.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use domain::auth::{AuthConfig, ClientAuthClaims, P256SigningKey};
+use domain::clients::{Client, ClientKey, RegisteredKey};
+use domain::clock::{Clock, ManualClock, SystemClock};
+use http::{Method, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use local_api::{LocalApi, LocalConfig};
+use serde_json::{json, Value};
+use storage::{dynamodb_client, DynamoStore, MemoryStore, Stores};
+
+pub use serde_json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    DynamoDb,
+}
+
+/// Runs `$scenario(&TestApi)` once per backend, as `$scenario::memory` and
+/// `$scenario::dynamodb`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory() {
+                let api = $crate::TestApi::start($crate::Backend::Memory).await;
+                super::$scenario(&api).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dynamodb() {
+                let api = $crate::TestApi::start($crate::Backend::DynamoDb).await;
+                super::$scenario(&api).await
+            }
+        }
+    )*};
+}
+
+/// Runs `$case(&Stores)` once per storage adapter, as `$case::memory` and
+/// `$case::dynamodb`: the conformance suite's harness.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory() {
+                super::$case(&$crate::stores($crate::Backend::Memory).await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dynamodb() {
+                super::$case(&$crate::stores($crate::Backend::DynamoDb).await).await
+            }
+        }
+    )*};
+}
+
+/// Empty stores on `backend`.
+pub async fn stores(backend: Backend) -> Stores {
+    match backend {
+        Backend::Memory => Stores::from_adapter(Arc::new(MemoryStore::new())),
+        Backend::DynamoDb => Stores::from_adapter(Arc::new(fresh_dynamo_store().await)),
+    }
+}
+
+/// A fresh DynamoDB table on the DynamoDB Local the test command started.
+pub async fn fresh_dynamo_store() -> DynamoStore {
+    let endpoint = std::env::var("DYNAMODB_ENDPOINT").expect(
+        "DYNAMODB_ENDPOINT is not set: run scripts/test.sh, which starts DynamoDB Local",
+    );
+    let table = format!("test-{}", domain::random::random_hex(6));
+    let store = DynamoStore::new(dynamodb_client(Some(&endpoint)).await, table);
+    store.create_table().await.expect("create the test table");
+    store
+}
+
+pub struct TestApi {
+    pub base: String,
+    pub stores: Stores,
+    pub clock: Arc<ManualClock>,
+    client: hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for TestApi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// An API client as the tests play it: its key and its private key.
+pub struct TestClient {
+    pub key: ClientKey,
+    pub signing_key: P256SigningKey,
+}
+
+impl TestApi {
+    pub async fn start(backend: Backend) -> TestApi {
+        let stores = stores(backend).await;
+        let clock = Arc::new(ManualClock::new(SystemClock.now()));
+        let api = Arc::new(LocalApi::new(LocalConfig {
+            stores: stores.clone(),
+            signing_key: P256SigningKey::generate(),
+            clock: clock.clone(),
+            auth: AuthConfig::default(),
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(local_api::serve(listener, api));
+        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http();
+        TestApi {
+            base,
+            stores,
+            clock,
+            client,
+            server,
+        }
+    }
+
+    /// Sends a request and returns the status and the JSON body (`Null` when
+    /// the body is empty). Panics on a body that is not JSON: every answer
+    /// of this API is.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let raw = body.map(|b| b.to_string());
+        self.call_raw(method, path, authorization, raw.as_deref()).await
+    }
+
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("content-type", "application/json");
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.unwrap_or("").to_owned())))
+            .unwrap();
+        let response = self.client.request(request).await.expect("the local API answers");
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(&format!("Bearer {token}")), None)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(&format!("Bearer {token}")), Some(&body))
+            .await
+    }
+
+    /// Registers a client with one fresh key directly in the store, as the
+    /// admin CLI does.
+    pub async fn new_client(&self, name: &str) -> TestClient {
+        let signing_key = P256SigningKey::generate();
+        let key = ClientKey::generate();
+        let client = Client {
+            key: key.clone(),
+            name: name.to_owned(),
+            public_keys: vec![RegisteredKey::new(&signing_key.public_key(), self.clock.now())],
+            created_at: self.clock.now(),
+        };
+        self.stores.clients.create_client(&client).await.unwrap();
+        TestClient { key, signing_key }
+    }
+
+    /// A valid auth token of `client`, issued now.
+    pub fn auth_token(&self, client: &TestClient) -> String {
+        let claims = ClientAuthClaims::new(&client.key, &client.signing_key, self.clock.now());
+        client.signing_key.sign(&claims)
+    }
+
+    /// Logs `client` in through `POST /auth` and returns the access token.
+    pub async fn login(&self, client: &TestClient) -> String {
+        let body = json!({"token": self.auth_token(client), "tokenType": "auth"});
+        let (status, answer) = self.call(Method::POST, "/auth", None, Some(&body)).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        answer["accessToken"].as_str().unwrap().to_owned()
+    }
+}

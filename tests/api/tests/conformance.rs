@@ -1,0 +1,422 @@
+//! The storage conformance suite: every port operation, against the
+//! in-memory adapter and against DynamoDB Local, with the same expectations.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use api_tests::on_both_stores;
+use domain::clients::{Client, ClientKey, PublicKey, RegisteredKey};
+use domain::clock::{SystemClock, Timestamp};
+use domain::codes::{CodePosition, CodeQuery, CodeRecord, SortOrder};
+use domain::devices::{Device, NewDevice, SerialNumber};
+use domain::{CodesService, StoreError};
+use keycode::CodeType;
+use storage::Stores;
+
+fn client_key(name: &str) -> ClientKey {
+    ClientKey::parse(name).unwrap()
+}
+
+fn new_key() -> RegisteredKey {
+    let key = domain::auth::P256SigningKey::generate().public_key();
+    RegisteredKey::new(&key, Timestamp::from_secs(1_800_000_000))
+}
+
+fn client(name: &str) -> Client {
+    Client {
+        key: client_key(name),
+        name: format!("{name} Ltd"),
+        public_keys: vec![new_key()],
+        created_at: Timestamp::from_millis(1_800_000_000_123),
+    }
+}
+
+fn device(client: &str, serial: &str, protocol: &str) -> Device {
+    let request: NewDevice = serde_json::from_value(serde_json::json!({
+        "serialNum": serial,
+        "protocol": protocol,
+        "secretKey": "bc41ec9530f6dac86b1a29ab82edc5fb",
+    }))
+    .unwrap();
+    request
+        .into_device(&client_key(client), Timestamp::from_secs(1_800_000_000))
+        .unwrap()
+}
+
+async fn clients_are_created_once_and_read_back(stores: &Stores) {
+    let acme = client("ck_acme");
+    stores.clients.create_client(&acme).await.unwrap();
+    assert_eq!(stores.clients.get_client(&acme.key).await.unwrap(), Some(acme.clone()));
+    let mut again = client("ck_acme");
+    again.name = "impostor".into();
+    assert_eq!(stores.clients.create_client(&again).await, Err(StoreError::AlreadyExists));
+    assert_eq!(stores.clients.get_client(&acme.key).await.unwrap().unwrap().name, "ck_acme Ltd");
+    assert_eq!(stores.clients.get_client(&client_key("ck_nobody")).await.unwrap(), None);
+}
+
+async fn public_keys_are_added_once(stores: &Stores) {
+    let acme = client("ck_acme");
+    stores.clients.create_client(&acme).await.unwrap();
+    let second = RegisteredKey {
+        added_at: Timestamp::from_secs(1_800_000_100),
+        ..new_key()
+    };
+    stores.clients.add_public_key(&acme.key, &second).await.unwrap();
+    let stored = stores.clients.get_client(&acme.key).await.unwrap().unwrap();
+    assert_eq!(stored.public_keys, vec![acme.public_keys[0].clone(), second.clone()]);
+    let public = PublicKey::parse(&second.spki).unwrap();
+    assert!(stored.has_key(&public));
+    assert_eq!(
+        stores.clients.add_public_key(&acme.key, &second).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(
+        stores.clients.add_public_key(&client_key("ck_nobody"), &second).await,
+        Err(StoreError::NotFound)
+    );
+}
+
+async fn token_ids_are_single_use_until_they_expire(stores: &Stores) {
+    let (acme, other) = (client_key("ck_acme"), client_key("ck_other"));
+    let now = Timestamp::from_secs(1_800_000_000);
+    let expires = now.plus_secs(300);
+    stores.clients.claim_token_id(&acme, "jti-1", now, expires).await.unwrap();
+    assert_eq!(
+        stores.clients.claim_token_id(&acme, "jti-1", now.plus_secs(299), expires).await,
+        Err(StoreError::AlreadyExists)
+    );
+    // Token ids are per client.
+    stores.clients.claim_token_id(&other, "jti-1", now, expires).await.unwrap();
+    // Once expired, the id may be recorded again (the iat rule guards it then).
+    stores
+        .clients
+        .claim_token_id(&acme, "jti-1", expires, expires.plus_secs(300))
+        .await
+        .unwrap();
+
+    let racers: Vec<_> = (0..16)
+        .map(|_| {
+            let clients = stores.clients.clone();
+            let acme = acme.clone();
+            tokio::spawn(async move { clients.claim_token_id(&acme, "raced", now, expires).await })
+        })
+        .collect();
+    let mut wins = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(()) => wins += 1,
+            Err(StoreError::AlreadyExists) => {}
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!(wins, 1, "exactly one of the racing claims wins");
+}
+
+async fn devices_are_created_once_read_back_and_listed_in_pages(stores: &Stores) {
+    let serials = ["SN-03", "SN-01", "SN-05", "SN-02", "SN-04"];
+    for serial in serials {
+        stores.devices.create_device(&device("ck_acme", serial, "openpaygo")).await.unwrap();
+    }
+    let nexus = device("ck_acme", "NX-1", "nexus_small");
+    stores.devices.create_device(&nexus).await.unwrap();
+    stores.devices.create_device(&device("ck_other", "SN-01", "nexus_full")).await.unwrap();
+    assert_eq!(
+        stores.devices.create_device(&device("ck_acme", "SN-01", "nexus_full")).await,
+        Err(StoreError::AlreadyExists)
+    );
+
+    let acme = client_key("ck_acme");
+    let read = stores
+        .devices
+        .get_device(&acme, &SerialNumber::parse("NX-1").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(read, Some(nexus), "secrets, protocol and counts round-trip");
+    let missing = SerialNumber::parse("SN-99").unwrap();
+    assert_eq!(stores.devices.get_device(&acme, &missing).await.unwrap(), None);
+    let theirs = stores
+        .devices
+        .get_device(&client_key("ck_other"), &SerialNumber::parse("SN-01").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(theirs.secrets.protocol, keycode::DeviceProtocol::NexusFull);
+
+    let mut listed = Vec::new();
+    let mut after = None;
+    for _ in 0..10 {
+        let page = stores.devices.list_devices(&acme, 2, after.as_ref()).await.unwrap();
+        assert!(page.items.len() <= 2);
+        listed.extend(page.items.iter().map(|d| d.serial.as_str().to_owned()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(listed, ["NX-1", "SN-01", "SN-02", "SN-03", "SN-04", "SN-05"]);
+}
+
+fn code_for(device: &Device, id: &str, millis: i64, code_type: CodeType) -> CodeRecord {
+    CodeRecord {
+        id: id.to_owned(),
+        serial_num: device.serial.clone(),
+        code_type,
+        arg: 7,
+        code: format!("code-{id}"),
+        count: device.count,
+        created_at: Timestamp::from_millis(millis),
+        client_key: device.client.clone(),
+        batch_id: None,
+    }
+}
+
+async fn recording_a_code_is_conditional_on_the_device_version(stores: &Stores) {
+    let read = device("ck_acme", "SN-1", "nexus_full");
+    stores.devices.create_device(&read).await.unwrap();
+    let first = code_for(&read, "c1", 1_800_000_000_000, CodeType::AddTime);
+    stores.codes.record_code(&read, 1, &first).await.unwrap();
+
+    let stored = stores
+        .devices
+        .get_device(&read.client, &read.serial)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((stored.count, stored.version), (1, read.version + 1));
+
+    // A second writer that read the same version loses and writes nothing.
+    let stale = code_for(&read, "c2", 1_800_000_000_001, CodeType::AddTime);
+    assert_eq!(stores.codes.record_code(&read, 1, &stale).await, Err(StoreError::Conflict));
+    // The same position twice is refused, device untouched.
+    let twin = code_for(&stored, "c1", 1_800_000_000_000, CodeType::AddTime);
+    assert_eq!(stores.codes.record_code(&stored, 2, &twin).await, Err(StoreError::AlreadyExists));
+    // An unknown device cannot be advanced.
+    let ghost = device("ck_acme", "SN-404", "nexus_full");
+    let orphan = code_for(&ghost, "c3", 1_800_000_000_002, CodeType::AddTime);
+    assert_eq!(stores.codes.record_code(&ghost, 1, &orphan).await, Err(StoreError::Conflict));
+
+    let listed = stores.codes.list_codes(&query("ck_acme")).await.unwrap();
+    assert_eq!(listed.items, vec![first]);
+    let after = stores
+        .devices
+        .get_device(&read.client, &read.serial)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after, stored);
+}
+
+async fn racing_writers_on_one_version_have_one_winner(stores: &Stores) {
+    let read = device("ck_acme", "SN-1", "nexus_full");
+    stores.devices.create_device(&read).await.unwrap();
+    let racers: Vec<_> = (0..16)
+        .map(|i| {
+            let codes = stores.codes.clone();
+            let read = read.clone();
+            tokio::spawn(async move {
+                let code = code_for(&read, &format!("r{i}"), 1_800_000_000_000 + i, CodeType::AddTime);
+                codes.record_code(&read, 1, &code).await
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(()) => wins += 1,
+            Err(StoreError::Conflict) => {}
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(stores.codes.list_codes(&query("ck_acme")).await.unwrap().items.len(), 1);
+}
+
+async fn concurrent_issues_on_one_device_get_distinct_counts(stores: &Stores) {
+    let read = device("ck_acme", "SN-1", "nexus_full");
+    stores.devices.create_device(&read).await.unwrap();
+    let service = Arc::new(CodesService::new(
+        stores.devices.clone(),
+        stores.codes.clone(),
+        Arc::new(SystemClock),
+    ));
+    const RACERS: u32 = 24;
+    let order = domain::codes::CodeOrder {
+        serial: read.serial.clone(),
+        code_type: CodeType::AddTime,
+        arg: 1,
+    };
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let service = service.clone();
+            let order = order.clone();
+            let client = read.client.clone();
+            tokio::spawn(async move { service.issue(&client, &order, None).await })
+        })
+        .collect();
+    let mut counts = BTreeSet::new();
+    for task in tasks {
+        let code = task.await.unwrap().expect("every racer gets a code");
+        assert!(counts.insert(code.count), "count {} issued twice", code.count);
+    }
+    assert_eq!(counts, (0..RACERS).collect::<BTreeSet<_>>(), "no count skipped or reused");
+    let stored = stores
+        .devices
+        .get_device(&read.client, &read.serial)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.count, RACERS, "the device advanced once per code");
+    let mut all = query("ck_acme");
+    all.limit = 100;
+    assert_eq!(stores.codes.list_codes(&all).await.unwrap().items.len(), RACERS as usize);
+}
+
+fn query(client: &str) -> CodeQuery {
+    CodeQuery {
+        client: client_key(client),
+        serial: None,
+        code_type: None,
+        batch_id: None,
+        created_from: Timestamp::MIN,
+        created_to: Timestamp::MAX,
+        order: SortOrder::Ascending,
+        limit: 50,
+        after: None,
+    }
+}
+
+/// Lists every page of `query` with its limit, returning the code ids.
+async fn all_pages(stores: &Stores, mut query: CodeQuery) -> Vec<String> {
+    let mut ids = Vec::new();
+    for _ in 0..100 {
+        let page = stores.codes.list_codes(&query).await.unwrap();
+        assert!(page.items.len() <= query.limit, "pages are bounded");
+        ids.extend(page.items.into_iter().map(|c| c.id));
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return ids,
+        }
+    }
+    panic!("paging did not end");
+}
+
+async fn codes_are_filtered_sorted_and_paged(stores: &Stores) {
+    let mut a = device("ck_acme", "SN-A", "nexus_full");
+    let mut b = device("ck_acme", "SN-B", "nexus_full");
+    let mut theirs = device("ck_other", "SN-A", "nexus_full");
+    for d in [&a, &b, &theirs] {
+        stores.devices.create_device(d).await.unwrap();
+    }
+    let base = 1_800_000_000_000;
+    // Ten codes: even ones on A, odd on B; every third an unlock; 7 and 8
+    // share an instant.
+    let mut expected = Vec::new();
+    for i in 0..10i64 {
+        let target = if i % 2 == 0 { &mut a } else { &mut b };
+        let code_type = if i % 3 == 0 { CodeType::Unlock } else { CodeType::AddTime };
+        let millis = if i == 8 { base + 7_000 } else { base + i * 1_000 };
+        let mut code = code_for(target, &format!("id{i}"), millis, code_type);
+        if i >= 5 {
+            code.batch_id = Some("batch1".into());
+        }
+        stores.codes.record_code(target, target.count + 1, &code).await.unwrap();
+        target.count += 1;
+        target.version += 1;
+        expected.push(code);
+    }
+    let foreign = code_for(&theirs, "foreign", base, CodeType::AddTime);
+    stores.codes.record_code(&theirs, 1, &foreign).await.unwrap();
+    theirs.count += 1;
+
+    let mut by_position = expected.clone();
+    by_position.sort_by_key(CodeRecord::position);
+    let ids = |codes: &[CodeRecord]| codes.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+
+    let everything = stores.codes.list_codes(&query("ck_acme")).await.unwrap();
+    assert_eq!(everything.items, by_position, "records round-trip, oldest first");
+    assert_eq!(everything.next, None);
+
+    for limit in [1, 3, 4, 10] {
+        let mut paged = query("ck_acme");
+        paged.limit = limit;
+        assert_eq!(all_pages(stores, paged.clone()).await, ids(&by_position), "limit {limit}");
+        paged.order = SortOrder::Descending;
+        let mut newest_first = ids(&by_position);
+        newest_first.reverse();
+        assert_eq!(all_pages(stores, paged).await, newest_first, "limit {limit} descending");
+    }
+
+    let mut on_b = query("ck_acme");
+    on_b.serial = Some(b.serial.clone());
+    on_b.limit = 2;
+    let want: Vec<_> = by_position.iter().filter(|c| c.serial_num == b.serial).cloned().collect();
+    assert_eq!(all_pages(stores, on_b.clone()).await, ids(&want));
+
+    let mut unlocks = query("ck_acme");
+    unlocks.code_type = Some(CodeType::Unlock);
+    unlocks.limit = 2;
+    let want: Vec<_> = by_position.iter().filter(|c| c.code_type == CodeType::Unlock).cloned().collect();
+    assert_eq!(all_pages(stores, unlocks.clone()).await, ids(&want));
+
+    let mut window = query("ck_acme");
+    window.created_from = Timestamp::from_millis(base + 2_000);
+    window.created_to = Timestamp::from_millis(base + 7_000);
+    window.limit = 2;
+    let want: Vec<_> = by_position
+        .iter()
+        .filter(|c| (base + 2_000..=base + 7_000).contains(&c.created_at.millis()))
+        .cloned()
+        .collect();
+    assert_eq!(want.len(), 7);
+    assert_eq!(all_pages(stores, window.clone()).await, ids(&want));
+    window.order = SortOrder::Descending;
+    let mut reversed = ids(&want);
+    reversed.reverse();
+    assert_eq!(all_pages(stores, window.clone()).await, reversed);
+
+    let mut in_batch = on_b.clone();
+    in_batch.batch_id = Some("batch1".into());
+    let want: Vec<_> = by_position
+        .iter()
+        .filter(|c| c.serial_num == b.serial && c.batch_id.is_some())
+        .cloned()
+        .collect();
+    assert_eq!(all_pages(stores, in_batch).await, ids(&want));
+
+    // A cursor outside the time window ends or starts the listing cleanly.
+    let mut late = window.clone();
+    late.order = SortOrder::Ascending;
+    late.after = Some(CodePosition {
+        created_at: Timestamp::from_millis(base + 60_000),
+        id: "zz".into(),
+    });
+    assert!(stores.codes.list_codes(&late).await.unwrap().items.is_empty());
+    late.after = Some(CodePosition {
+        created_at: Timestamp::from_millis(base - 60_000),
+        id: "aa".into(),
+    });
+    assert_eq!(all_pages(stores, late).await, ids(&window_items(&by_position, base)));
+
+    let theirs_only = stores.codes.list_codes(&query("ck_other")).await.unwrap();
+    assert_eq!(theirs_only.items, vec![foreign]);
+    assert!(stores.codes.list_codes(&query("ck_nobody")).await.unwrap().items.is_empty());
+}
+
+fn window_items(codes: &[CodeRecord], base: i64) -> Vec<CodeRecord> {
+    codes
+        .iter()
+        .filter(|c| (base + 2_000..=base + 7_000).contains(&c.created_at.millis()))
+        .cloned()
+        .collect()
+}
+
+on_both_stores!(
+    clients_are_created_once_and_read_back,
+    public_keys_are_added_once,
+    token_ids_are_single_use_until_they_expire,
+    devices_are_created_once_read_back_and_listed_in_pages,
+    recording_a_code_is_conditional_on_the_device_version,
+    racing_writers_on_one_version_have_one_winner,
+    concurrent_issues_on_one_device_get_distinct_counts,
+    codes_are_filtered_sorted_and_paged,
+);
