@@ -11,8 +11,8 @@ use domain::devices::{DeviceView, NewDevice};
 use domain::CodesService;
 use http::StatusCode;
 use http_api::{
-    authorization, finish, json_body, json_response, query, record_client, request_span,
-    route_for, ApiError, Function, Routed,
+    authorization, finish, json_body, json_response, query, record_client, request_span, route_for,
+    ApiError, Function, Routed,
 };
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
@@ -53,7 +53,11 @@ impl CodesFunction {
         .await
     }
 
-    async fn dispatch(&self, request: &Request, routed: &Routed) -> Result<Response<Body>, ApiError> {
+    async fn dispatch(
+        &self,
+        request: &Request,
+        routed: &Routed,
+    ) -> Result<Response<Body>, ApiError> {
         let client = self
             .verifier
             .verify(authorization(request), self.clock.now())?;
@@ -63,7 +67,10 @@ impl CodesFunction {
             ("POST", "/devices") => {
                 let body: NewDevice = json_body(request)?;
                 let device = codes.register_device(&client, body).await?;
-                Ok(json_response(StatusCode::CREATED, &DeviceView::from(&device)))
+                Ok(json_response(
+                    StatusCode::CREATED,
+                    &DeviceView::from(&device),
+                ))
             }
             ("GET", "/devices") => {
                 let page: PageParams = query(request)?;

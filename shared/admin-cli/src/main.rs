@@ -14,7 +14,10 @@ use serde_json::json;
 use storage::{dynamodb_client, DynamoStore, MemoryStore, Seed, Stores};
 
 #[derive(Parser)]
-#[command(name = "platform-admin", about = "Administer the activation-code platform")]
+#[command(
+    name = "platform-admin",
+    about = "Administer the activation-code platform"
+)]
 struct Args {
     /// The local API's seed file (the in-memory backend).
     #[arg(long, default_value = ".local/seed.json", global = true)]
@@ -95,7 +98,10 @@ impl Backend {
     async fn open(args: &Args) -> Result<Self, String> {
         if args.aws || args.dynamodb_endpoint.is_some() {
             let client = dynamodb_client(args.dynamodb_endpoint.as_deref()).await;
-            return Ok(Backend::Dynamo(Arc::new(DynamoStore::new(client, &args.table))));
+            return Ok(Backend::Dynamo(Arc::new(DynamoStore::new(
+                client,
+                &args.table,
+            ))));
         }
         let store = MemoryStore::from_seed(Seed::load(&args.seed)?).map_err(|e| e.to_string())?;
         Ok(Backend::SeedFile(args.seed.clone(), Arc::new(store)))
@@ -175,10 +181,14 @@ async fn run(args: Args) -> Result<(), String> {
                 public_keys,
                 created_at: clock.now(),
             };
-            stores.clients.create_client(&client).await.map_err(|e| match e {
-                StoreError::AlreadyExists => format!("client {key} already exists"),
-                other => other.to_string(),
-            })?;
+            stores
+                .clients
+                .create_client(&client)
+                .await
+                .map_err(|e| match e {
+                    StoreError::AlreadyExists => format!("client {key} already exists"),
+                    other => other.to_string(),
+                })?;
             println!("{}", json!({"clientKey": key, "name": name}));
         }
         Command::AddKey {
@@ -197,7 +207,10 @@ async fn run(args: Args) -> Result<(), String> {
                     StoreError::AlreadyExists => "the key is already registered".into(),
                     other => other.to_string(),
                 })?;
-            println!("{}", json!({"clientKey": key, "publicKey": registered.spki}));
+            println!(
+                "{}",
+                json!({"clientKey": key, "publicKey": registered.spki})
+            );
         }
         Command::ImportDevices {
             client_key: key,
@@ -252,7 +265,13 @@ async fn import_devices(
     extended: bool,
 ) -> Result<(), String> {
     let rows = keycode::device_list::read_all(csv)?;
-    if stores.clients.get_client(client).await.map_err(|e| e.to_string())?.is_none() {
+    if stores
+        .clients
+        .get_client(client)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
         return Err(format!("no client {client}"));
     }
     let codes = CodesService::new(
@@ -278,6 +297,9 @@ async fn import_devices(
             Err(err) => return Err(format!("line {}: {err}", row.line)),
         }
     }
-    println!("{}", json!({"created": created, "alreadyRegistered": existing}));
+    println!(
+        "{}",
+        json!({"created": created, "alreadyRegistered": existing})
+    );
     Ok(())
 }

@@ -266,8 +266,14 @@ impl AuthService {
         // Unverified read, only to learn which key to verify with.
         let claims: AuthClaims = jsonwebtoken::dangerous::insecure_decode_claims(token)
             .map_err(|_| AuthError::Malformed)?;
-        let issuer = claims.iss.as_deref().ok_or(AuthError::MissingClaim("iss"))?;
-        let subject = claims.sub.as_deref().ok_or(AuthError::MissingClaim("sub"))?;
+        let issuer = claims
+            .iss
+            .as_deref()
+            .ok_or(AuthError::MissingClaim("iss"))?;
+        let subject = claims
+            .sub
+            .as_deref()
+            .ok_or(AuthError::MissingClaim("sub"))?;
         let issued_at = claims
             .iat
             .as_ref()
@@ -300,7 +306,9 @@ impl AuthService {
             return Err(AuthError::IssuedTooLongAgo(self.config.max_token_age_secs));
         }
         if issued_at > now.secs() + self.config.max_clock_skew_secs {
-            return Err(AuthError::IssuedInTheFuture(self.config.max_clock_skew_secs));
+            return Err(AuthError::IssuedInTheFuture(
+                self.config.max_clock_skew_secs,
+            ));
         }
         // Past this instant the iat rule alone refuses the token, so the
         // used-jti record can expire then.

@@ -69,7 +69,9 @@ pub struct PublicKey(p256::PublicKey);
 
 /// Text that is not a P-256 public key in any accepted encoding.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a P-256 public key (expected PEM, or base64 of SubjectPublicKeyInfo DER or a SEC1 point)")]
+#[error(
+    "not a P-256 public key (expected PEM, or base64 of SubjectPublicKeyInfo DER or a SEC1 point)"
+)]
 pub struct InvalidPublicKey;
 
 impl PublicKey {

@@ -81,7 +81,11 @@ impl CodeRequest {
             (None, None) => return Err(CodesError::invalid("codeType", "is required")),
         };
         let arg = if code_type.takes_days() {
-            let field = if self.code_type.is_some() { "arg" } else { "data" };
+            let field = if self.code_type.is_some() {
+                "arg"
+            } else {
+                "data"
+            };
             let days = arg.ok_or_else(|| {
                 CodesError::invalid(field, &format!("is required for {code_type}"))
             })?;
@@ -238,7 +242,10 @@ pub fn parse_limit(limit: Option<&str>) -> Result<usize, CodesError> {
             .ok()
             .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
             .ok_or_else(|| {
-                CodesError::invalid("limit", &format!("must be a whole number 1-{MAX_PAGE_SIZE}"))
+                CodesError::invalid(
+                    "limit",
+                    &format!("must be a whole number 1-{MAX_PAGE_SIZE}"),
+                )
             }),
     }
 }
@@ -247,8 +254,9 @@ impl ListCodesParams {
     pub fn into_query(self, client: &ClientKey) -> Result<CodeQuery, CodesError> {
         let time = |field: &str, value: &Option<String>, default: Timestamp| match value {
             None => Ok(default),
-            Some(text) => Timestamp::parse_rfc3339(text)
-                .ok_or_else(|| CodesError::invalid(field, "must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z")),
+            Some(text) => Timestamp::parse_rfc3339(text).ok_or_else(|| {
+                CodesError::invalid(field, "must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z")
+            }),
         };
         let created_from = time("createdFrom", &self.created_from, Timestamp::MIN)?;
         let created_to = time("createdTo", &self.created_to, Timestamp::MAX)?;
@@ -276,7 +284,11 @@ impl ListCodesParams {
         };
         Ok(CodeQuery {
             client: client.clone(),
-            serial: self.serial_num.as_deref().map(SerialNumber::parse).transpose()?,
+            serial: self
+                .serial_num
+                .as_deref()
+                .map(SerialNumber::parse)
+                .transpose()?,
             code_type,
             batch_id,
             created_from,
@@ -369,7 +381,9 @@ impl CodesService {
                     .ok()
                     .and_then(|bytes| String::from_utf8(bytes).ok())
                     .and_then(|text| SerialNumber::parse(&text).ok())
-                    .ok_or_else(|| CodesError::invalid("cursor", "is not a cursor this API handed out"))
+                    .ok_or_else(|| {
+                        CodesError::invalid("cursor", "is not a cursor this API handed out")
+                    })
             })
             .transpose()?;
         let Page { items, next } = self
@@ -473,7 +487,9 @@ mod tests {
     use super::*;
 
     fn request(json: &str) -> Result<CodeOrder, CodesError> {
-        serde_json::from_str::<CodeRequest>(json).unwrap().validate()
+        serde_json::from_str::<CodeRequest>(json)
+            .unwrap()
+            .validate()
     }
 
     #[test]
@@ -493,12 +509,27 @@ mod tests {
             other => panic!("{json}: {other:?}"),
         };
         assert_eq!(field(r#"{"serialNum": "7"}"#), "codeType");
-        assert_eq!(field(r#"{"serialNum": "7", "codeType": "nope"}"#), "codeType");
-        assert_eq!(field(r#"{"serialNum": "7", "codeType": "add_time"}"#), "arg");
-        assert_eq!(field(r#"{"serialNum": "7", "codeType": "add_time", "arg": 1000}"#), "arg");
-        assert_eq!(field(r#"{"serialNum": "7", "codeType": "add_time", "arg": -1}"#), "arg");
+        assert_eq!(
+            field(r#"{"serialNum": "7", "codeType": "nope"}"#),
+            "codeType"
+        );
+        assert_eq!(
+            field(r#"{"serialNum": "7", "codeType": "add_time"}"#),
+            "arg"
+        );
+        assert_eq!(
+            field(r#"{"serialNum": "7", "codeType": "add_time", "arg": 1000}"#),
+            "arg"
+        );
+        assert_eq!(
+            field(r#"{"serialNum": "7", "codeType": "add_time", "arg": -1}"#),
+            "arg"
+        );
         assert_eq!(field(r#"{"serialNum": "7", "data": 1000}"#), "data");
-        assert_eq!(field(r#"{"serialNum": "", "codeType": "unlock"}"#), "serialNum");
+        assert_eq!(
+            field(r#"{"serialNum": "", "codeType": "unlock"}"#),
+            "serialNum"
+        );
     }
 
     #[test]
@@ -507,8 +538,17 @@ mod tests {
             created_at: Timestamp::from_millis(1_763_800_000_123),
             id: "abc123".into(),
         };
-        assert_eq!(CodePosition::from_cursor(&position.to_cursor()), Ok(position));
-        for bad in ["", "!!", "bm9kb3Q", &URL_SAFE_NO_PAD.encode("x.abc"), &URL_SAFE_NO_PAD.encode("1.a#b")] {
+        assert_eq!(
+            CodePosition::from_cursor(&position.to_cursor()),
+            Ok(position)
+        );
+        for bad in [
+            "",
+            "!!",
+            "bm9kb3Q",
+            &URL_SAFE_NO_PAD.encode("x.abc"),
+            &URL_SAFE_NO_PAD.encode("1.a#b"),
+        ] {
             assert!(CodePosition::from_cursor(bad).is_err(), "{bad}");
         }
     }

@@ -146,7 +146,10 @@ impl NewDevice {
                     ("startingCode", self.starting_code.is_some()),
                 ];
                 if let Some((field, _)) = openpaygo_only.iter().find(|(_, given)| *given) {
-                    return Err(CodesError::invalid(field, "applies to OpenPAYGO devices only"));
+                    return Err(CodesError::invalid(
+                        field,
+                        "applies to OpenPAYGO devices only",
+                    ));
                 }
                 if nexus == ProtocolName::NexusFull {
                     DeviceProtocol::NexusFull
@@ -255,7 +258,10 @@ mod tests {
             Err(CodesError::InvalidField { field, .. }) => field,
             other => panic!("{json}: {other:?}"),
         };
-        assert_eq!(field_of(r#"{"serialNum": "a#b", "protocol": "openpaygo"}"#), "serialNum");
+        assert_eq!(
+            field_of(r#"{"serialNum": "a#b", "protocol": "openpaygo"}"#),
+            "serialNum"
+        );
         assert_eq!(
             field_of(r#"{"serialNum": "a", "protocol": "openpaygo", "secretKey": "xyz"}"#),
             "secretKey"
@@ -268,6 +274,8 @@ mod tests {
             field_of(r#"{"serialNum": "a", "protocol": "nexus_small", "startingCode": 5}"#),
             "startingCode"
         );
-        assert!(serde_json::from_str::<NewDevice>(r#"{"serialNum": "a", "protocol": "x"}"#).is_err());
+        assert!(
+            serde_json::from_str::<NewDevice>(r#"{"serialNum": "a", "protocol": "x"}"#).is_err()
+        );
     }
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use crate::clients::{Client, ClientKey, RegisteredKey};
 use crate::clock::Timestamp;
-use crate::codes::{CodeQuery, CodeRecord, CodePosition};
+use crate::codes::{CodePosition, CodeQuery, CodeRecord};
 use crate::devices::{Device, SerialNumber};
 
 /// Why a store operation failed. Only `Unavailable` and `Corrupt` are the
@@ -48,8 +48,11 @@ pub trait ClientStore: Send + Sync {
 
     /// Adds a public key; `NotFound` for an unknown client, `AlreadyExists`
     /// when the key is already registered to it.
-    async fn add_public_key(&self, client: &ClientKey, key: &RegisteredKey)
-        -> Result<(), StoreError>;
+    async fn add_public_key(
+        &self,
+        client: &ClientKey,
+        key: &RegisteredKey,
+    ) -> Result<(), StoreError>;
 
     /// Records an auth token id as used until `expires_at`. `AlreadyExists`
     /// when it is already recorded and has not expired by `now`: that is a

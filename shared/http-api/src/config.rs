@@ -23,7 +23,9 @@ pub async fn stores_from_env() -> Result<Stores, ConfigError> {
     let table = required("TABLE_NAME")?;
     let endpoint = std::env::var("DYNAMODB_ENDPOINT").ok();
     let client = dynamodb_client(endpoint.as_deref()).await;
-    Ok(Stores::from_adapter(Arc::new(DynamoStore::new(client, table))))
+    Ok(Stores::from_adapter(Arc::new(DynamoStore::new(
+        client, table,
+    ))))
 }
 
 /// `ACCESS_TOKEN_PRIVATE_KEY`: the PKCS#8 PEM that signs access tokens.

@@ -96,7 +96,9 @@ fn store_status(error: &StoreError) -> (StatusCode, &'static str, Option<&'stati
     match error {
         StoreError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", None),
         StoreError::Corrupt(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", None),
-        StoreError::AlreadyExists | StoreError::Conflict => (StatusCode::CONFLICT, "conflict", None),
+        StoreError::AlreadyExists | StoreError::Conflict => {
+            (StatusCode::CONFLICT, "conflict", None)
+        }
         StoreError::NotFound => (StatusCode::NOT_FOUND, "not_found", None),
     }
 }

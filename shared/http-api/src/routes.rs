@@ -79,7 +79,10 @@ pub fn match_route(method: &Method, path: &str) -> RouteMatch {
 }
 
 fn match_path(pattern: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
-    let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    let path = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
     let mut pattern_parts = pattern.split('/');
     let mut path_parts = path.split('/');
     let mut params = Vec::new();
@@ -132,14 +135,29 @@ mod tests {
                 params: vec![("serialNum", "SN-1".into())]
             }
         );
-        assert!(matches!(match_route(&Method::POST, "/codes/"), RouteMatch::Found { .. }));
-        assert_eq!(match_route(&Method::DELETE, "/codes"), RouteMatch::WrongMethod);
-        assert_eq!(match_route(&Method::GET, "/devices/"), RouteMatch::Found {
-            route: ROUTES[2],
-            params: vec![]
-        });
+        assert!(matches!(
+            match_route(&Method::POST, "/codes/"),
+            RouteMatch::Found { .. }
+        ));
+        assert_eq!(
+            match_route(&Method::DELETE, "/codes"),
+            RouteMatch::WrongMethod
+        );
+        assert_eq!(
+            match_route(&Method::GET, "/devices/"),
+            RouteMatch::Found {
+                route: ROUTES[2],
+                params: vec![]
+            }
+        );
         assert_eq!(match_route(&Method::GET, "/nope"), RouteMatch::NotFound);
-        assert_eq!(match_route(&Method::GET, "/devices/a/b"), RouteMatch::NotFound);
-        assert_eq!(match_route(&Method::GET, "/devices/%zz"), RouteMatch::NotFound);
+        assert_eq!(
+            match_route(&Method::GET, "/devices/a/b"),
+            RouteMatch::NotFound
+        );
+        assert_eq!(
+            match_route(&Method::GET, "/devices/%zz"),
+            RouteMatch::NotFound
+        );
     }
 }

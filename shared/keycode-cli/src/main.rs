@@ -2,7 +2,6 @@
 //! support staff and factories. Every computation is the `keycode` crate's;
 //! this file only reads arguments and prints.
 
-
 use std::io::{self, Write};
 use std::process::ExitCode;
 

@@ -38,7 +38,9 @@ pub fn find(text: &str, serial: &str) -> Result<DeviceRow, String> {
             return Ok(row);
         }
     }
-    Err(format!("serial number {serial:?} is not in the device list"))
+    Err(format!(
+        "serial number {serial:?} is not in the device list"
+    ))
 }
 
 struct Columns {
@@ -61,8 +63,9 @@ fn rows(text: &str) -> Result<impl Iterator<Item = Result<DeviceRow, String>> + 
         .map(|h| h.trim().trim_matches('"').to_ascii_lowercase())
         .collect();
     let column = |name: &str| header.iter().position(|h| h == name);
-    let required =
-        |name: &str| column(name).ok_or_else(|| format!("the device list has no \"{name}\" column"));
+    let required = |name: &str| {
+        column(name).ok_or_else(|| format!("the device list has no \"{name}\" column"))
+    };
     let columns = Columns {
         serial: required("serial number")?,
         starting_code: required("starting code")?,
@@ -135,7 +138,9 @@ mod tests {
     fn reads_every_row_and_reports_bad_cells_by_line() {
         let all = read_all(LIST).unwrap();
         assert_eq!(
-            all.iter().map(|r| (r.serial.as_str(), r.line)).collect::<Vec<_>>(),
+            all.iter()
+                .map(|r| (r.serial.as_str(), r.line))
+                .collect::<Vec<_>>(),
             [("TEST220000001", 2), ("TEST240000002", 3)]
         );
         assert!(find(LIST, "NOPE").unwrap_err().contains("NOPE"));

@@ -83,7 +83,9 @@ async fn run(args: Args) -> Result<(), String> {
 
 fn load_or_create_signing_key(path: &std::path::Path) -> Result<P256SigningKey, String> {
     match std::fs::read_to_string(path) {
-        Ok(pem) => P256SigningKey::from_pkcs8_pem(&pem).map_err(|e| format!("{}: {e}", path.display())),
+        Ok(pem) => {
+            P256SigningKey::from_pkcs8_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))
+        }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             let key = P256SigningKey::generate();
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {

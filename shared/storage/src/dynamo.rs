@@ -269,8 +269,8 @@ impl ClientStore for DynamoStore {
         client: &ClientKey,
         key: &RegisteredKey,
     ) -> Result<(), StoreError> {
-        let added_at = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(key.added_at)
-            .map_err(corrupt)?;
+        let added_at =
+            serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(key.added_at).map_err(corrupt)?;
         let result = self
             .client
             .update_item()
@@ -310,8 +310,14 @@ impl ClientStore for DynamoStore {
             .table_name(&self.table)
             .item(PK, AttributeValue::S(format!("TOKEN#{client}#{token_id}")))
             .item(SK, AttributeValue::S(TOKEN_SK.into()))
-            .item(TTL_ATTRIBUTE, AttributeValue::N(expires_at.secs().to_string()))
-            .item("expiresAtMillis", AttributeValue::N(expires_at.millis().to_string()))
+            .item(
+                TTL_ATTRIBUTE,
+                AttributeValue::N(expires_at.secs().to_string()),
+            )
+            .item(
+                "expiresAtMillis",
+                AttributeValue::N(expires_at.millis().to_string()),
+            )
             .condition_expression("attribute_not_exists(pk) OR expiresAtMillis <= :now")
             .expression_attribute_values(":now", AttributeValue::N(now.millis().to_string()))
             .send()
@@ -480,7 +486,11 @@ impl CodeStore for DynamoStore {
             Some(serial) => (device_codes_pk(&query.client, serial), true),
             None => (pk.clone(), false),
         };
-        let (key_pk, key_sk) = if by_device { (GSI1_PK, GSI1_SK) } else { (PK, SK) };
+        let (key_pk, key_sk) = if by_device {
+            (GSI1_PK, GSI1_SK)
+        } else {
+            (PK, SK)
+        };
         let start_key = |sk: &str| {
             let mut key = HashMap::from([
                 (PK.to_owned(), AttributeValue::S(pk.clone())),
@@ -498,7 +508,11 @@ impl CodeStore for DynamoStore {
         let mut start = None;
         if let Some(after) = &query.after {
             let sk = code_sk(after.created_at, &after.id);
-            let exhausted = if ascending { sk >= highest } else { sk <= lowest };
+            let exhausted = if ascending {
+                sk >= highest
+            } else {
+                sk <= lowest
+            };
             if exhausted {
                 return Ok(Page {
                     items: Vec::new(),
@@ -564,7 +578,11 @@ impl CodeStore for DynamoStore {
             None => None,
             Some(key) => match key.get(SK) {
                 Some(AttributeValue::S(sk)) => Some(position_from_sk(sk)?),
-                _ => return Err(StoreError::Corrupt("a page ended without a sort key".into())),
+                _ => {
+                    return Err(StoreError::Corrupt(
+                        "a page ended without a sort key".into(),
+                    ))
+                }
             },
         };
         Ok(Page { items, next })

@@ -72,7 +72,9 @@ impl MemoryStore {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a map half-updated:
         // each operation checks everything before it writes.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -263,7 +265,9 @@ fn tighter(current: Bound<CodeKey>, candidate: Bound<CodeKey>, is_lower: bool) -
 fn is_empty_range(lower: &Bound<CodeKey>, upper: &Bound<CodeKey>) -> bool {
     match (lower, upper) {
         (Bound::Included(l), Bound::Included(u)) => l > u,
-        (Bound::Included(l) | Bound::Excluded(l), Bound::Included(u) | Bound::Excluded(u)) => l >= u,
+        (Bound::Included(l) | Bound::Excluded(l), Bound::Included(u) | Bound::Excluded(u)) => {
+            l >= u
+        }
         _ => false,
     }
 }
@@ -272,9 +276,7 @@ impl Seed {
     /// Reads a seed file; a missing file is an empty seed.
     pub fn load(path: &std::path::Path) -> Result<Seed, String> {
         match std::fs::read_to_string(path) {
-            Ok(text) => {
-                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
-            }
+            Ok(text) => serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Seed::default()),
             Err(err) => Err(format!("{}: {err}", path.display())),
         }

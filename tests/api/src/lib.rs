@@ -17,6 +17,17 @@ use storage::{dynamodb_client, DynamoStore, MemoryStore, Stores};
 
 pub use serde_json;
 
+/// The test clock's time as RFC 3339, for query strings.
+pub trait ClockText {
+    fn now_rfc3339(&self) -> String;
+}
+
+impl ClockText for ManualClock {
+    fn now_rfc3339(&self) -> String {
+        self.now().to_rfc3339()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Memory,
@@ -71,9 +82,8 @@ pub async fn stores(backend: Backend) -> Stores {
 
 /// A fresh DynamoDB table on the DynamoDB Local the test command started.
 pub async fn fresh_dynamo_store() -> DynamoStore {
-    let endpoint = std::env::var("DYNAMODB_ENDPOINT").expect(
-        "DYNAMODB_ENDPOINT is not set: run scripts/test.sh, which starts DynamoDB Local",
-    );
+    let endpoint = std::env::var("DYNAMODB_ENDPOINT")
+        .expect("DYNAMODB_ENDPOINT is not set: run scripts/test.sh, which starts DynamoDB Local");
     let table = format!("test-{}", domain::random::random_hex(6));
     let store = DynamoStore::new(dynamodb_client(Some(&endpoint)).await, table);
     store.create_table().await.expect("create the test table");
@@ -136,7 +146,8 @@ impl TestApi {
         body: Option<&Value>,
     ) -> (StatusCode, Value) {
         let raw = body.map(|b| b.to_string());
-        self.call_raw(method, path, authorization, raw.as_deref()).await
+        self.call_raw(method, path, authorization, raw.as_deref())
+            .await
     }
 
     pub async fn call_raw(
@@ -156,7 +167,11 @@ impl TestApi {
         let request = request
             .body(Full::new(Bytes::from(body.unwrap_or("").to_owned())))
             .unwrap();
-        let response = self.client.request(request).await.expect("the local API answers");
+        let response = self
+            .client
+            .request(request)
+            .await
+            .expect("the local API answers");
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let value = if bytes.is_empty() {
@@ -174,8 +189,13 @@ impl TestApi {
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(&format!("Bearer {token}")), Some(&body))
-            .await
+        self.call(
+            Method::POST,
+            path,
+            Some(&format!("Bearer {token}")),
+            Some(&body),
+        )
+        .await
     }
 
     /// Registers a client with one fresh key directly in the store, as the
@@ -186,7 +206,10 @@ impl TestApi {
         let client = Client {
             key: key.clone(),
             name: name.to_owned(),
-            public_keys: vec![RegisteredKey::new(&signing_key.public_key(), self.clock.now())],
+            public_keys: vec![RegisteredKey::new(
+                &signing_key.public_key(),
+                self.clock.now(),
+            )],
             created_at: self.clock.now(),
         };
         self.stores.clients.create_client(&client).await.unwrap();

@@ -46,12 +46,34 @@ fn device(client: &str, serial: &str, protocol: &str) -> Device {
 async fn clients_are_created_once_and_read_back(stores: &Stores) {
     let acme = client("ck_acme");
     stores.clients.create_client(&acme).await.unwrap();
-    assert_eq!(stores.clients.get_client(&acme.key).await.unwrap(), Some(acme.clone()));
+    assert_eq!(
+        stores.clients.get_client(&acme.key).await.unwrap(),
+        Some(acme.clone())
+    );
     let mut again = client("ck_acme");
     again.name = "impostor".into();
-    assert_eq!(stores.clients.create_client(&again).await, Err(StoreError::AlreadyExists));
-    assert_eq!(stores.clients.get_client(&acme.key).await.unwrap().unwrap().name, "ck_acme Ltd");
-    assert_eq!(stores.clients.get_client(&client_key("ck_nobody")).await.unwrap(), None);
+    assert_eq!(
+        stores.clients.create_client(&again).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(
+        stores
+            .clients
+            .get_client(&acme.key)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "ck_acme Ltd"
+    );
+    assert_eq!(
+        stores
+            .clients
+            .get_client(&client_key("ck_nobody"))
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn public_keys_are_added_once(stores: &Stores) {
@@ -61,9 +83,16 @@ async fn public_keys_are_added_once(stores: &Stores) {
         added_at: Timestamp::from_secs(1_800_000_100),
         ..new_key()
     };
-    stores.clients.add_public_key(&acme.key, &second).await.unwrap();
+    stores
+        .clients
+        .add_public_key(&acme.key, &second)
+        .await
+        .unwrap();
     let stored = stores.clients.get_client(&acme.key).await.unwrap().unwrap();
-    assert_eq!(stored.public_keys, vec![acme.public_keys[0].clone(), second.clone()]);
+    assert_eq!(
+        stored.public_keys,
+        vec![acme.public_keys[0].clone(), second.clone()]
+    );
     let public = PublicKey::parse(&second.spki).unwrap();
     assert!(stored.has_key(&public));
     assert_eq!(
@@ -71,7 +100,10 @@ async fn public_keys_are_added_once(stores: &Stores) {
         Err(StoreError::AlreadyExists)
     );
     assert_eq!(
-        stores.clients.add_public_key(&client_key("ck_nobody"), &second).await,
+        stores
+            .clients
+            .add_public_key(&client_key("ck_nobody"), &second)
+            .await,
         Err(StoreError::NotFound)
     );
 }
@@ -80,13 +112,24 @@ async fn token_ids_are_single_use_until_they_expire(stores: &Stores) {
     let (acme, other) = (client_key("ck_acme"), client_key("ck_other"));
     let now = Timestamp::from_secs(1_800_000_000);
     let expires = now.plus_secs(300);
-    stores.clients.claim_token_id(&acme, "jti-1", now, expires).await.unwrap();
+    stores
+        .clients
+        .claim_token_id(&acme, "jti-1", now, expires)
+        .await
+        .unwrap();
     assert_eq!(
-        stores.clients.claim_token_id(&acme, "jti-1", now.plus_secs(299), expires).await,
+        stores
+            .clients
+            .claim_token_id(&acme, "jti-1", now.plus_secs(299), expires)
+            .await,
         Err(StoreError::AlreadyExists)
     );
     // Token ids are per client.
-    stores.clients.claim_token_id(&other, "jti-1", now, expires).await.unwrap();
+    stores
+        .clients
+        .claim_token_id(&other, "jti-1", now, expires)
+        .await
+        .unwrap();
     // Once expired, the id may be recorded again (the iat rule guards it then).
     stores
         .clients
@@ -115,13 +158,24 @@ async fn token_ids_are_single_use_until_they_expire(stores: &Stores) {
 async fn devices_are_created_once_read_back_and_listed_in_pages(stores: &Stores) {
     let serials = ["SN-03", "SN-01", "SN-05", "SN-02", "SN-04"];
     for serial in serials {
-        stores.devices.create_device(&device("ck_acme", serial, "openpaygo")).await.unwrap();
+        stores
+            .devices
+            .create_device(&device("ck_acme", serial, "openpaygo"))
+            .await
+            .unwrap();
     }
     let nexus = device("ck_acme", "NX-1", "nexus_small");
     stores.devices.create_device(&nexus).await.unwrap();
-    stores.devices.create_device(&device("ck_other", "SN-01", "nexus_full")).await.unwrap();
+    stores
+        .devices
+        .create_device(&device("ck_other", "SN-01", "nexus_full"))
+        .await
+        .unwrap();
     assert_eq!(
-        stores.devices.create_device(&device("ck_acme", "SN-01", "nexus_full")).await,
+        stores
+            .devices
+            .create_device(&device("ck_acme", "SN-01", "nexus_full"))
+            .await,
         Err(StoreError::AlreadyExists)
     );
 
@@ -133,10 +187,16 @@ async fn devices_are_created_once_read_back_and_listed_in_pages(stores: &Stores)
         .unwrap();
     assert_eq!(read, Some(nexus), "secrets, protocol and counts round-trip");
     let missing = SerialNumber::parse("SN-99").unwrap();
-    assert_eq!(stores.devices.get_device(&acme, &missing).await.unwrap(), None);
+    assert_eq!(
+        stores.devices.get_device(&acme, &missing).await.unwrap(),
+        None
+    );
     let theirs = stores
         .devices
-        .get_device(&client_key("ck_other"), &SerialNumber::parse("SN-01").unwrap())
+        .get_device(
+            &client_key("ck_other"),
+            &SerialNumber::parse("SN-01").unwrap(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -145,7 +205,11 @@ async fn devices_are_created_once_read_back_and_listed_in_pages(stores: &Stores)
     let mut listed = Vec::new();
     let mut after = None;
     for _ in 0..10 {
-        let page = stores.devices.list_devices(&acme, 2, after.as_ref()).await.unwrap();
+        let page = stores
+            .devices
+            .list_devices(&acme, 2, after.as_ref())
+            .await
+            .unwrap();
         assert!(page.items.len() <= 2);
         listed.extend(page.items.iter().map(|d| d.serial.as_str().to_owned()));
         match page.next {
@@ -153,7 +217,10 @@ async fn devices_are_created_once_read_back_and_listed_in_pages(stores: &Stores)
             None => break,
         }
     }
-    assert_eq!(listed, ["NX-1", "SN-01", "SN-02", "SN-03", "SN-04", "SN-05"]);
+    assert_eq!(
+        listed,
+        ["NX-1", "SN-01", "SN-02", "SN-03", "SN-04", "SN-05"]
+    );
 }
 
 fn code_for(device: &Device, id: &str, millis: i64, code_type: CodeType) -> CodeRecord {
@@ -186,14 +253,23 @@ async fn recording_a_code_is_conditional_on_the_device_version(stores: &Stores) 
 
     // A second writer that read the same version loses and writes nothing.
     let stale = code_for(&read, "c2", 1_800_000_000_001, CodeType::AddTime);
-    assert_eq!(stores.codes.record_code(&read, 1, &stale).await, Err(StoreError::Conflict));
+    assert_eq!(
+        stores.codes.record_code(&read, 1, &stale).await,
+        Err(StoreError::Conflict)
+    );
     // The same position twice is refused, device untouched.
     let twin = code_for(&stored, "c1", 1_800_000_000_000, CodeType::AddTime);
-    assert_eq!(stores.codes.record_code(&stored, 2, &twin).await, Err(StoreError::AlreadyExists));
+    assert_eq!(
+        stores.codes.record_code(&stored, 2, &twin).await,
+        Err(StoreError::AlreadyExists)
+    );
     // An unknown device cannot be advanced.
     let ghost = device("ck_acme", "SN-404", "nexus_full");
     let orphan = code_for(&ghost, "c3", 1_800_000_000_002, CodeType::AddTime);
-    assert_eq!(stores.codes.record_code(&ghost, 1, &orphan).await, Err(StoreError::Conflict));
+    assert_eq!(
+        stores.codes.record_code(&ghost, 1, &orphan).await,
+        Err(StoreError::Conflict)
+    );
 
     let listed = stores.codes.list_codes(&query("ck_acme")).await.unwrap();
     assert_eq!(listed.items, vec![first]);
@@ -214,7 +290,12 @@ async fn racing_writers_on_one_version_have_one_winner(stores: &Stores) {
             let codes = stores.codes.clone();
             let read = read.clone();
             tokio::spawn(async move {
-                let code = code_for(&read, &format!("r{i}"), 1_800_000_000_000 + i, CodeType::AddTime);
+                let code = code_for(
+                    &read,
+                    &format!("r{i}"),
+                    1_800_000_000_000 + i,
+                    CodeType::AddTime,
+                );
                 codes.record_code(&read, 1, &code).await
             })
         })
@@ -228,7 +309,16 @@ async fn racing_writers_on_one_version_have_one_winner(stores: &Stores) {
         }
     }
     assert_eq!(wins, 1);
-    assert_eq!(stores.codes.list_codes(&query("ck_acme")).await.unwrap().items.len(), 1);
+    assert_eq!(
+        stores
+            .codes
+            .list_codes(&query("ck_acme"))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
 }
 
 async fn concurrent_issues_on_one_device_get_distinct_counts(stores: &Stores) {
@@ -256,9 +346,17 @@ async fn concurrent_issues_on_one_device_get_distinct_counts(stores: &Stores) {
     let mut counts = BTreeSet::new();
     for task in tasks {
         let code = task.await.unwrap().expect("every racer gets a code");
-        assert!(counts.insert(code.count), "count {} issued twice", code.count);
+        assert!(
+            counts.insert(code.count),
+            "count {} issued twice",
+            code.count
+        );
     }
-    assert_eq!(counts, (0..RACERS).collect::<BTreeSet<_>>(), "no count skipped or reused");
+    assert_eq!(
+        counts,
+        (0..RACERS).collect::<BTreeSet<_>>(),
+        "no count skipped or reused"
+    );
     let stored = stores
         .devices
         .get_device(&read.client, &read.serial)
@@ -268,7 +366,10 @@ async fn concurrent_issues_on_one_device_get_distinct_counts(stores: &Stores) {
     assert_eq!(stored.count, RACERS, "the device advanced once per code");
     let mut all = query("ck_acme");
     all.limit = 100;
-    assert_eq!(stores.codes.list_codes(&all).await.unwrap().items.len(), RACERS as usize);
+    assert_eq!(
+        stores.codes.list_codes(&all).await.unwrap().items.len(),
+        RACERS as usize
+    );
 }
 
 fn query(client: &str) -> CodeQuery {
@@ -313,19 +414,35 @@ async fn codes_are_filtered_sorted_and_paged(stores: &Stores) {
     let mut expected = Vec::new();
     for i in 0..10i64 {
         let target = if i % 2 == 0 { &mut a } else { &mut b };
-        let code_type = if i % 3 == 0 { CodeType::Unlock } else { CodeType::AddTime };
-        let millis = if i == 8 { base + 7_000 } else { base + i * 1_000 };
+        let code_type = if i % 3 == 0 {
+            CodeType::Unlock
+        } else {
+            CodeType::AddTime
+        };
+        let millis = if i == 8 {
+            base + 7_000
+        } else {
+            base + i * 1_000
+        };
         let mut code = code_for(target, &format!("id{i}"), millis, code_type);
         if i >= 5 {
             code.batch_id = Some("batch1".into());
         }
-        stores.codes.record_code(target, target.count + 1, &code).await.unwrap();
+        stores
+            .codes
+            .record_code(target, target.count + 1, &code)
+            .await
+            .unwrap();
         target.count += 1;
         target.version += 1;
         expected.push(code);
     }
     let foreign = code_for(&theirs, "foreign", base, CodeType::AddTime);
-    stores.codes.record_code(&theirs, 1, &foreign).await.unwrap();
+    stores
+        .codes
+        .record_code(&theirs, 1, &foreign)
+        .await
+        .unwrap();
     theirs.count += 1;
 
     let mut by_position = expected.clone();
@@ -333,29 +450,48 @@ async fn codes_are_filtered_sorted_and_paged(stores: &Stores) {
     let ids = |codes: &[CodeRecord]| codes.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
 
     let everything = stores.codes.list_codes(&query("ck_acme")).await.unwrap();
-    assert_eq!(everything.items, by_position, "records round-trip, oldest first");
+    assert_eq!(
+        everything.items, by_position,
+        "records round-trip, oldest first"
+    );
     assert_eq!(everything.next, None);
 
     for limit in [1, 3, 4, 10] {
         let mut paged = query("ck_acme");
         paged.limit = limit;
-        assert_eq!(all_pages(stores, paged.clone()).await, ids(&by_position), "limit {limit}");
+        assert_eq!(
+            all_pages(stores, paged.clone()).await,
+            ids(&by_position),
+            "limit {limit}"
+        );
         paged.order = SortOrder::Descending;
         let mut newest_first = ids(&by_position);
         newest_first.reverse();
-        assert_eq!(all_pages(stores, paged).await, newest_first, "limit {limit} descending");
+        assert_eq!(
+            all_pages(stores, paged).await,
+            newest_first,
+            "limit {limit} descending"
+        );
     }
 
     let mut on_b = query("ck_acme");
     on_b.serial = Some(b.serial.clone());
     on_b.limit = 2;
-    let want: Vec<_> = by_position.iter().filter(|c| c.serial_num == b.serial).cloned().collect();
+    let want: Vec<_> = by_position
+        .iter()
+        .filter(|c| c.serial_num == b.serial)
+        .cloned()
+        .collect();
     assert_eq!(all_pages(stores, on_b.clone()).await, ids(&want));
 
     let mut unlocks = query("ck_acme");
     unlocks.code_type = Some(CodeType::Unlock);
     unlocks.limit = 2;
-    let want: Vec<_> = by_position.iter().filter(|c| c.code_type == CodeType::Unlock).cloned().collect();
+    let want: Vec<_> = by_position
+        .iter()
+        .filter(|c| c.code_type == CodeType::Unlock)
+        .cloned()
+        .collect();
     assert_eq!(all_pages(stores, unlocks.clone()).await, ids(&want));
 
     let mut window = query("ck_acme");
@@ -390,16 +526,31 @@ async fn codes_are_filtered_sorted_and_paged(stores: &Stores) {
         created_at: Timestamp::from_millis(base + 60_000),
         id: "zz".into(),
     });
-    assert!(stores.codes.list_codes(&late).await.unwrap().items.is_empty());
+    assert!(stores
+        .codes
+        .list_codes(&late)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
     late.after = Some(CodePosition {
         created_at: Timestamp::from_millis(base - 60_000),
         id: "aa".into(),
     });
-    assert_eq!(all_pages(stores, late).await, ids(&window_items(&by_position, base)));
+    assert_eq!(
+        all_pages(stores, late).await,
+        ids(&window_items(&by_position, base))
+    );
 
     let theirs_only = stores.codes.list_codes(&query("ck_other")).await.unwrap();
     assert_eq!(theirs_only.items, vec![foreign]);
-    assert!(stores.codes.list_codes(&query("ck_nobody")).await.unwrap().items.is_empty());
+    assert!(stores
+        .codes
+        .list_codes(&query("ck_nobody"))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
 }
 
 fn window_items(codes: &[CodeRecord], base: i64) -> Vec<CodeRecord> {
