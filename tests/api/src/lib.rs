@@ -92,6 +92,8 @@ pub async fn fresh_dynamo_store() -> DynamoStore {
 
 pub struct TestApi {
     pub base: String,
+    /// The in-process API, for handing it Lambda events directly.
+    pub api: Arc<LocalApi>,
     pub stores: Stores,
     pub clock: Arc<ManualClock>,
     client: hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>,
@@ -124,10 +126,11 @@ impl TestApi {
             .await
             .expect("bind a loopback port");
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(local_api::serve(listener, api));
+        let server = tokio::spawn(local_api::serve(listener, api.clone()));
         let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http();
         TestApi {
             base,
+            api,
             stores,
             clock,
             client,

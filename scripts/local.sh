@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Sets up and runs the whole API on http://127.0.0.1:3000 with no AWS
+# account: builds the local API and platform-admin, creates a demo client
+# (ck_demo, private key .local/demo-client.pem) on first run, and serves.
+#   scripts/local.sh              embedded in-memory store (seeded from .local/seed.json)
+#   scripts/local.sh --dynamodb   DynamoDB Local, started and stopped with the server
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --quiet --locked -p local-api -p admin-cli
+admin=target/debug/platform-admin
+mkdir -p .local
+
+backend=()
+if [ "${1:-}" = "--dynamodb" ]; then
+  eval "$(scripts/dynamodb-local.sh)"
+  trap 'kill "$DYNAMODB_PID" 2>/dev/null || true' EXIT
+  backend=(--dynamodb-endpoint "$DYNAMODB_ENDPOINT")
+  "$admin" "${backend[@]}" create-table >/dev/null
+  rm -f .local/demo-client.pem  # DynamoDB Local is in memory: a fresh client each run
+fi
+
+if [ ! -f .local/demo-client.pem ]; then
+  "$admin" keygen --out .local/demo-client.pem >/dev/null
+  "$admin" "${backend[@]}" create-client --name "Demo" --client-key ck_demo \
+    --public-key .local/demo-client.pub >/dev/null 2>&1 \
+  || "$admin" "${backend[@]}" add-key --client-key ck_demo --public-key .local/demo-client.pub >/dev/null
+fi
+
+cat <<'HELP'
+Demo client: ck_demo, private key .local/demo-client.pem. An auth token:
+  target/debug/platform-admin sign-auth-token --client-key ck_demo --private-key .local/demo-client.pem
+HELP
+exec_args=(--listen "${LISTEN:-127.0.0.1:3000}")
+if [ ${#backend[@]} -gt 0 ]; then
+  target/debug/local-api "${exec_args[@]}" "${backend[@]}"
+else
+  exec target/debug/local-api "${exec_args[@]}"
+fi

@@ -1,0 +1,86 @@
+//! The quick-start path: keygen, create a client, import devices into the
+//! seed file, sign an auth token, and check the seed serves it.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use domain::auth::{AuthConfig, AuthRequest, P256SigningKey};
+use domain::clients::ClientKey;
+use domain::clock::SystemClock;
+use domain::devices::SerialNumber;
+use domain::AuthService;
+use storage::{MemoryStore, Seed, Stores};
+
+fn admin(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_platform-admin"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let (code, out, err) = admin(dir, args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    out
+}
+
+const DEVICE_LIST: &str = "Serial Number,Starting Code,Key,Count,Time Divider,Restricted Digit Mode\n\
+    TEST1,516959010,bc41ec9530f6dac86b1a29ab82edc5fb,1,1,0\n\
+    TEST2,432435255,dac86b1a29ab82edc5fbbc41ec9530f6,10,24,1\n";
+
+#[tokio::test]
+async fn the_seed_file_carries_clients_keys_and_devices_to_the_local_api() {
+    let dir = std::env::temp_dir().join(format!("platform-admin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("devices.csv"), DEVICE_LIST).unwrap();
+
+    ok(&dir, &["keygen", "--out", "demo.pem"]);
+    ok(&dir, &["keygen", "--out", "second.pem"]);
+    let created = ok(&dir, &["create-client", "--name", "Demo", "--client-key", "ck_demo", "--public-key", "demo.pub"]);
+    assert!(created.contains("ck_demo"));
+    let (code, _, err) = admin(&dir, &["create-client", "--name", "Again", "--client-key", "ck_demo"]);
+    assert_eq!((code, err.contains("already exists")), (2, true));
+    ok(&dir, &["add-key", "--client-key", "ck_demo", "--public-key", "second.pub"]);
+    let (code, _, err) = admin(&dir, &["add-key", "--client-key", "ck_nobody", "--public-key", "second.pub"]);
+    assert_eq!((code, err.contains("no client")), (2, true));
+
+    let imported = ok(&dir, &["import-devices", "--client-key", "ck_demo", "--csv", "devices.csv"]);
+    assert!(imported.contains(r#""created":2"#), "{imported}");
+    let again = ok(&dir, &["import-devices", "--client-key", "ck_demo", "--csv", "devices.csv"]);
+    assert!(again.contains(r#""alreadyRegistered":2"#), "{again}");
+    let key = ok(&dir, &["device-key", "--client-key", "ck_demo", "--serial", "TEST2"]);
+    assert_eq!(key.trim(), "dac86b1a29ab82edc5fbbc41ec9530f6");
+
+    let token = ok(&dir, &["sign-auth-token", "--client-key", "ck_demo", "--private-key", "second.pem"]);
+
+    let seed = Seed::load(&dir.join(".local/seed.json")).unwrap();
+    let store = Arc::new(MemoryStore::from_seed(seed).unwrap());
+    let stores = Stores::from_adapter(store);
+    let demo = ClientKey::parse("ck_demo").unwrap();
+    let device = stores
+        .devices
+        .get_device(&demo, &SerialNumber::parse("TEST2").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((device.count, device.secrets.starting_code), (10, Some(432435255)));
+    let auth = AuthService::new(
+        stores.clients,
+        Arc::new(SystemClock),
+        P256SigningKey::generate(),
+        AuthConfig::default(),
+    );
+    let request = AuthRequest {
+        token: token.trim().to_owned(),
+        token_type: "auth".into(),
+    };
+    auth.exchange(&request).await.expect("the signed token authenticates");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

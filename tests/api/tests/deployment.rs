@@ -1,0 +1,92 @@
+//! `template.yaml` and `events/` against the route table the functions and
+//! the local API use: the same routes everywhere, and every event replays.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use api_tests::{Backend, TestApi};
+use http_api::ROUTES;
+use serde_json::Value;
+
+fn repo_file(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
+}
+
+/// (method, path, function) of every HttpApi event in the template, read
+/// line by line: resources sit at two spaces of indent, and each event's
+/// `Path:` comes before its `Method:`.
+fn template_routes() -> BTreeSet<(String, String, String)> {
+    let text = std::fs::read_to_string(repo_file("template.yaml")).unwrap();
+    let mut routes = BTreeSet::new();
+    let (mut resource, mut path) = (String::new(), None::<String>);
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':')) {
+            if !name.starts_with(' ') {
+                resource = name.to_owned();
+            }
+        }
+        let trimmed = line.trim();
+        if let Some(value) = trimmed.strip_prefix("Path: ") {
+            path = Some(value.to_owned());
+        } else if let Some(method) = trimmed.strip_prefix("Method: ") {
+            let path = path.take().expect("Path: before Method:");
+            let function = resource.strip_suffix("Function").expect("events sit on functions");
+            routes.insert((method.to_owned(), path, function.to_lowercase()));
+        }
+    }
+    routes
+}
+
+#[test]
+fn the_template_declares_exactly_the_routes_the_functions_serve() {
+    let served: BTreeSet<_> = ROUTES
+        .iter()
+        .map(|r| (r.method.to_owned(), r.path.to_owned(), r.function.name().to_owned()))
+        .collect();
+    assert_eq!(template_routes(), served);
+}
+
+fn event(name: &str) -> String {
+    std::fs::read_to_string(repo_file(&format!("events/{name}"))).unwrap()
+}
+
+#[test]
+fn there_is_one_event_per_route() {
+    let mut keys = BTreeSet::new();
+    for entry in std::fs::read_dir(repo_file("events")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let json: Value = serde_json::from_str(&text).unwrap();
+        if json["version"] == "2.0" {
+            assert!(keys.insert(json["routeKey"].as_str().unwrap().to_owned()), "{path:?}");
+        }
+    }
+    let routes: BTreeSet<_> = ROUTES.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    assert_eq!(keys, routes);
+}
+
+/// Replays every event through the in-process handlers, as
+/// `cargo lambda invoke --data-file` would, with real tokens in place of
+/// the placeholders; each must succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_replays_successfully() {
+    let api = TestApi::start(Backend::Memory).await;
+    let client = api.new_client("Events").await;
+    let access = api.login(&client).await;
+    let order = [
+        "post-auth.json",
+        "post-devices.json",
+        "get-devices.json",
+        "get-device.json",
+        "post-codes.json",
+        "get-codes.json",
+    ];
+    for name in order {
+        let text = event(name)
+            .replace("REPLACE_WITH_ACCESS_TOKEN", &access)
+            .replace("REPLACE_WITH_AUTH_TOKEN", &api.auth_token(&client));
+        let request = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let response = api.api.handle(request).await;
+        assert!(response.status().is_success(), "{name}: {} {:?}", response.status(), response.body());
+    }
+}
