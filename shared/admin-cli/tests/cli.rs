@@ -31,7 +31,8 @@ fn ok(dir: &Path, args: &[&str]) -> String {
     out
 }
 
-const DEVICE_LIST: &str = "Serial Number,Starting Code,Key,Count,Time Divider,Restricted Digit Mode\n\
+const DEVICE_LIST: &str =
+    "Serial Number,Starting Code,Key,Count,Time Divider,Restricted Digit Mode\n\
     TEST1,516959010,bc41ec9530f6dac86b1a29ab82edc5fb,1,1,0\n\
     TEST2,432435255,dac86b1a29ab82edc5fbbc41ec9530f6,10,24,1\n";
 
@@ -43,22 +44,90 @@ async fn the_seed_file_carries_clients_keys_and_devices_to_the_local_api() {
 
     ok(&dir, &["keygen", "--out", "demo.pem"]);
     ok(&dir, &["keygen", "--out", "second.pem"]);
-    let created = ok(&dir, &["create-client", "--name", "Demo", "--client-key", "ck_demo", "--public-key", "demo.pub"]);
+    let created = ok(
+        &dir,
+        &[
+            "create-client",
+            "--name",
+            "Demo",
+            "--client-key",
+            "ck_demo",
+            "--public-key",
+            "demo.pub",
+        ],
+    );
     assert!(created.contains("ck_demo"));
-    let (code, _, err) = admin(&dir, &["create-client", "--name", "Again", "--client-key", "ck_demo"]);
+    let (code, _, err) = admin(
+        &dir,
+        &[
+            "create-client",
+            "--name",
+            "Again",
+            "--client-key",
+            "ck_demo",
+        ],
+    );
     assert_eq!((code, err.contains("already exists")), (2, true));
-    ok(&dir, &["add-key", "--client-key", "ck_demo", "--public-key", "second.pub"]);
-    let (code, _, err) = admin(&dir, &["add-key", "--client-key", "ck_nobody", "--public-key", "second.pub"]);
+    ok(
+        &dir,
+        &[
+            "add-key",
+            "--client-key",
+            "ck_demo",
+            "--public-key",
+            "second.pub",
+        ],
+    );
+    let (code, _, err) = admin(
+        &dir,
+        &[
+            "add-key",
+            "--client-key",
+            "ck_nobody",
+            "--public-key",
+            "second.pub",
+        ],
+    );
     assert_eq!((code, err.contains("no client")), (2, true));
 
-    let imported = ok(&dir, &["import-devices", "--client-key", "ck_demo", "--csv", "devices.csv"]);
+    let imported = ok(
+        &dir,
+        &[
+            "import-devices",
+            "--client-key",
+            "ck_demo",
+            "--csv",
+            "devices.csv",
+        ],
+    );
     assert!(imported.contains(r#""created":2"#), "{imported}");
-    let again = ok(&dir, &["import-devices", "--client-key", "ck_demo", "--csv", "devices.csv"]);
+    let again = ok(
+        &dir,
+        &[
+            "import-devices",
+            "--client-key",
+            "ck_demo",
+            "--csv",
+            "devices.csv",
+        ],
+    );
     assert!(again.contains(r#""alreadyRegistered":2"#), "{again}");
-    let key = ok(&dir, &["device-key", "--client-key", "ck_demo", "--serial", "TEST2"]);
+    let key = ok(
+        &dir,
+        &["device-key", "--client-key", "ck_demo", "--serial", "TEST2"],
+    );
     assert_eq!(key.trim(), "dac86b1a29ab82edc5fbbc41ec9530f6");
 
-    let token = ok(&dir, &["sign-auth-token", "--client-key", "ck_demo", "--private-key", "second.pem"]);
+    let token = ok(
+        &dir,
+        &[
+            "sign-auth-token",
+            "--client-key",
+            "ck_demo",
+            "--private-key",
+            "second.pem",
+        ],
+    );
 
     let seed = Seed::load(&dir.join(".local/seed.json")).unwrap();
     let store = Arc::new(MemoryStore::from_seed(seed).unwrap());
@@ -70,7 +139,10 @@ async fn the_seed_file_carries_clients_keys_and_devices_to_the_local_api() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((device.count, device.secrets.starting_code), (10, Some(432435255)));
+    assert_eq!(
+        (device.count, device.secrets.starting_code),
+        (10, Some(432435255))
+    );
     let auth = AuthService::new(
         stores.clients,
         Arc::new(SystemClock),
@@ -81,6 +153,8 @@ async fn the_seed_file_carries_clients_keys_and_devices_to_the_local_api() {
         token: token.trim().to_owned(),
         token_type: "auth".into(),
     };
-    auth.exchange(&request).await.expect("the signed token authenticates");
+    auth.exchange(&request)
+        .await
+        .expect("the signed token authenticates");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -244,13 +244,13 @@ pub fn generate(
             let (token_type, value) = match code_type {
                 CodeType::AddTime => (TokenType::AddTime, u64::from(days) * divider),
                 CodeType::SetTime => (TokenType::SetTime, u64::from(days) * divider),
-                CodeType::OneHour if divider % 24 == 0 => (TokenType::AddTime, divider / 24),
+                CodeType::OneHour if divider.is_multiple_of(24) => (TokenType::AddTime, divider / 24),
                 CodeType::OneHour => {
                     return Err(unsupported(&format!(
                         "a time divider of {time_divider} cannot carry one hour (it needs a multiple of 24)"
                     )))
                 }
-                CodeType::OneMinute if divider % 1440 == 0 => (TokenType::AddTime, divider / 1440),
+                CodeType::OneMinute if divider.is_multiple_of(1440) => (TokenType::AddTime, divider / 1440),
                 CodeType::OneMinute => {
                     return Err(unsupported(&format!(
                         "a time divider of {time_divider} cannot carry one minute (it needs a multiple of 1440)"

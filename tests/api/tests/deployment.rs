@@ -9,7 +9,9 @@ use http_api::ROUTES;
 use serde_json::Value;
 
 fn repo_file(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(relative)
 }
 
 /// (method, path, function) of every HttpApi event in the template, read
@@ -30,7 +32,9 @@ fn template_routes() -> BTreeSet<(String, String, String)> {
             path = Some(value.to_owned());
         } else if let Some(method) = trimmed.strip_prefix("Method: ") {
             let path = path.take().expect("Path: before Method:");
-            let function = resource.strip_suffix("Function").expect("events sit on functions");
+            let function = resource
+                .strip_suffix("Function")
+                .expect("events sit on functions");
             routes.insert((method.to_owned(), path, function.to_lowercase()));
         }
     }
@@ -41,7 +45,13 @@ fn template_routes() -> BTreeSet<(String, String, String)> {
 fn the_template_declares_exactly_the_routes_the_functions_serve() {
     let served: BTreeSet<_> = ROUTES
         .iter()
-        .map(|r| (r.method.to_owned(), r.path.to_owned(), r.function.name().to_owned()))
+        .map(|r| {
+            (
+                r.method.to_owned(),
+                r.path.to_owned(),
+                r.function.name().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(template_routes(), served);
 }
@@ -58,10 +68,16 @@ fn there_is_one_event_per_route() {
         let text = std::fs::read_to_string(&path).unwrap();
         let json: Value = serde_json::from_str(&text).unwrap();
         if json["version"] == "2.0" {
-            assert!(keys.insert(json["routeKey"].as_str().unwrap().to_owned()), "{path:?}");
+            assert!(
+                keys.insert(json["routeKey"].as_str().unwrap().to_owned()),
+                "{path:?}"
+            );
         }
     }
-    let routes: BTreeSet<_> = ROUTES.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    let routes: BTreeSet<_> = ROUTES
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
     assert_eq!(keys, routes);
 }
 
@@ -85,8 +101,14 @@ async fn every_event_replays_successfully() {
         let text = event(name)
             .replace("REPLACE_WITH_ACCESS_TOKEN", &access)
             .replace("REPLACE_WITH_AUTH_TOKEN", &api.auth_token(&client));
-        let request = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let request =
+            lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
         let response = api.api.handle(request).await;
-        assert!(response.status().is_success(), "{name}: {} {:?}", response.status(), response.body());
+        assert!(
+            response.status().is_success(),
+            "{name}: {} {:?}",
+            response.status(),
+            response.body()
+        );
     }
 }

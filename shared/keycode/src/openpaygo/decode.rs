@@ -130,7 +130,7 @@ pub fn decode_token(
 }
 
 fn type_at(count: u32, value: u32, extended: bool) -> TokenType {
-    if count % 2 == 0 {
+    if count.is_multiple_of(2) {
         TokenType::AddTime
     } else if extended {
         // The reference's extended decoder reports every odd count as SET_TIME.
