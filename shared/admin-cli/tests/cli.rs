@@ -31,6 +31,14 @@ fn ok(dir: &Path, args: &[&str]) -> String {
     out
 }
 
+const IMPORT: &[&str] = &[
+    "import-devices",
+    "--client-key",
+    "ck_demo",
+    "--csv",
+    "devices.csv",
+];
+
 const DEVICE_LIST: &str =
     "Serial Number,Starting Code,Key,Count,Time Divider,Restricted Digit Mode\n\
     TEST1,516959010,bc41ec9530f6dac86b1a29ab82edc5fb,1,1,0\n\
@@ -90,27 +98,9 @@ async fn the_seed_file_carries_clients_keys_and_devices_to_the_local_api() {
     );
     assert_eq!((code, err.contains("no client")), (2, true));
 
-    let imported = ok(
-        &dir,
-        &[
-            "import-devices",
-            "--client-key",
-            "ck_demo",
-            "--csv",
-            "devices.csv",
-        ],
-    );
+    let imported = ok(&dir, IMPORT);
     assert!(imported.contains(r#""created":2"#), "{imported}");
-    let again = ok(
-        &dir,
-        &[
-            "import-devices",
-            "--client-key",
-            "ck_demo",
-            "--csv",
-            "devices.csv",
-        ],
-    );
+    let again = ok(&dir, IMPORT);
     assert!(again.contains(r#""alreadyRegistered":2"#), "{again}");
     let key = ok(
         &dir,

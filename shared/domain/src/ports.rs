@@ -39,6 +39,18 @@ pub struct Page<T, P> {
     pub next: Option<P>,
 }
 
+impl<T, P> Page<T, P> {
+    /// A page whose listing goes on after its last item when `more` is set.
+    pub fn new(items: Vec<T>, more: bool, position: impl Fn(&T) -> P) -> Self {
+        let next = if more {
+            items.last().map(position)
+        } else {
+            None
+        };
+        Page { items, next }
+    }
+}
+
 #[async_trait]
 pub trait ClientStore: Send + Sync {
     /// Creates a client; `AlreadyExists` when its key is taken.

@@ -389,11 +389,8 @@ impl DeviceStore for DynamoStore {
                 Device::try_from(stored.record)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let next = match output.last_evaluated_key {
-            Some(_) => items.last().map(|d| d.serial.clone()),
-            None => None,
-        };
-        Ok(Page { items, next })
+        let more = output.last_evaluated_key.is_some();
+        Ok(Page::new(items, more, |d| d.serial.clone()))
     }
 }
 

@@ -164,11 +164,8 @@ impl DeviceStore for MemoryStore {
             .filter(|((owner, serial), _)| owner == client && after.is_none_or(|a| serial > a))
             .map(|(_, device)| device);
         let items: Vec<Device> = matching.by_ref().take(limit).cloned().collect();
-        let next = match matching.next() {
-            Some(_) => items.last().map(|d| d.serial.clone()),
-            None => None,
-        };
-        Ok(Page { items, next })
+        let more = matching.next().is_some();
+        Ok(Page::new(items, more, |d| d.serial.clone()))
     }
 }
 
@@ -236,11 +233,8 @@ impl CodeStore for MemoryStore {
             SortOrder::Descending => Box::new(range.rev()),
         };
         let items: Vec<CodeRecord> = matching.by_ref().take(query.limit).cloned().collect();
-        let next = match matching.next() {
-            Some(_) => items.last().map(CodeRecord::position),
-            None => None,
-        };
-        Ok(Page { items, next })
+        let more = matching.next().is_some();
+        Ok(Page::new(items, more, CodeRecord::position))
     }
 }
 

@@ -13,6 +13,22 @@ use domain::{CodesService, StoreError};
 use keycode::CodeType;
 use storage::Stores;
 
+/// How many racers succeeded; every loser must have failed with `loss`.
+async fn wins(
+    racers: Vec<tokio::task::JoinHandle<Result<(), StoreError>>>,
+    loss: StoreError,
+) -> usize {
+    let mut wins = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(()) => wins += 1,
+            Err(err) if err == loss => {}
+            Err(other) => panic!("{other}"),
+        }
+    }
+    wins
+}
+
 fn client_key(name: &str) -> ClientKey {
     ClientKey::parse(name).unwrap()
 }
@@ -144,15 +160,11 @@ async fn token_ids_are_single_use_until_they_expire(stores: &Stores) {
             tokio::spawn(async move { clients.claim_token_id(&acme, "raced", now, expires).await })
         })
         .collect();
-    let mut wins = 0;
-    for racer in racers {
-        match racer.await.unwrap() {
-            Ok(()) => wins += 1,
-            Err(StoreError::AlreadyExists) => {}
-            Err(other) => panic!("{other}"),
-        }
-    }
-    assert_eq!(wins, 1, "exactly one of the racing claims wins");
+    assert_eq!(
+        wins(racers, StoreError::AlreadyExists).await,
+        1,
+        "exactly one of the racing claims wins"
+    );
 }
 
 async fn devices_are_created_once_read_back_and_listed_in_pages(stores: &Stores) {
@@ -300,15 +312,7 @@ async fn racing_writers_on_one_version_have_one_winner(stores: &Stores) {
             })
         })
         .collect();
-    let mut wins = 0;
-    for racer in racers {
-        match racer.await.unwrap() {
-            Ok(()) => wins += 1,
-            Err(StoreError::Conflict) => {}
-            Err(other) => panic!("{other}"),
-        }
-    }
-    assert_eq!(wins, 1);
+    assert_eq!(wins(racers, StoreError::Conflict).await, 1);
     assert_eq!(
         stores
             .codes
