@@ -36,6 +36,7 @@ impl AuthFunction {
         let body: AuthRequest =
             json_body(request).map_err(|_| ApiError::Auth(domain::AuthError::BadRequest))?;
         let token = self.auth.exchange(&body).await?;
+        http_api::record_client(&token.client);
         Ok(json_response(StatusCode::OK, &token))
     }
 }

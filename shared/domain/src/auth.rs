@@ -88,6 +88,9 @@ pub struct AuthRequest {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessToken {
+    /// Whom the token speaks for; for logs, not part of the answer.
+    #[serde(skip)]
+    pub client: ClientKey,
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
@@ -340,6 +343,7 @@ impl AuthService {
             jti: random_hex(16),
         };
         AccessToken {
+            client: client.clone(),
             access_token: self.signing_key.sign(&claims),
             token_type: "Bearer",
             expires_in: self.config.access_token_ttl_secs,
