@@ -91,7 +91,7 @@ pub enum ProtocolName {
 }
 
 /// The body of `POST /devices`, and one device of a bulk import.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewDevice {
     pub serial_num: SerialInput,
@@ -109,6 +109,19 @@ pub struct NewDevice {
     /// OpenPAYGO: the last count issued (default 1). Nexus: the next message
     /// id (default 0).
     pub count: Option<u32>,
+}
+
+impl std::fmt::Debug for NewDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewDevice")
+            .field("serial_num", &self.serial_num)
+            .field("protocol", &self.protocol)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// The largest OpenPAYGO time divider accepted: one unit per second.

@@ -9,7 +9,7 @@ use domain::StoreError;
 use keycode::{DeviceProtocol, DeviceSecrets, SecretKey};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceRecord {
     pub client_key: ClientKey,
@@ -21,6 +21,19 @@ pub struct DeviceRecord {
     pub count: u32,
     pub version: u64,
     pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for DeviceRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceRecord")
+            .field("client_key", &self.client_key)
+            .field("serial_num", &self.serial_num)
+            .field("protocol", &self.protocol)
+            .field("secret_key", &"<redacted>")
+            .field("count", &self.count)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
 }
 
 impl From<&Device> for DeviceRecord {
@@ -60,5 +73,27 @@ impl TryFrom<DeviceRecord> for Device {
             version: record.version,
             created_at: record.created_at,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::devices::NewDevice;
+
+    #[test]
+    fn debug_output_never_shows_the_key() {
+        const KEY: &str = "bc41ec9530f6dac86b1a29ab82edc5fb";
+        let request: NewDevice = serde_json::from_value(serde_json::json!({
+            "serialNum": "SN-1", "protocol": "openpaygo", "secretKey": KEY
+        }))
+        .unwrap();
+        assert!(!format!("{request:?}").contains(KEY));
+        let client = ClientKey::parse("ck_test").unwrap();
+        let device = request.into_device(&client, Timestamp::MIN).unwrap();
+        assert!(!format!("{device:?}").contains(KEY));
+        let record = DeviceRecord::from(&device);
+        assert_eq!(record.secret_key, KEY);
+        assert!(!format!("{record:?}").contains(KEY));
     }
 }
