@@ -8,6 +8,7 @@ use base64::Engine;
 use keycode::{CodeError, CodeType};
 use serde::{Deserialize, Serialize};
 
+use crate::batches::BatchItemRef;
 use crate::clients::ClientKey;
 use crate::clock::{Clock, Timestamp};
 use crate::devices::{Device, DeviceView, NewDevice, SerialInput, SerialNumber};
@@ -26,6 +27,9 @@ pub enum CodesError {
     /// The device's protocol cannot carry this code (a 422).
     #[error(transparent)]
     CannotExpress(CodeError),
+    /// The batch item already has its code (a repeated delivery).
+    #[error("the batch item already has its code")]
+    AlreadyIssued,
     /// Too many other codes were issued for the device at the same moment.
     #[error("the device is busy with other code requests; retry")]
     DeviceBusy,
@@ -408,12 +412,13 @@ impl CodesService {
         self.issue(client, &order, None).await
     }
 
-    /// `issue_code` for an already validated order, optionally in a batch.
+    /// `issue_code` for an already validated order, optionally as a batch
+    /// item, which is then marked done in the same atomic step.
     pub async fn issue(
         &self,
         client: &ClientKey,
         order: &CodeOrder,
-        batch_id: Option<&str>,
+        batch_item: Option<&BatchItemRef>,
     ) -> Result<CodeRecord, CodesError> {
         for attempt in 0..MAX_ISSUE_ATTEMPTS {
             let device = self
@@ -439,14 +444,17 @@ impl CodesService {
                 count: generated.count,
                 created_at: self.clock.now(),
                 client_key: client.clone(),
-                batch_id: batch_id.map(str::to_owned),
+                batch_id: batch_item.map(|item| item.batch_id.clone()),
             };
             match self
                 .codes
-                .record_code(&device, generated.next_count, &record)
+                .record_code(&device, generated.next_count, &record, batch_item)
                 .await
             {
                 Ok(()) => return Ok(record),
+                Err(StoreError::AlreadyExists) if batch_item.is_some() => {
+                    return Err(CodesError::AlreadyIssued)
+                }
                 Err(StoreError::Conflict | StoreError::AlreadyExists) => {
                     tokio::time::sleep(backoff(attempt)).await;
                 }

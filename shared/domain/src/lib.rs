@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod batches;
 pub mod clients;
 pub mod clock;
 pub mod codes;
@@ -11,5 +12,6 @@ pub mod ports;
 pub mod random;
 
 pub use auth::{AuthError, AuthService};
+pub use batches::{BatchError, BatchService};
 pub use codes::{CodesError, CodesService};
-pub use ports::{ClientStore, CodeStore, DeviceStore, Page, StoreError};
+pub use ports::{BatchStore, ChunkQueue, ClientStore, CodeStore, DeviceStore, Page, StoreError};

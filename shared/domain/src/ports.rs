@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 
+use crate::batches::{Batch, BatchItem, BatchItemRef, BatchPosition, Chunk};
 use crate::clients::{Client, ClientKey, RegisteredKey};
 use crate::clock::Timestamp;
 use crate::codes::{CodePosition, CodeQuery, CodeRecord};
@@ -101,16 +102,20 @@ pub trait DeviceStore: Send + Sync {
 #[async_trait]
 pub trait CodeStore: Send + Sync {
     /// Stores `code` and moves `device` to `next_count` as one atomic step,
-    /// on condition that the device is still at the version it was read at.
-    /// `Conflict` when it is not (another code was issued meanwhile) and
-    /// `AlreadyExists` when a code of this client already sits at the
-    /// same position (creation time and id); in both cases nothing is
-    /// written.
+    /// on condition that the device is still at the version it was read at
+    /// and no code of the client sits at the same position. With
+    /// `batch_item`, the same step marks that item done (and counts it on
+    /// its batch), on condition that it is still pending.
+    ///
+    /// `Conflict` when the device moved or the position is taken: read
+    /// again and retry. `AlreadyExists` when the batch item is no longer
+    /// pending: its code exists. Either way nothing is written.
     async fn record_code(
         &self,
         device: &Device,
         next_count: u32,
         code: &CodeRecord,
+        batch_item: Option<&BatchItemRef>,
     ) -> Result<(), StoreError>;
 
     /// The client's codes matching the query, in creation order (ties by id).
@@ -118,4 +123,53 @@ pub trait CodeStore: Send + Sync {
         &self,
         query: &CodeQuery,
     ) -> Result<Page<CodeRecord, CodePosition>, StoreError>;
+}
+
+#[async_trait]
+pub trait BatchStore: Send + Sync {
+    /// Stores a batch and all its items. With an idempotency key, the key is
+    /// claimed in the same step: `AlreadyExists` when the client already
+    /// used it, and then nothing is stored.
+    async fn create_batch(&self, batch: &Batch, items: &[BatchItem]) -> Result<(), StoreError>;
+
+    async fn find_by_idempotency_key(
+        &self,
+        client: &ClientKey,
+        key: &str,
+    ) -> Result<Option<Batch>, StoreError>;
+
+    async fn get_batch(&self, client: &ClientKey, id: &str) -> Result<Option<Batch>, StoreError>;
+
+    /// The client's batches, newest first, after `after`.
+    async fn list_batches(
+        &self,
+        client: &ClientKey,
+        limit: usize,
+        after: Option<&BatchPosition>,
+    ) -> Result<Page<Batch, BatchPosition>, StoreError>;
+
+    /// Up to `count` items from index `first`, in index order.
+    async fn list_items(
+        &self,
+        client: &ClientKey,
+        batch_id: &str,
+        first: u32,
+        count: u32,
+    ) -> Result<Vec<BatchItem>, StoreError>;
+
+    /// Marks a pending item failed and counts it on its batch, as one step.
+    /// `AlreadyExists` when the item is no longer pending.
+    async fn fail_item(
+        &self,
+        item: &BatchItemRef,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+}
+
+/// Where chunks of batch work wait for the worker: SQS on AWS, a channel in
+/// the local API. Delivery is at least once.
+#[async_trait]
+pub trait ChunkQueue: Send + Sync {
+    async fn send(&self, chunks: &[Chunk]) -> Result<(), StoreError>;
 }

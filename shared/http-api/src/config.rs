@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use domain::auth::{AccessTokenVerifier, P256SigningKey};
 use domain::clients::PublicKey;
-use storage::{dynamodb_client, DynamoStore, Stores};
+use domain::ports::ChunkQueue;
+use storage::{dynamodb_client, sqs_client, DynamoStore, SqsQueue, Stores};
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
@@ -26,6 +27,14 @@ pub async fn stores_from_env() -> Result<Stores, ConfigError> {
     Ok(Stores::from_adapter(Arc::new(DynamoStore::new(
         client, table,
     ))))
+}
+
+/// `QUEUE_URL`, and `SQS_ENDPOINT` to use a local SQS-compatible server.
+pub async fn queue_from_env() -> Result<Arc<dyn ChunkQueue>, ConfigError> {
+    let url = required("QUEUE_URL")?;
+    let endpoint = std::env::var("SQS_ENDPOINT").ok();
+    let client = sqs_client(endpoint.as_deref()).await;
+    Ok(Arc::new(SqsQueue::new(client, url)))
 }
 
 /// `ACCESS_TOKEN_PRIVATE_KEY`: the PKCS#8 PEM that signs access tokens.

@@ -1,6 +1,7 @@
 //! The one place where errors become HTTP answers.
 
-use domain::{AuthError, CodesError, StoreError};
+use domain::batches::ItemError;
+use domain::{AuthError, BatchError, CodesError, StoreError};
 use http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::Serialize;
@@ -12,6 +13,8 @@ pub enum ApiError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Codes(#[from] CodesError),
+    #[error(transparent)]
+    Batch(#[from] BatchError),
     #[error("the request body is not valid JSON for this endpoint: {0}")]
     MalformedBody(String),
     #[error("the query string is not valid for this endpoint: {0}")]
@@ -30,6 +33,9 @@ struct ErrorBody<'a> {
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    /// For a refused batch: every invalid item, by index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    items: Option<&'a [ItemError]>,
 }
 
 impl ApiError {
@@ -38,9 +44,9 @@ impl ApiError {
         use StatusCode as S;
         match self {
             ApiError::Auth(AuthError::BadRequest) => (S::BAD_REQUEST, "bad_request", None),
-            ApiError::Auth(AuthError::Store(e)) | ApiError::Codes(CodesError::Store(e)) => {
-                store_status(e)
-            }
+            ApiError::Auth(AuthError::Store(e))
+            | ApiError::Codes(CodesError::Store(e))
+            | ApiError::Batch(BatchError::Store(e)) => store_status(e),
             ApiError::Auth(_) => (S::UNAUTHORIZED, "unauthorized", None),
             ApiError::Codes(CodesError::InvalidField { field, .. }) => {
                 (S::BAD_REQUEST, "invalid_field", Some(field.as_str()))
@@ -51,6 +57,16 @@ impl ApiError {
                 (S::UNPROCESSABLE_ENTITY, "unsupported_code_type", None)
             }
             ApiError::Codes(CodesError::DeviceBusy) => (S::CONFLICT, "device_busy", None),
+            ApiError::Codes(CodesError::AlreadyIssued) => (S::CONFLICT, "already_issued", None),
+            ApiError::Batch(BatchError::WrongSize) => (S::BAD_REQUEST, "invalid_batch", None),
+            ApiError::Batch(BatchError::InvalidItems(_)) => (S::BAD_REQUEST, "invalid_items", None),
+            ApiError::Batch(BatchError::InvalidField { field, .. }) => {
+                (S::BAD_REQUEST, "invalid_field", Some(field.as_str()))
+            }
+            ApiError::Batch(BatchError::IdempotencyKeyReused) => {
+                (S::UNPROCESSABLE_ENTITY, "idempotency_key_reused", None)
+            }
+            ApiError::Batch(BatchError::NotFound) => (S::NOT_FOUND, "batch_not_found", None),
             ApiError::MalformedBody(_) => (S::BAD_REQUEST, "malformed_body", None),
             ApiError::MalformedQuery(_) => (S::BAD_REQUEST, "malformed_query", None),
             ApiError::BodyTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "body_too_large", None),
@@ -76,10 +92,15 @@ impl ApiError {
         } else {
             self.to_string()
         };
+        let items = match &self {
+            ApiError::Batch(BatchError::InvalidItems(items)) => Some(items.as_slice()),
+            _ => None,
+        };
         let body = ErrorBody {
             error: code,
             message,
             field,
+            items,
         };
         let mut response = crate::json_response(status, &body);
         if status == StatusCode::UNAUTHORIZED {

@@ -8,6 +8,7 @@ use http::Method;
 pub enum Function {
     Auth,
     Codes,
+    Batch,
 }
 
 impl Function {
@@ -16,6 +17,7 @@ impl Function {
         match self {
             Function::Auth => "auth",
             Function::Codes => "codes",
+            Function::Batch => "batch",
         }
     }
 }
@@ -43,6 +45,9 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/devices/{serialNum}", Function::Codes),
     route("POST", "/codes", Function::Codes),
     route("GET", "/codes", Function::Codes),
+    route("POST", "/batch", Function::Batch),
+    route("GET", "/batch", Function::Batch),
+    route("GET", "/batch/{id}", Function::Batch),
 ];
 
 /// The outcome of matching a request against the table.

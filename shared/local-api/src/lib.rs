@@ -2,22 +2,25 @@
 //! same handler the function behind that route runs on Lambda.
 #![forbid(unsafe_code)]
 
+mod worker;
+
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
 use auth_function::AuthFunction;
+use batch_function::BatchFunction;
 use bytes::Bytes;
 use codes_function::CodesFunction;
 use domain::auth::{AccessTokenVerifier, AuthConfig, P256SigningKey};
 use domain::clock::Clock;
-use domain::{AuthService, CodesService};
-use http_api::{match_route, ApiError, Function, RouteMatch, MAX_BODY_BYTES};
+use domain::{AuthService, BatchService, CodesService};
+use http_api::{match_route, ApiError, Function, RouteMatch, MAX_BATCH_BODY_BYTES};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use lambda_http::{Body, Request, Response};
-use storage::Stores;
+use storage::{MemoryQueue, Stores};
 use tokio::net::TcpListener;
 
 /// What the local API runs on.
@@ -32,9 +35,12 @@ pub struct LocalConfig {
 pub struct LocalApi {
     auth: AuthFunction,
     codes: CodesFunction,
+    batch: BatchFunction,
 }
 
 impl LocalApi {
+    /// Builds every function and starts the in-process batch worker, which
+    /// reads the queue `POST /batch` writes to (so this needs a Tokio runtime).
     pub fn new(config: LocalConfig) -> Self {
         let verifier = AccessTokenVerifier::new(&config.signing_key.public_key());
         let auth = AuthService::new(
@@ -48,9 +54,36 @@ impl LocalApi {
             config.stores.codes.clone(),
             config.clock.clone(),
         );
+        let (queue, deliveries) = MemoryQueue::new();
+        let batches = |codes: CodesService| {
+            BatchService::new(
+                config.stores.batches.clone(),
+                Arc::new(MemoryQueue::closed()),
+                Arc::new(codes),
+                config.clock.clone(),
+            )
+        };
+        let worker_codes = CodesService::new(
+            config.stores.devices.clone(),
+            config.stores.codes.clone(),
+            config.clock.clone(),
+        );
+        tokio::spawn(worker::run(batches(worker_codes), deliveries));
+        let batch_codes = Arc::new(CodesService::new(
+            config.stores.devices.clone(),
+            config.stores.codes.clone(),
+            config.clock.clone(),
+        ));
+        let batch = BatchService::new(
+            config.stores.batches.clone(),
+            Arc::new(queue),
+            batch_codes,
+            config.clock.clone(),
+        );
         LocalApi {
             auth: AuthFunction::new(auth),
-            codes: CodesFunction::new(codes, verifier, config.clock),
+            codes: CodesFunction::new(codes, verifier.clone(), config.clock.clone()),
+            batch: BatchFunction::new(batch, verifier, config.clock),
         }
     }
 
@@ -60,6 +93,7 @@ impl LocalApi {
             RouteMatch::Found { route, .. } => match route.function {
                 Function::Auth => self.auth.handle(request).await,
                 Function::Codes => self.codes.handle(request).await,
+                Function::Batch => self.batch.handle(request).await,
             },
             RouteMatch::WrongMethod => {
                 http_api::finish(Err(ApiError::MethodNotAllowed), Instant::now())
@@ -70,7 +104,7 @@ impl LocalApi {
 
     async fn handle_http(&self, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
         let (parts, body) = request.into_parts();
-        let response = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        let response = match Limited::new(body, MAX_BATCH_BODY_BYTES).collect().await {
             Ok(collected) => {
                 let bytes = collected.to_bytes();
                 let body = if bytes.is_empty() {
@@ -80,7 +114,7 @@ impl LocalApi {
                 };
                 self.handle(Request::from_parts(parts, body)).await
             }
-            Err(_) => ApiError::BodyTooLarge(MAX_BODY_BYTES).into_response(),
+            Err(_) => ApiError::BodyTooLarge(MAX_BATCH_BODY_BYTES).into_response(),
         };
         let (parts, body) = response.into_parts();
         let bytes = match body {

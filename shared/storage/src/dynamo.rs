@@ -11,11 +11,13 @@ use aws_sdk_dynamodb::types::{
     TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
+use domain::batches::{Batch, BatchItem, BatchItemRef, BatchPosition, ItemState};
 use domain::clients::{Client as ApiClient, ClientKey, RegisteredKey};
 use domain::clock::Timestamp;
+use domain::codes::CodeOrder;
 use domain::codes::{CodePosition, CodeQuery, CodeRecord, SortOrder};
 use domain::devices::{Device, SerialNumber};
-use domain::ports::{ClientStore, CodeStore, DeviceStore, Page, StoreError};
+use domain::ports::{BatchStore, ClientStore, CodeStore, DeviceStore, Page, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
@@ -171,6 +173,47 @@ where
 fn corrupt(err: serde_dynamo::Error) -> StoreError {
     StoreError::Corrupt(err.to_string())
 }
+
+/// Turns a transaction's result into the port's answer. `classify` reads
+/// the per-step cancellation reasons; `None` means an unexpected failure.
+fn transaction_outcome<R: std::fmt::Debug>(
+    result: Result<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
+        SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+    >,
+    classify: impl Fn(&[Option<&str>]) -> Option<StoreError>,
+) -> Result<(), StoreError> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    let err = match result {
+        Ok(_) => return Ok(()),
+        Err(err) => err,
+    };
+    let classified = match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+            let reasons: Vec<Option<&str>> = cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code())
+                .collect();
+            classify(&reasons)
+        }
+        Some(other) if other.code() == Some("TransactionConflictException") => {
+            Some(StoreError::Conflict)
+        }
+        _ => None,
+    };
+    Err(classified.unwrap_or_else(|| unavailable(err)))
+}
+
+fn batch_pk(client: &ClientKey, batch_id: &str) -> String {
+    format!("BATCH#{client}#{batch_id}")
+}
+
+fn item_sk(index: u32) -> String {
+    format!("ITEM#{index:05}")
+}
+
+const META_SK: &str = "META";
 
 fn client_pk(client: &ClientKey) -> String {
     format!("CLIENT#{client}")
@@ -401,6 +444,7 @@ impl CodeStore for DynamoStore {
         device: &Device,
         next_count: u32,
         code: &CodeRecord,
+        batch_item: Option<&BatchItemRef>,
     ) -> Result<(), StoreError> {
         let sk = code_sk(code.created_at, &code.id);
         let item = StoredItem {
@@ -434,41 +478,51 @@ impl CodeStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .expect("put has table and item");
+        let mut steps = vec![
+            TransactWriteItem::builder().update(advance).build(),
+            TransactWriteItem::builder().put(put).build(),
+        ];
+        if let Some(item) = batch_item {
+            let done = Update::builder()
+                .table_name(&self.table)
+                .key(
+                    PK,
+                    AttributeValue::S(batch_pk(&item.client, &item.batch_id)),
+                )
+                .key(SK, AttributeValue::S(item_sk(item.index)))
+                .update_expression(
+                    "SET #status = :done, codeId = :codeId, code = :code, #count = :count",
+                )
+                .condition_expression("#status = :pending")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_names("#count", "count")
+                .expression_attribute_values(":done", AttributeValue::S("done".into()))
+                .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
+                .expression_attribute_values(":codeId", AttributeValue::S(code.id.clone()))
+                .expression_attribute_values(":code", AttributeValue::S(code.code.clone()))
+                .expression_attribute_values(":count", AttributeValue::N(code.count.to_string()))
+                .build()
+                .expect("update has table, key and expression");
+            steps.push(TransactWriteItem::builder().update(done).build());
+            steps.push(self.count_on_batch(item, "done", code.created_at)?);
+        }
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(advance).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
+            .set_transact_items(Some(steps))
             .send()
             .await;
-        let err = match result {
-            Ok(_) => return Ok(()),
-            Err(err) => err,
-        };
-        let Some(service_error) = err.as_service_error() else {
-            return Err(unavailable(err));
-        };
-        if let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
-            cancelled,
-        ) = service_error
-        {
-            let reasons: Vec<Option<&str>> = cancelled
-                .cancellation_reasons()
+        // Steps: 0 the device, 1 the code, 2 the batch item, 3 its batch.
+        transaction_outcome(result, |reasons| match reasons {
+            [_, _, Some("ConditionalCheckFailed"), ..] => Some(StoreError::AlreadyExists),
+            _ if reasons
                 .iter()
-                .map(|r| r.code())
-                .collect();
-            // Index 0 is the device update, 1 the code put.
-            return match reasons.as_slice() {
-                [_, Some("ConditionalCheckFailed")] => Err(StoreError::AlreadyExists),
-                [Some("ConditionalCheckFailed" | "TransactionConflict"), _]
-                | [_, Some("TransactionConflict")] => Err(StoreError::Conflict),
-                _ => Err(unavailable(err)),
-            };
-        }
-        if service_error.code() == Some("TransactionConflictException") {
-            return Err(StoreError::Conflict);
-        }
-        Err(unavailable(err))
+                .any(|r| matches!(r, Some("ConditionalCheckFailed" | "TransactionConflict"))) =>
+            {
+                Some(StoreError::Conflict)
+            }
+            _ => None,
+        })
     }
 
     async fn list_codes(
@@ -583,6 +637,355 @@ impl CodeStore for DynamoStore {
             },
         };
         Ok(Page { items, next })
+    }
+}
+
+/// A batch item as stored.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemRecord {
+    index: u32,
+    serial_num: SerialNumber,
+    #[serde(with = "code_type_text")]
+    code_type: keycode::CodeType,
+    arg: u32,
+    #[serde(flatten)]
+    state: ItemState,
+}
+
+mod code_type_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &keycode::CodeType, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(t.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<keycode::CodeType, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// How many `BatchWriteItem` calls a batch's items go out in at once.
+const PARALLEL_ITEM_WRITES: usize = 8;
+/// DynamoDB's limit on items per `BatchWriteItem`.
+const BATCH_WRITE_LIMIT: usize = 25;
+/// How long an idempotency key keeps answering with its batch.
+const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
+
+impl DynamoStore {
+    fn count_on_batch(
+        &self,
+        item: &BatchItemRef,
+        counter: &str,
+        at: Timestamp,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(
+                PK,
+                AttributeValue::S(batch_pk(&item.client, &item.batch_id)),
+            )
+            .key(SK, AttributeValue::S(META_SK.into()))
+            .update_expression("ADD #counter :one SET updatedAt = :at")
+            .expression_attribute_names("#counter", counter)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(
+                ":at",
+                serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(at).map_err(corrupt)?,
+            )
+            .build()
+            .expect("update has table, key and expression");
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    async fn write_items(
+        &self,
+        requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    ) -> Result<(), StoreError> {
+        let mut pending = requests;
+        // Unprocessed items come back under throttling; they are sent again
+        // with a growing pause, a bounded number of times.
+        for attempt in 0..8u32 {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+            }
+            let output = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            pending = output
+                .unprocessed_items
+                .and_then(|mut tables| tables.remove(&self.table))
+                .unwrap_or_default();
+        }
+        Err(StoreError::Unavailable(
+            "DynamoDB kept items unprocessed".into(),
+        ))
+    }
+}
+
+#[async_trait]
+impl BatchStore for DynamoStore {
+    async fn create_batch(&self, batch: &Batch, items: &[BatchItem]) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        let pk = batch_pk(&batch.client_key, &batch.id);
+        // Items first: until the batch record exists they are unreachable,
+        // so a failure part-way leaves nothing a client can see.
+        let requests = items
+            .iter()
+            .map(|item| {
+                let record = StoredItem {
+                    pk: pk.clone(),
+                    sk: item_sk(item.item.index),
+                    gsi1pk: None,
+                    gsi1sk: None,
+                    record: ItemRecord {
+                        index: item.item.index,
+                        serial_num: item.order.serial.clone(),
+                        code_type: item.order.code_type,
+                        arg: item.order.arg,
+                        state: item.state.clone(),
+                    },
+                };
+                let put = PutRequest::builder()
+                    .set_item(Some(to_item(record).map_err(corrupt)?))
+                    .build()
+                    .expect("put request has an item");
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let groups: Vec<Vec<WriteRequest>> = requests
+            .chunks(BATCH_WRITE_LIMIT)
+            .map(<[WriteRequest]>::to_vec)
+            .collect();
+        stream::iter(groups)
+            .map(|group| self.write_items(group))
+            .buffer_unordered(PARALLEL_ITEM_WRITES)
+            .try_collect::<Vec<()>>()
+            .await?;
+
+        let meta = StoredItem {
+            pk: pk.clone(),
+            sk: META_SK.into(),
+            gsi1pk: Some(format!("BATCHES#{}", batch.client_key)),
+            gsi1sk: Some(format!("{:015}#{}", batch.created_at.millis(), batch.id)),
+            record: batch,
+        };
+        let mut steps = vec![TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(to_item(meta).map_err(corrupt)?))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .expect("put has table and item"),
+            )
+            .build()];
+        if let Some(key) = &batch.idempotency_key {
+            let expires = batch.created_at.plus_secs(IDEMPOTENCY_TTL_SECS);
+            steps.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .item(
+                                PK,
+                                AttributeValue::S(format!(
+                                    "IDEMPOTENCY#{}#batch#{key}",
+                                    batch.client_key
+                                )),
+                            )
+                            .item(SK, AttributeValue::S("IDEMPOTENCY".into()))
+                            .item("batchId", AttributeValue::S(batch.id.clone()))
+                            .item(TTL_ATTRIBUTE, AttributeValue::N(expires.secs().to_string()))
+                            .condition_expression("attribute_not_exists(pk)")
+                            .build()
+                            .expect("put has table and item"),
+                    )
+                    .build(),
+            );
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(steps))
+            .send()
+            .await;
+        transaction_outcome(result, |reasons| {
+            reasons
+                .iter()
+                .any(|r| *r == Some("ConditionalCheckFailed"))
+                .then_some(StoreError::AlreadyExists)
+        })
+    }
+
+    async fn find_by_idempotency_key(
+        &self,
+        client: &ClientKey,
+        key: &str,
+    ) -> Result<Option<Batch>, StoreError> {
+        let Some(item) = self
+            .get(format!("IDEMPOTENCY#{client}#batch#{key}"), "IDEMPOTENCY")
+            .await?
+        else {
+            return Ok(None);
+        };
+        match item.get("batchId") {
+            Some(AttributeValue::S(id)) => self.get_batch(client, id).await,
+            _ => Err(StoreError::Corrupt(
+                "an idempotency record has no batch id".into(),
+            )),
+        }
+    }
+
+    async fn get_batch(&self, client: &ClientKey, id: &str) -> Result<Option<Batch>, StoreError> {
+        match self.get(batch_pk(client, id), META_SK).await? {
+            None => Ok(None),
+            Some(item) => {
+                let stored: StoredItem<Batch> = from_item(item).map_err(corrupt)?;
+                Ok(Some(stored.record))
+            }
+        }
+    }
+
+    async fn list_batches(
+        &self,
+        client: &ClientKey,
+        limit: usize,
+        after: Option<&BatchPosition>,
+    ) -> Result<Page<Batch, BatchPosition>, StoreError> {
+        let partition = format!("BATCHES#{client}");
+        let start = after.map(|p| {
+            HashMap::from([
+                (PK.to_owned(), AttributeValue::S(batch_pk(client, &p.id))),
+                (SK.to_owned(), AttributeValue::S(META_SK.into())),
+                (GSI1_PK.to_owned(), AttributeValue::S(partition.clone())),
+                (
+                    GSI1_SK.to_owned(),
+                    AttributeValue::S(format!("{:015}#{}", p.created_at.millis(), p.id)),
+                ),
+            ])
+        });
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(partition.clone()))
+            .set_exclusive_start_key(start)
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let items = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                from_item::<StoredItem<Batch>>(item)
+                    .map(|s| s.record)
+                    .map_err(corrupt)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = output.last_evaluated_key.is_some();
+        Ok(Page::new(items, more, Batch::position))
+    }
+
+    async fn list_items(
+        &self,
+        client: &ClientKey,
+        batch_id: &str,
+        first: u32,
+        count: u32,
+    ) -> Result<Vec<BatchItem>, StoreError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let last = first.saturating_add(count - 1);
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :last")
+                .expression_attribute_values(":pk", AttributeValue::S(batch_pk(client, batch_id)))
+                .expression_attribute_values(":first", AttributeValue::S(item_sk(first)))
+                .expression_attribute_values(":last", AttributeValue::S(item_sk(last)))
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output.items.unwrap_or_default() {
+                let stored: StoredItem<ItemRecord> = from_item(item).map_err(corrupt)?;
+                let record = stored.record;
+                items.push(BatchItem {
+                    item: BatchItemRef {
+                        client: client.clone(),
+                        batch_id: batch_id.to_owned(),
+                        index: record.index,
+                    },
+                    order: CodeOrder {
+                        serial: record.serial_num,
+                        code_type: record.code_type,
+                        arg: record.arg,
+                    },
+                    state: record.state,
+                });
+            }
+            match output.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    async fn fail_item(
+        &self,
+        item: &BatchItemRef,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let failed = Update::builder()
+            .table_name(&self.table)
+            .key(
+                PK,
+                AttributeValue::S(batch_pk(&item.client, &item.batch_id)),
+            )
+            .key(SK, AttributeValue::S(item_sk(item.index)))
+            .update_expression("SET #status = :failed, reason = :reason")
+            .condition_expression("#status = :pending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":failed", AttributeValue::S("failed".into()))
+            .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
+            .expression_attribute_values(":reason", AttributeValue::S(reason.to_owned()))
+            .build()
+            .expect("update has table, key and expression");
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(failed).build())
+            .transact_items(self.count_on_batch(item, "failed", at)?)
+            .send()
+            .await;
+        transaction_outcome(result, |reasons| match reasons {
+            [Some("ConditionalCheckFailed"), ..] => Some(StoreError::AlreadyExists),
+            _ if reasons.contains(&Some("TransactionConflict")) => Some(StoreError::Conflict),
+            _ => None,
+        })
     }
 }
 

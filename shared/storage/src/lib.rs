@@ -4,14 +4,16 @@
 
 pub mod dynamo;
 pub mod memory;
+pub mod queue;
 pub mod records;
 
 pub use dynamo::{dynamodb_client, DynamoStore};
 pub use memory::{MemoryStore, Seed};
+pub use queue::{sqs_client, MemoryQueue, SqsQueue};
 
 use std::sync::Arc;
 
-use domain::ports::{ClientStore, CodeStore, DeviceStore};
+use domain::ports::{BatchStore, ClientStore, CodeStore, DeviceStore};
 
 /// The ports a function needs, all served by one adapter.
 #[derive(Clone)]
@@ -19,17 +21,19 @@ pub struct Stores {
     pub clients: Arc<dyn ClientStore>,
     pub devices: Arc<dyn DeviceStore>,
     pub codes: Arc<dyn CodeStore>,
+    pub batches: Arc<dyn BatchStore>,
 }
 
 impl Stores {
     pub fn from_adapter<S>(adapter: Arc<S>) -> Self
     where
-        S: ClientStore + DeviceStore + CodeStore + 'static,
+        S: ClientStore + DeviceStore + CodeStore + BatchStore + 'static,
     {
         Stores {
             clients: adapter.clone(),
             devices: adapter.clone(),
-            codes: adapter,
+            codes: adapter.clone(),
+            batches: adapter,
         }
     }
 }

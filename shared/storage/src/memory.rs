@@ -8,11 +8,12 @@ use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use domain::batches::{Batch, BatchItem, BatchItemRef, BatchPosition, ItemState};
 use domain::clients::{Client, ClientKey, RegisteredKey};
 use domain::clock::Timestamp;
 use domain::codes::{CodePosition, CodeQuery, CodeRecord, SortOrder};
 use domain::devices::{Device, SerialNumber};
-use domain::ports::{ClientStore, CodeStore, DeviceStore, Page, StoreError};
+use domain::ports::{BatchStore, ClientStore, CodeStore, DeviceStore, Page, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::records::DeviceRecord;
@@ -23,6 +24,36 @@ struct State {
     token_ids: HashMap<(ClientKey, String), Timestamp>,
     devices: BTreeMap<(ClientKey, SerialNumber), Device>,
     codes: BTreeMap<(ClientKey, CodePosition), CodeRecord>,
+    batches: HashMap<(ClientKey, String), Batch>,
+    batch_items: HashMap<(ClientKey, String), Vec<BatchItem>>,
+    idempotency_keys: HashMap<(ClientKey, String), String>,
+}
+
+impl State {
+    /// The pending item `item` names, or why it cannot be claimed.
+    fn pending_item(&mut self, item: &BatchItemRef) -> Result<&mut BatchItem, StoreError> {
+        let stored = self
+            .batch_items
+            .get_mut(&(item.client.clone(), item.batch_id.clone()))
+            .and_then(|items| items.get_mut(item.index as usize))
+            .ok_or(StoreError::NotFound)?;
+        if stored.state == ItemState::Pending {
+            Ok(stored)
+        } else {
+            Err(StoreError::AlreadyExists)
+        }
+    }
+
+    fn count_on_batch(&mut self, item: &BatchItemRef, done: u32, failed: u32, at: Timestamp) {
+        if let Some(batch) = self
+            .batches
+            .get_mut(&(item.client.clone(), item.batch_id.clone()))
+        {
+            batch.done += done;
+            batch.failed += failed;
+            batch.updated_at = batch.updated_at.max(at);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -176,11 +207,15 @@ impl CodeStore for MemoryStore {
         device: &Device,
         next_count: u32,
         code: &CodeRecord,
+        batch_item: Option<&BatchItemRef>,
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
+        if let Some(item) = batch_item {
+            state.pending_item(item)?;
+        }
         let code_key = (code.client_key.clone(), code.position());
         if state.codes.contains_key(&code_key) {
-            return Err(StoreError::AlreadyExists);
+            return Err(StoreError::Conflict);
         }
         let stored = state
             .devices
@@ -190,6 +225,14 @@ impl CodeStore for MemoryStore {
         stored.count = next_count;
         stored.version += 1;
         state.codes.insert(code_key, code.clone());
+        if let Some(item) = batch_item {
+            state.pending_item(item)?.state = ItemState::Done {
+                code_id: code.id.clone(),
+                code: code.code.clone(),
+                count: code.count,
+            };
+            state.count_on_batch(item, 1, 0, code.created_at);
+        }
         Ok(())
     }
 
@@ -235,6 +278,103 @@ impl CodeStore for MemoryStore {
         let items: Vec<CodeRecord> = matching.by_ref().take(query.limit).cloned().collect();
         let more = matching.next().is_some();
         Ok(Page::new(items, more, CodeRecord::position))
+    }
+}
+
+#[async_trait]
+impl BatchStore for MemoryStore {
+    async fn create_batch(&self, batch: &Batch, items: &[BatchItem]) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let client = batch.client_key.clone();
+        if let Some(key) = &batch.idempotency_key {
+            let key = (client.clone(), key.clone());
+            if state.idempotency_keys.contains_key(&key) {
+                return Err(StoreError::AlreadyExists);
+            }
+            state.idempotency_keys.insert(key, batch.id.clone());
+        }
+        let id = (client, batch.id.clone());
+        if state.batches.contains_key(&id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        state.batches.insert(id.clone(), batch.clone());
+        state.batch_items.insert(id, items.to_vec());
+        Ok(())
+    }
+
+    async fn find_by_idempotency_key(
+        &self,
+        client: &ClientKey,
+        key: &str,
+    ) -> Result<Option<Batch>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .idempotency_keys
+            .get(&(client.clone(), key.to_owned()))
+            .and_then(|id| state.batches.get(&(client.clone(), id.clone())))
+            .cloned())
+    }
+
+    async fn get_batch(&self, client: &ClientKey, id: &str) -> Result<Option<Batch>, StoreError> {
+        Ok(self
+            .lock()
+            .batches
+            .get(&(client.clone(), id.to_owned()))
+            .cloned())
+    }
+
+    async fn list_batches(
+        &self,
+        client: &ClientKey,
+        limit: usize,
+        after: Option<&BatchPosition>,
+    ) -> Result<Page<Batch, BatchPosition>, StoreError> {
+        let state = self.lock();
+        let mut mine: Vec<&Batch> = state
+            .batches
+            .values()
+            .filter(|b| b.client_key == *client && after.is_none_or(|a| b.position() < *a))
+            .collect();
+        mine.sort_by_key(|b| std::cmp::Reverse(b.position()));
+        let more = mine.len() > limit;
+        let items = mine.into_iter().take(limit).cloned().collect();
+        Ok(Page::new(items, more, Batch::position))
+    }
+
+    async fn list_items(
+        &self,
+        client: &ClientKey,
+        batch_id: &str,
+        first: u32,
+        count: u32,
+    ) -> Result<Vec<BatchItem>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .batch_items
+            .get(&(client.clone(), batch_id.to_owned()))
+            .map(|items| {
+                items
+                    .iter()
+                    .skip(first as usize)
+                    .take(count as usize)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn fail_item(
+        &self,
+        item: &BatchItemRef,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state.pending_item(item)?.state = ItemState::Failed {
+            reason: reason.to_owned(),
+        };
+        state.count_on_batch(item, 0, 1, at);
+        Ok(())
     }
 }
 

@@ -186,6 +186,33 @@ impl TestApi {
         (status, value)
     }
 
+    /// A GET whose answer is text (CSV): status, content type and body.
+    pub async fn get_text(&self, path: &str, token: &str) -> (StatusCode, String, String) {
+        let request = hyper::Request::builder()
+            .uri(format!("{}{path}", self.base))
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let response = self
+            .client
+            .request(request)
+            .await
+            .expect("the local API answers");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            content_type,
+            String::from_utf8(bytes.to_vec()).unwrap(),
+        )
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, Some(&format!("Bearer {token}")), None)
             .await

@@ -5,9 +5,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use api_tests::on_both_stores;
+use domain::batches::{Batch, BatchItem, BatchItemRef, BatchStatus, ItemState};
 use domain::clients::{Client, ClientKey, PublicKey, RegisteredKey};
 use domain::clock::{SystemClock, Timestamp};
-use domain::codes::{CodePosition, CodeQuery, CodeRecord, SortOrder};
+use domain::codes::{CodeOrder, CodePosition, CodeQuery, CodeRecord, SortOrder};
 use domain::devices::{Device, NewDevice, SerialNumber};
 use domain::{CodesService, StoreError};
 use keycode::CodeType;
@@ -253,7 +254,11 @@ async fn recording_a_code_is_conditional_on_the_device_version(stores: &Stores) 
     let read = device("ck_acme", "SN-1", "nexus_full");
     stores.devices.create_device(&read).await.unwrap();
     let first = code_for(&read, "c1", 1_800_000_000_000, CodeType::AddTime);
-    stores.codes.record_code(&read, 1, &first).await.unwrap();
+    stores
+        .codes
+        .record_code(&read, 1, &first, None)
+        .await
+        .unwrap();
 
     let stored = stores
         .devices
@@ -266,20 +271,20 @@ async fn recording_a_code_is_conditional_on_the_device_version(stores: &Stores) 
     // A second writer that read the same version loses and writes nothing.
     let stale = code_for(&read, "c2", 1_800_000_000_001, CodeType::AddTime);
     assert_eq!(
-        stores.codes.record_code(&read, 1, &stale).await,
+        stores.codes.record_code(&read, 1, &stale, None).await,
         Err(StoreError::Conflict)
     );
-    // The same position twice is refused, device untouched.
+    // The same position twice is refused (a retry picks a new id), device untouched.
     let twin = code_for(&stored, "c1", 1_800_000_000_000, CodeType::AddTime);
     assert_eq!(
-        stores.codes.record_code(&stored, 2, &twin).await,
-        Err(StoreError::AlreadyExists)
+        stores.codes.record_code(&stored, 2, &twin, None).await,
+        Err(StoreError::Conflict)
     );
     // An unknown device cannot be advanced.
     let ghost = device("ck_acme", "SN-404", "nexus_full");
     let orphan = code_for(&ghost, "c3", 1_800_000_000_002, CodeType::AddTime);
     assert_eq!(
-        stores.codes.record_code(&ghost, 1, &orphan).await,
+        stores.codes.record_code(&ghost, 1, &orphan, None).await,
         Err(StoreError::Conflict)
     );
 
@@ -308,7 +313,7 @@ async fn racing_writers_on_one_version_have_one_winner(stores: &Stores) {
                     1_800_000_000_000 + i,
                     CodeType::AddTime,
                 );
-                codes.record_code(&read, 1, &code).await
+                codes.record_code(&read, 1, &code, None).await
             })
         })
         .collect();
@@ -434,7 +439,7 @@ async fn codes_are_filtered_sorted_and_paged(stores: &Stores) {
         }
         stores
             .codes
-            .record_code(target, target.count + 1, &code)
+            .record_code(target, target.count + 1, &code, None)
             .await
             .unwrap();
         target.count += 1;
@@ -444,7 +449,7 @@ async fn codes_are_filtered_sorted_and_paged(stores: &Stores) {
     let foreign = code_for(&theirs, "foreign", base, CodeType::AddTime);
     stores
         .codes
-        .record_code(&theirs, 1, &foreign)
+        .record_code(&theirs, 1, &foreign, None)
         .await
         .unwrap();
     theirs.count += 1;
@@ -565,7 +570,222 @@ fn window_items(codes: &[CodeRecord], base: i64) -> Vec<CodeRecord> {
         .collect()
 }
 
+fn new_batch(
+    client: &str,
+    id: &str,
+    millis: i64,
+    total: u32,
+    key: Option<&str>,
+) -> (Batch, Vec<BatchItem>) {
+    let batch = Batch {
+        id: id.to_owned(),
+        client_key: client_key(client),
+        total,
+        done: 0,
+        failed: 0,
+        created_at: Timestamp::from_millis(millis),
+        updated_at: Timestamp::from_millis(millis),
+        idempotency_key: key.map(str::to_owned),
+        request_digest: format!("digest-{id}"),
+    };
+    let items = (0..total)
+        .map(|index| BatchItem {
+            item: BatchItemRef {
+                client: client_key(client),
+                batch_id: id.to_owned(),
+                index,
+            },
+            order: CodeOrder {
+                serial: SerialNumber::parse("SN-1").unwrap(),
+                code_type: CodeType::AddTime,
+                arg: index % 10,
+            },
+            state: ItemState::Pending,
+        })
+        .collect();
+    (batch, items)
+}
+
+async fn batches_are_stored_found_by_key_and_listed_newest_first(stores: &Stores) {
+    let base = 1_800_000_000_000;
+    let (first, first_items) = new_batch("ck_acme", "b1", base, 3, Some("key-1"));
+    stores
+        .batches
+        .create_batch(&first, &first_items)
+        .await
+        .unwrap();
+    for (i, id) in ["b2", "b3", "b4"].iter().enumerate() {
+        let (batch, items) = new_batch("ck_acme", id, base + 1_000 * (i as i64 + 1), 2, None);
+        stores.batches.create_batch(&batch, &items).await.unwrap();
+    }
+    let (theirs, their_items) = new_batch("ck_other", "b9", base, 1, Some("key-1"));
+    stores
+        .batches
+        .create_batch(&theirs, &their_items)
+        .await
+        .unwrap();
+
+    let acme = client_key("ck_acme");
+    assert_eq!(
+        stores.batches.get_batch(&acme, "b1").await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        stores.batches.get_batch(&acme, "b9").await.unwrap(),
+        None,
+        "scoped to the client"
+    );
+    assert_eq!(
+        stores
+            .batches
+            .find_by_idempotency_key(&acme, "key-1")
+            .await
+            .unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        stores
+            .batches
+            .find_by_idempotency_key(&acme, "key-2")
+            .await
+            .unwrap(),
+        None
+    );
+
+    // A second batch under a used key is refused and leaves no trace.
+    let (reuse, reuse_items) = new_batch("ck_acme", "b5", base + 9_000, 1, Some("key-1"));
+    assert_eq!(
+        stores.batches.create_batch(&reuse, &reuse_items).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(stores.batches.get_batch(&acme, "b5").await.unwrap(), None);
+
+    let mut listed = Vec::new();
+    let mut after = None;
+    for _ in 0..10 {
+        let page = stores
+            .batches
+            .list_batches(&acme, 3, after.as_ref())
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 3);
+        listed.extend(page.items.iter().map(|b| b.id.clone()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(listed, ["b4", "b3", "b2", "b1"]);
+
+    let items = stores.batches.list_items(&acme, "b1", 1, 5).await.unwrap();
+    assert_eq!(items, first_items[1..].to_vec());
+    assert!(stores
+        .batches
+        .list_items(&acme, "b9", 0, 5)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn a_batch_item_gets_exactly_one_code(stores: &Stores) {
+    let device = device("ck_acme", "SN-1", "nexus_full");
+    stores.devices.create_device(&device).await.unwrap();
+    let (batch, items) = new_batch("ck_acme", "b1", 1_800_000_000_000, 3, None);
+    stores.batches.create_batch(&batch, &items).await.unwrap();
+    let acme = client_key("ck_acme");
+    let item = |i: usize| items[i].item.clone();
+
+    // Eight racers read the same device and claim item 0: one code results.
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let (codes, devices) = (stores.codes.clone(), stores.devices.clone());
+            let (client, serial, claim) = (acme.clone(), device.serial.clone(), item(0));
+            tokio::spawn(async move {
+                let read = devices.get_device(&client, &serial).await.unwrap().unwrap();
+                let mut code = code_for(
+                    &read,
+                    &format!("r{i}"),
+                    1_800_000_000_000 + i,
+                    CodeType::AddTime,
+                );
+                code.batch_id = Some("b1".into());
+                codes
+                    .record_code(&read, read.count + 1, &code, Some(&claim))
+                    .await
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(()) => wins += 1,
+            Err(StoreError::AlreadyExists | StoreError::Conflict) => {}
+            Err(other) => panic!("{other}"),
+        }
+    }
+    // Whatever the interleaving, retries end in AlreadyExists, never a second code.
+    let read = stores
+        .devices
+        .get_device(&acme, &device.serial)
+        .await
+        .unwrap()
+        .unwrap();
+    let again = code_for(&read, "late", 1_800_000_000_100, CodeType::AddTime);
+    assert_eq!(
+        stores
+            .codes
+            .record_code(&read, read.count + 1, &again, Some(&item(0)))
+            .await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(wins, 1, "one racer wins the item");
+    assert_eq!(read.count, 1, "the device advanced once");
+
+    let done = stores.batches.list_items(&acme, "b1", 0, 1).await.unwrap();
+    assert!(
+        matches!(&done[0].state, ItemState::Done { count: 0, .. }),
+        "{:?}",
+        done[0].state
+    );
+    let at = Timestamp::from_millis(1_800_000_001_000);
+    assert_eq!(
+        stores.batches.fail_item(&item(0), "late", at).await,
+        Err(StoreError::AlreadyExists)
+    );
+    stores
+        .batches
+        .fail_item(&item(1), "unknown device", at)
+        .await
+        .unwrap();
+    assert_eq!(
+        stores.batches.fail_item(&item(1), "again", at).await,
+        Err(StoreError::AlreadyExists)
+    );
+
+    let stored = stores
+        .batches
+        .get_batch(&acme, "b1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.done, stored.failed, stored.status()),
+        (1, 1, BatchStatus::Running)
+    );
+    assert_eq!(stored.updated_at, at);
+    let codes = stores
+        .codes
+        .list_codes(&query("ck_acme"))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(codes.len(), 1);
+    assert_eq!(codes[0].batch_id.as_deref(), Some("b1"));
+}
+
 on_both_stores!(
+    batches_are_stored_found_by_key_and_listed_newest_first,
+    a_batch_item_gets_exactly_one_code,
     clients_are_created_once_and_read_back,
     public_keys_are_added_once,
     token_ids_are_single_use_until_they_expire,

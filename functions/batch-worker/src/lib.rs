@@ -1,0 +1,52 @@
+//! The batch worker: each SQS message is one chunk of a batch. Chunks that
+//! could not finish are reported back (`ReportBatchItemFailures`) so SQS
+//! delivers them again; on the last delivery before the dead-letter queue
+//! the chunk's remaining items are marked failed.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use domain::batches::{Chunk, ChunkOutcome};
+use domain::BatchService;
+
+/// Must equal the queue's `maxReceiveCount` in `template.yaml`.
+pub const DEFAULT_MAX_RECEIVES: u32 = 5;
+
+pub async fn handle(
+    batches: &BatchService,
+    event: SqsEvent,
+    max_receives: u32,
+) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for message in event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let chunk: Chunk = match message.body.as_deref().map(serde_json::from_str) {
+            Some(Ok(chunk)) => chunk,
+            _ => {
+                // Not a chunk of ours: retrying cannot help; let it go.
+                tracing::error!(message_id = %id, "dropped a message that is not a chunk");
+                continue;
+            }
+        };
+        let receives: u32 = message
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        let final_attempt = receives >= max_receives;
+        match batches.process_chunk(&chunk, final_attempt).await {
+            ChunkOutcome::Finished => {
+                tracing::info!(batch = %chunk.batch_id, first = chunk.first, count = chunk.count, "chunk finished");
+            }
+            ChunkOutcome::Retry(reason) => {
+                tracing::warn!(batch = %chunk.batch_id, first = chunk.first, receives, %reason, "chunk will be delivered again");
+                failures.push(BatchItemFailure {
+                    item_identifier: id,
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    SqsBatchResponse {
+        batch_item_failures: failures,
+        ..Default::default()
+    }
+}

@@ -1,0 +1,128 @@
+//! `POST /batch`, `GET /batch`, `GET /batch/{id}` (also `?format=csv`).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use domain::auth::AccessTokenVerifier;
+use domain::batches::{BatchRequest, BatchView};
+use domain::clock::Clock;
+use domain::BatchService;
+use http::StatusCode;
+use http_api::{
+    authorization, finish, json_body_within, json_response, query, record_client, request_span,
+    route_for, ApiError, Function, Routed, MAX_BATCH_BODY_BYTES,
+};
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use tracing::Instrument;
+
+pub struct BatchFunction {
+    batches: BatchService,
+    verifier: AccessTokenVerifier,
+    clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DetailParams {
+    limit: Option<String>,
+    cursor: Option<String>,
+    format: Option<String>,
+}
+
+impl BatchFunction {
+    pub fn new(
+        batches: BatchService,
+        verifier: AccessTokenVerifier,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        BatchFunction {
+            batches,
+            verifier,
+            clock,
+        }
+    }
+
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let started = Instant::now();
+        let span = request_span(&request);
+        async {
+            let outcome = match route_for(&request, Function::Batch) {
+                Ok(routed) => self.dispatch(&request, &routed).await,
+                Err(err) => Err(err),
+            };
+            finish(outcome, started)
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn dispatch(
+        &self,
+        request: &Request,
+        routed: &Routed,
+    ) -> Result<Response<Body>, ApiError> {
+        let client = self
+            .verifier
+            .verify(authorization(request), self.clock.now())?;
+        record_client(&client);
+        match (routed.route.method, routed.route.path) {
+            ("POST", "/batch") => {
+                let body: BatchRequest = json_body_within(request, MAX_BATCH_BODY_BYTES)?;
+                let key = request
+                    .headers()
+                    .get("idempotency-key")
+                    .map(|v| v.to_str().unwrap_or("\u{0}"));
+                let batch = self
+                    .batches
+                    .create(&client, request.body().as_ref(), body, key)
+                    .await?;
+                let view = BatchView::from(&batch);
+                let mut response = json_response(StatusCode::ACCEPTED, &view);
+                if let Ok(location) = http::HeaderValue::from_str(&view.status_url) {
+                    response
+                        .headers_mut()
+                        .insert(http::header::LOCATION, location);
+                }
+                Ok(response)
+            }
+            ("GET", "/batch") => {
+                let page: DetailParams = query(request)?;
+                let listing = self
+                    .batches
+                    .list(&client, page.limit.as_deref(), page.cursor.as_deref())
+                    .await?;
+                Ok(json_response(StatusCode::OK, &listing))
+            }
+            ("GET", "/batch/{id}") => {
+                let params: DetailParams = query(request)?;
+                let id = routed.param("id");
+                match params.format.as_deref() {
+                    Some("csv") => {
+                        let csv = self.batches.csv(&client, id).await?;
+                        Ok(Response::builder()
+                            .status(StatusCode::OK)
+                            .header(http::header::CONTENT_TYPE, "text/csv; charset=utf-8")
+                            .body(Body::Text(csv))
+                            .expect("status and header are valid"))
+                    }
+                    None | Some("json") => {
+                        let detail = self
+                            .batches
+                            .detail(
+                                &client,
+                                id,
+                                params.limit.as_deref(),
+                                params.cursor.as_deref(),
+                            )
+                            .await?;
+                        Ok(json_response(StatusCode::OK, &detail))
+                    }
+                    Some(_) => Err(ApiError::MalformedQuery(
+                        "format must be json or csv".into(),
+                    )),
+                }
+            }
+            _ => Err(ApiError::RouteNotFound),
+        }
+    }
+}

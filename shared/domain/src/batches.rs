@@ -1,0 +1,670 @@
+//! Batch code generation: `POST /batch` stores a batch and its items and
+//! queues them in chunks; a worker issues each item's code exactly once,
+//! however often a chunk is delivered.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use crate::clients::ClientKey;
+use crate::clock::{Clock, Timestamp};
+use crate::codes::{parse_limit, CodeOrder, CodeRequest, CodesError, CodesService};
+use crate::ports::{BatchStore, ChunkQueue, Page, StoreError};
+use crate::random::random_hex;
+
+/// The most items one batch may hold.
+pub const MAX_BATCH_ITEMS: usize = 10_000;
+/// Items per queued chunk: one SQS message, well under its 256 KiB.
+pub const CHUNK_SIZE: u32 = 100;
+/// How many invalid items a 400 lists before it stops counting out loud.
+const MAX_LISTED_ERRORS: usize = 100;
+/// The longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("the batch must hold 1-{MAX_BATCH_ITEMS} items")]
+    WrongSize,
+    #[error("{} item(s) are invalid", .0.len())]
+    InvalidItems(Vec<ItemError>),
+    #[error("{field}: {reason}")]
+    InvalidField { field: String, reason: String },
+    #[error("this Idempotency-Key was used with a different request body")]
+    IdempotencyKeyReused,
+    #[error("no batch with this id")]
+    NotFound,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Why one item of a `POST /batch` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemError {
+    pub index: usize,
+    pub field: String,
+    pub reason: String,
+}
+
+/// The body of `POST /batch`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    pub items: Vec<CodeRequest>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchStatus {
+    Pending,
+    Running,
+    Completed,
+    CompletedWithErrors,
+    Failed,
+}
+
+/// A batch as stored; `done` and `failed` move with each item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Batch {
+    pub id: String,
+    pub client_key: ClientKey,
+    pub total: u32,
+    pub done: u32,
+    pub failed: u32,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// The caller's `Idempotency-Key`, if it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// A digest of the request body, to tell a retry from a reuse of the key.
+    pub request_digest: String,
+}
+
+impl Batch {
+    pub fn status(&self) -> BatchStatus {
+        let finished = self.done + self.failed;
+        if finished == 0 {
+            BatchStatus::Pending
+        } else if finished < self.total {
+            BatchStatus::Running
+        } else if self.failed == 0 {
+            BatchStatus::Completed
+        } else if self.done == 0 {
+            BatchStatus::Failed
+        } else {
+            BatchStatus::CompletedWithErrors
+        }
+    }
+
+    pub fn chunks(&self) -> Vec<Chunk> {
+        (0..self.total)
+            .step_by(CHUNK_SIZE as usize)
+            .map(|first| Chunk {
+                client_key: self.client_key.clone(),
+                batch_id: self.id.clone(),
+                first,
+                count: CHUNK_SIZE.min(self.total - first),
+            })
+            .collect()
+    }
+
+    pub fn position(&self) -> BatchPosition {
+        BatchPosition {
+            created_at: self.created_at,
+            id: self.id.clone(),
+        }
+    }
+}
+
+/// Where a batch sits in creation order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BatchPosition {
+    pub created_at: Timestamp,
+    pub id: String,
+}
+
+/// What the API shows of a batch.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchView {
+    pub id: String,
+    pub status: BatchStatus,
+    pub total: u32,
+    pub done: u32,
+    pub failed: u32,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub status_url: String,
+}
+
+impl From<&Batch> for BatchView {
+    fn from(batch: &Batch) -> Self {
+        BatchView {
+            id: batch.id.clone(),
+            status: batch.status(),
+            total: batch.total,
+            done: batch.done,
+            failed: batch.failed,
+            created_at: batch.created_at,
+            updated_at: batch.updated_at,
+            status_url: format!("/batch/{}", batch.id),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ItemState {
+    Pending,
+    #[serde(rename_all = "camelCase")]
+    Done {
+        code_id: String,
+        code: String,
+        count: u32,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+/// One requested code of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchItem {
+    pub item: BatchItemRef,
+    pub order: CodeOrder,
+    pub state: ItemState,
+}
+
+/// Names one item: what a code write claims in the same step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchItemRef {
+    pub client: ClientKey,
+    pub batch_id: String,
+    pub index: u32,
+}
+
+/// A slice of a batch's items: one queue message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Chunk {
+    pub client_key: ClientKey,
+    pub batch_id: String,
+    pub first: u32,
+    pub count: u32,
+}
+
+/// One item as `GET /batch/{id}` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemView {
+    pub index: u32,
+    pub serial_num: String,
+    pub code_type: &'static str,
+    pub arg: u32,
+    #[serde(flatten)]
+    pub state: ItemState,
+}
+
+impl From<&BatchItem> for ItemView {
+    fn from(item: &BatchItem) -> Self {
+        ItemView {
+            index: item.item.index,
+            serial_num: item.order.serial.as_str().to_owned(),
+            code_type: item.order.code_type.as_str(),
+            arg: item.order.arg,
+            state: item.state.clone(),
+        }
+    }
+}
+
+/// `GET /batch/{id}`: the batch and one page of its results.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchDetail {
+    #[serde(flatten)]
+    pub batch: BatchView,
+    pub results: Vec<ItemView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchListing {
+    pub batches: Vec<BatchView>,
+    pub next_cursor: Option<String>,
+}
+
+/// What became of a chunk when the worker was done with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChunkOutcome {
+    /// Every item is done or failed for good.
+    Finished,
+    /// A transient failure; deliver the chunk again.
+    Retry(String),
+}
+
+/// Digest of a request body for idempotency checks: SipHash-2-4 under a
+/// fixed key, twice with different keys (a fingerprint, not a MAC).
+fn digest(bytes: &[u8]) -> String {
+    let a = keycode::siphash24(&[0x5a; 16], bytes);
+    let b = keycode::siphash24(&[0xa5; 16], bytes);
+    format!("{a:016x}{b:016x}")
+}
+
+pub struct BatchService {
+    batches: Arc<dyn BatchStore>,
+    queue: Arc<dyn ChunkQueue>,
+    codes: Arc<CodesService>,
+    clock: Arc<dyn Clock>,
+}
+
+impl BatchService {
+    pub fn new(
+        batches: Arc<dyn BatchStore>,
+        queue: Arc<dyn ChunkQueue>,
+        codes: Arc<CodesService>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        BatchService {
+            batches,
+            queue,
+            codes,
+            clock,
+        }
+    }
+
+    /// Validates every item, stores the batch and queues its chunks. A retry
+    /// with the same `Idempotency-Key` and body answers the first batch (and
+    /// queues its chunks again, which the worker makes harmless).
+    pub async fn create(
+        &self,
+        client: &ClientKey,
+        body: &[u8],
+        request: BatchRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<Batch, BatchError> {
+        if let Some(key) = idempotency_key {
+            let valid = (1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&key.len())
+                && key.bytes().all(|b| b.is_ascii_graphic());
+            if !valid {
+                return Err(BatchError::InvalidField {
+                    field: "Idempotency-Key".into(),
+                    reason: format!(
+                        "must be 1-{MAX_IDEMPOTENCY_KEY_LEN} printable ASCII characters"
+                    ),
+                });
+            }
+        }
+        if request.items.is_empty() || request.items.len() > MAX_BATCH_ITEMS {
+            return Err(BatchError::WrongSize);
+        }
+        let mut orders = Vec::with_capacity(request.items.len());
+        let mut errors = Vec::new();
+        for (index, item) in request.items.iter().enumerate() {
+            match item.validate() {
+                Ok(order) => orders.push(order),
+                Err(CodesError::InvalidField { field, reason }) => {
+                    if errors.len() < MAX_LISTED_ERRORS {
+                        errors.push(ItemError {
+                            index,
+                            field,
+                            reason,
+                        });
+                    }
+                }
+                Err(other) => {
+                    errors.push(ItemError {
+                        index,
+                        field: String::new(),
+                        reason: other.to_string(),
+                    });
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(BatchError::InvalidItems(errors));
+        }
+        let request_digest = digest(body);
+        if let Some(key) = idempotency_key {
+            if let Some(existing) = self.existing(client, key, &request_digest).await? {
+                return Ok(existing);
+            }
+        }
+        let now = self.clock.now();
+        let batch = Batch {
+            id: random_hex(12),
+            client_key: client.clone(),
+            total: u32::try_from(orders.len()).expect("bounded by MAX_BATCH_ITEMS"),
+            done: 0,
+            failed: 0,
+            created_at: now,
+            updated_at: now,
+            idempotency_key: idempotency_key.map(str::to_owned),
+            request_digest,
+        };
+        let items: Vec<BatchItem> = orders
+            .into_iter()
+            .enumerate()
+            .map(|(index, order)| BatchItem {
+                item: BatchItemRef {
+                    client: client.clone(),
+                    batch_id: batch.id.clone(),
+                    index: u32::try_from(index).expect("bounded by MAX_BATCH_ITEMS"),
+                },
+                order,
+                state: ItemState::Pending,
+            })
+            .collect();
+        match self.batches.create_batch(&batch, &items).await {
+            Ok(()) => {}
+            // Another request with the same key won the race.
+            Err(StoreError::AlreadyExists) => {
+                let key = idempotency_key.unwrap_or_default();
+                return self
+                    .existing(client, key, &batch.request_digest)
+                    .await?
+                    .ok_or(BatchError::Store(StoreError::Conflict));
+            }
+            Err(other) => return Err(BatchError::Store(other)),
+        }
+        self.enqueue(&batch).await?;
+        Ok(batch)
+    }
+
+    async fn existing(
+        &self,
+        client: &ClientKey,
+        key: &str,
+        request_digest: &str,
+    ) -> Result<Option<Batch>, BatchError> {
+        let Some(batch) = self
+            .batches
+            .find_by_idempotency_key(client, key)
+            .await
+            .map_err(BatchError::Store)?
+        else {
+            return Ok(None);
+        };
+        if batch.request_digest != request_digest {
+            return Err(BatchError::IdempotencyKeyReused);
+        }
+        if batch.status() == BatchStatus::Pending {
+            // The first request may have died before queueing; queueing
+            // again costs at most a duplicate delivery.
+            self.enqueue(&batch).await?;
+        }
+        Ok(Some(batch))
+    }
+
+    async fn enqueue(&self, batch: &Batch) -> Result<(), BatchError> {
+        self.queue
+            .send(&batch.chunks())
+            .await
+            .map_err(BatchError::Store)
+    }
+
+    pub async fn get(&self, client: &ClientKey, id: &str) -> Result<Batch, BatchError> {
+        if !is_batch_id(id) {
+            return Err(BatchError::NotFound);
+        }
+        self.batches
+            .get_batch(client, id)
+            .await
+            .map_err(BatchError::Store)?
+            .ok_or(BatchError::NotFound)
+    }
+
+    pub async fn list(
+        &self,
+        client: &ClientKey,
+        limit: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<BatchListing, BatchError> {
+        let limit = parse_limit(limit).map_err(field_error)?;
+        let after = cursor.map(decode_batch_cursor).transpose()?;
+        let Page { items, next } = self
+            .batches
+            .list_batches(client, limit, after.as_ref())
+            .await
+            .map_err(BatchError::Store)?;
+        Ok(BatchListing {
+            batches: items.iter().map(BatchView::from).collect(),
+            next_cursor: next
+                .map(|p| URL_SAFE_NO_PAD.encode(format!("{}.{}", p.created_at.millis(), p.id))),
+        })
+    }
+
+    /// The batch and a page of its results, in item order.
+    pub async fn detail(
+        &self,
+        client: &ClientKey,
+        id: &str,
+        limit: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<BatchDetail, BatchError> {
+        let batch = self.get(client, id).await?;
+        let limit = parse_limit(limit).map_err(field_error)?;
+        let from = match cursor {
+            None => 0,
+            Some(text) => text
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n < batch.total)
+                .ok_or_else(|| BatchError::InvalidField {
+                    field: "cursor".into(),
+                    reason: "is not a cursor this API handed out".into(),
+                })?,
+        };
+        let count = u32::try_from(limit).expect("page sizes are small");
+        let items = self
+            .batches
+            .list_items(client, id, from, count)
+            .await
+            .map_err(BatchError::Store)?;
+        let next = from + count;
+        Ok(BatchDetail {
+            batch: BatchView::from(&batch),
+            results: items.iter().map(ItemView::from).collect(),
+            next_cursor: (next < batch.total).then(|| next.to_string()),
+        })
+    }
+
+    /// Every result of the batch as CSV, in item order.
+    pub async fn csv(&self, client: &ClientKey, id: &str) -> Result<String, BatchError> {
+        let batch = self.get(client, id).await?;
+        let mut out = String::from("index,serialNum,codeType,arg,status,code,count,codeId,error\n");
+        let mut from = 0;
+        while from < batch.total {
+            let items = self
+                .batches
+                .list_items(client, id, from, 1000)
+                .await
+                .map_err(BatchError::Store)?;
+            if items.is_empty() {
+                break;
+            }
+            for item in &items {
+                let (status, code, count, code_id, error) = match &item.state {
+                    ItemState::Pending => ("pending", "", String::new(), "", ""),
+                    ItemState::Done {
+                        code_id,
+                        code,
+                        count,
+                    } => (
+                        "done",
+                        code.as_str(),
+                        count.to_string(),
+                        code_id.as_str(),
+                        "",
+                    ),
+                    ItemState::Failed { reason } => {
+                        ("failed", "", String::new(), "", reason.as_str())
+                    }
+                };
+                out.push_str(&format!(
+                    "{},{},{},{},{status},{},{count},{code_id},{}\n",
+                    item.item.index,
+                    item.order.serial.as_str(),
+                    item.order.code_type.as_str(),
+                    item.order.arg,
+                    csv_field(code),
+                    csv_field(error),
+                ));
+            }
+            from += u32::try_from(items.len()).expect("pages are small");
+        }
+        Ok(out)
+    }
+
+    /// The worker's step: issue every pending item of the chunk. On the
+    /// final delivery a chunk that still cannot finish marks its remaining
+    /// items failed, so the batch shows what went to the dead-letter queue.
+    pub async fn process_chunk(&self, chunk: &Chunk, final_attempt: bool) -> ChunkOutcome {
+        let items = match self
+            .batches
+            .list_items(&chunk.client_key, &chunk.batch_id, chunk.first, chunk.count)
+            .await
+        {
+            Ok(items) => items,
+            Err(err) => return ChunkOutcome::Retry(err.to_string()),
+        };
+        let mut transient: Option<String> = None;
+        for item in items.iter().filter(|i| i.state == ItemState::Pending) {
+            if let Some(reason) = &transient {
+                if final_attempt {
+                    self.give_up(item, reason).await;
+                }
+                continue;
+            }
+            match self
+                .codes
+                .issue(&chunk.client_key, &item.order, Some(&item.item))
+                .await
+            {
+                Ok(_) | Err(CodesError::AlreadyIssued) => {}
+                Err(
+                    err @ (CodesError::DeviceNotFound
+                    | CodesError::CannotExpress(_)
+                    | CodesError::InvalidField { .. }),
+                ) => {
+                    if let Err(store) = self.fail(item, &err.to_string()).await {
+                        transient = Some(store.to_string());
+                    }
+                }
+                Err(other) => {
+                    let reason = other.to_string();
+                    if final_attempt {
+                        self.give_up(item, &reason).await;
+                    }
+                    transient = Some(reason);
+                }
+            }
+        }
+        match transient {
+            Some(reason) => ChunkOutcome::Retry(reason),
+            None => ChunkOutcome::Finished,
+        }
+    }
+
+    async fn fail(&self, item: &BatchItem, reason: &str) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        match self.batches.fail_item(&item.item, reason, now).await {
+            Ok(()) | Err(StoreError::AlreadyExists) => Ok(()),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn give_up(&self, item: &BatchItem, reason: &str) {
+        let reason = format!("dead-lettered after repeated failures: {reason}");
+        if let Err(err) = self.fail(item, &reason).await {
+            tracing::error!(batch = %item.item.batch_id, index = item.item.index, error = %err,
+                "could not mark a dead-lettered item failed");
+        }
+    }
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+fn field_error(err: CodesError) -> BatchError {
+    match err {
+        CodesError::InvalidField { field, reason } => BatchError::InvalidField { field, reason },
+        other => BatchError::InvalidField {
+            field: String::new(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn is_batch_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn decode_batch_cursor(cursor: &str) -> Result<BatchPosition, BatchError> {
+    let bad = || BatchError::InvalidField {
+        field: "cursor".into(),
+        reason: "is not a cursor this API handed out".into(),
+    };
+    let text = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(bad)?;
+    let (millis, id) = text.split_once('.').ok_or_else(bad)?;
+    let millis: i64 = millis.parse().map_err(|_| bad())?;
+    if !is_batch_id(id) || Timestamp::from_millis(millis).millis() != millis {
+        return Err(bad());
+    }
+    Ok(BatchPosition {
+        created_at: Timestamp::from_millis(millis),
+        id: id.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(total: u32, done: u32, failed: u32) -> Batch {
+        Batch {
+            id: "b1".into(),
+            client_key: ClientKey::parse("ck_test").unwrap(),
+            total,
+            done,
+            failed,
+            created_at: Timestamp::MIN,
+            updated_at: Timestamp::MIN,
+            idempotency_key: None,
+            request_digest: String::new(),
+        }
+    }
+
+    #[test]
+    fn status_follows_the_counts() {
+        assert_eq!(batch(3, 0, 0).status(), BatchStatus::Pending);
+        assert_eq!(batch(3, 1, 0).status(), BatchStatus::Running);
+        assert_eq!(batch(3, 3, 0).status(), BatchStatus::Completed);
+        assert_eq!(batch(3, 2, 1).status(), BatchStatus::CompletedWithErrors);
+        assert_eq!(batch(3, 0, 3).status(), BatchStatus::Failed);
+    }
+
+    #[test]
+    fn chunks_cover_every_item_once() {
+        let chunks = batch(250, 0, 0).chunks();
+        let spans: Vec<(u32, u32)> = chunks.iter().map(|c| (c.first, c.count)).collect();
+        assert_eq!(spans, [(0, 100), (100, 100), (200, 50)]);
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a, \"b\""), "\"a, \"\"b\"\"\"");
+    }
+}

@@ -1,0 +1,105 @@
+//! Adapters of the chunk queue: SQS on AWS, a channel in the local API.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use domain::batches::Chunk;
+use domain::ports::{ChunkQueue, StoreError};
+use tokio::sync::mpsc;
+
+/// An in-process queue; the local API's worker task reads the other end.
+pub struct MemoryQueue {
+    sender: mpsc::UnboundedSender<Chunk>,
+}
+
+impl MemoryQueue {
+    pub fn new() -> (MemoryQueue, mpsc::UnboundedReceiver<Chunk>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        (MemoryQueue { sender }, receiver)
+    }
+
+    /// A queue nobody reads: sending to it fails. For a service that only
+    /// processes chunks and never queues any.
+    pub fn closed() -> MemoryQueue {
+        MemoryQueue::new().0
+    }
+}
+
+#[async_trait]
+impl ChunkQueue for MemoryQueue {
+    async fn send(&self, chunks: &[Chunk]) -> Result<(), StoreError> {
+        for chunk in chunks {
+            self.sender
+                .send(chunk.clone())
+                .map_err(|_| StoreError::Unavailable("the local worker has stopped".into()))?;
+        }
+        Ok(())
+    }
+}
+
+/// SQS's limit on entries per `SendMessageBatch`.
+const SQS_BATCH_LIMIT: usize = 10;
+
+#[derive(Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        SqsQueue {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl ChunkQueue for SqsQueue {
+    async fn send(&self, chunks: &[Chunk]) -> Result<(), StoreError> {
+        for group in chunks.chunks(SQS_BATCH_LIMIT) {
+            let entries = group
+                .iter()
+                .enumerate()
+                .map(|(i, chunk)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(serde_json::to_string(chunk).expect("chunks serialize"))
+                        .build()
+                        .expect("entry has id and body")
+                })
+                .collect();
+            let output = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| {
+                    StoreError::Unavailable(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+                })?;
+            if let Some(failed) = output.failed.first() {
+                return Err(StoreError::Unavailable(format!(
+                    "SQS refused {} chunk(s): {}",
+                    output.failed.len(),
+                    failed.message.as_deref().unwrap_or(&failed.code)
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Builds the SQS client for an endpoint: a local SQS-compatible server
+/// with dummy credentials, or `None` for AWS.
+pub async fn sqs_client(endpoint: Option<&str>) -> aws_sdk_sqs::Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(url) = endpoint {
+        loader = loader
+            .endpoint_url(url)
+            .region(aws_config::Region::new("us-east-1"))
+            .test_credentials();
+    }
+    aws_sdk_sqs::Client::new(&loader.load().await)
+}
