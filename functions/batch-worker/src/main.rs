@@ -5,12 +5,12 @@ use batch_worker_function::{handle, DEFAULT_MAX_RECEIVES};
 use domain::clock::{Clock, SystemClock};
 use domain::{BatchService, CodesService};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use storage::MemoryQueue;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     http_api::telemetry::init();
     let stores = http_api::config::stores_from_env().await?;
-    let queue = http_api::config::queue_from_env().await?;
     let max_receives = std::env::var("MAX_RECEIVE_COUNT")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -21,6 +21,8 @@ async fn main() -> Result<(), Error> {
         stores.codes,
         clock.clone(),
     ));
+    // The worker only processes chunks; it never queues any.
+    let queue = Arc::new(MemoryQueue::closed());
     let batches = Arc::new(BatchService::new(stores.batches, queue, codes, clock));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let batches = batches.clone();

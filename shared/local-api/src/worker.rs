@@ -34,7 +34,6 @@ pub async fn run(batches: BatchService, mut new_chunks: mpsc::UnboundedReceiver<
         };
         let event = SqsEvent {
             records: vec![message],
-            ..Default::default()
         };
         let response = handle(&batches, event, DEFAULT_MAX_RECEIVES).await;
         if response.batch_item_failures.is_empty() {

@@ -822,8 +822,7 @@ impl BatchStore for DynamoStore {
             .await;
         transaction_outcome(result, |reasons| {
             reasons
-                .iter()
-                .any(|r| *r == Some("ConditionalCheckFailed"))
+                .contains(&Some("ConditionalCheckFailed"))
                 .then_some(StoreError::AlreadyExists)
         })
     }

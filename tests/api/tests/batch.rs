@@ -609,7 +609,6 @@ async fn a_chunk_that_keeps_failing_is_dead_lettered_and_the_batch_says_so(store
         };
         let event = SqsEvent {
             records: vec![message],
-            ..Default::default()
         };
         let response = batch_worker_function::handle(&broken, event, 5).await;
         assert_eq!(response.batch_item_failures.len(), 1, "delivery {receives}");

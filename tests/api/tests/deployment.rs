@@ -6,7 +6,12 @@ use std::path::PathBuf;
 
 use api_tests::{Backend, TestApi};
 use http_api::ROUTES;
+use std::sync::Arc;
+
+use domain::clock::SystemClock;
+use domain::{BatchService, CodesService};
 use serde_json::Value;
+use storage::MemoryQueue;
 
 fn repo_file(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -96,11 +101,16 @@ async fn every_event_replays_successfully() {
         "get-device.json",
         "post-codes.json",
         "get-codes.json",
+        "post-batch.json",
+        "get-batches.json",
+        "get-batch.json",
     ];
+    let mut batch_id = String::new();
     for name in order {
         let text = event(name)
             .replace("REPLACE_WITH_ACCESS_TOKEN", &access)
-            .replace("REPLACE_WITH_AUTH_TOKEN", &api.auth_token(&client));
+            .replace("REPLACE_WITH_AUTH_TOKEN", &api.auth_token(&client))
+            .replace("REPLACE_WITH_BATCH_ID", &batch_id);
         let request =
             lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
         let response = api.api.handle(request).await;
@@ -110,5 +120,32 @@ async fn every_event_replays_successfully() {
             response.status(),
             response.body()
         );
+        if name == "post-batch.json" {
+            let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+            batch_id = body["id"].as_str().unwrap().to_owned();
+        }
     }
+
+    // The worker's SQS event, for the batch just created: the local worker
+    // may have done its chunk already; either way the handler reports no
+    // failure and the items are done once.
+    let text = event("sqs-batch-chunk.json")
+        .replace("REPLACE_WITH_CLIENT_KEY", client.key.as_str())
+        .replace("REPLACE_WITH_BATCH_ID", &batch_id);
+    let sqs_event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
+    let codes = Arc::new(CodesService::new(
+        api.stores.devices.clone(),
+        api.stores.codes.clone(),
+        Arc::new(SystemClock),
+    ));
+    let batches = BatchService::new(
+        api.stores.batches.clone(),
+        Arc::new(MemoryQueue::closed()),
+        codes,
+        Arc::new(SystemClock),
+    );
+    let response = batch_worker_function::handle(&batches, sqs_event, 5).await;
+    assert!(response.batch_item_failures.is_empty());
+    let batch = batches.get(&client.key, &batch_id).await.unwrap();
+    assert_eq!((batch.done, batch.failed), (2, 0));
 }
