@@ -1,20 +1,26 @@
 //! The local stand-in for SQS plus the worker Lambda: each chunk is handed
-//! to the worker function's own handler as a one-message SQS event, and a
-//! chunk it reports as failed is delivered again after a pause, with the
-//! receive count rising, until the dead-letter limit.
+//! to the worker function's own handler as a one-message SQS event, up to
+//! `CONCURRENT_WORKERS` at a time (the template's `MaximumConcurrency`). A
+//! chunk the handler reports as failed is delivered again after a pause,
+//! with the receive count rising, until the dead-letter limit.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use batch_worker_function::{handle, DEFAULT_MAX_RECEIVES};
 use domain::batches::Chunk;
 use domain::BatchService;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 /// The pause before a failed chunk comes back: the local visibility timeout.
 const REDELIVERY_PAUSE: Duration = Duration::from_millis(50);
+/// As many chunks at once as the template lets worker instances run.
+const CONCURRENT_WORKERS: usize = 4;
 
 pub async fn run(batches: BatchService, mut new_chunks: mpsc::UnboundedReceiver<Chunk>) {
+    let batches = Arc::new(batches);
+    let workers = Arc::new(Semaphore::new(CONCURRENT_WORKERS));
     let (redeliver, mut redeliveries) = mpsc::unbounded_channel::<(Chunk, u32)>();
     loop {
         let (chunk, receives) = tokio::select! {
@@ -22,31 +28,39 @@ pub async fn run(batches: BatchService, mut new_chunks: mpsc::UnboundedReceiver<
             Some(again) = redeliveries.recv() => again,
             else => return,
         };
-        let body = serde_json::to_string(&chunk).expect("chunks serialize");
-        let message = SqsMessage {
-            message_id: Some(format!(
-                "local-{}-{}-{receives}",
-                chunk.batch_id, chunk.first
-            )),
-            body: Some(body),
-            attributes: [("ApproximateReceiveCount".to_owned(), receives.to_string())].into(),
-            ..Default::default()
+        let Ok(permit) = workers.clone().acquire_owned().await else {
+            return;
         };
-        let event = SqsEvent {
-            records: vec![message],
-        };
-        let response = handle(&batches, event, DEFAULT_MAX_RECEIVES).await;
-        if response.batch_item_failures.is_empty() {
-            continue;
-        }
-        if receives >= DEFAULT_MAX_RECEIVES {
-            tracing::error!(batch = %chunk.batch_id, first = chunk.first, "chunk dead-lettered");
-            continue;
-        }
-        let redeliver = redeliver.clone();
+        let (batches, redeliver) = (batches.clone(), redeliver.clone());
         tokio::spawn(async move {
+            let delivered = deliver(&batches, &chunk, receives).await;
+            drop(permit);
+            if delivered {
+                return;
+            }
+            if receives >= DEFAULT_MAX_RECEIVES {
+                tracing::error!(batch = %chunk.batch_id, first = chunk.first, "chunk dead-lettered");
+                return;
+            }
             tokio::time::sleep(REDELIVERY_PAUSE * receives).await;
             let _ = redeliver.send((chunk, receives + 1));
         });
     }
+}
+
+/// One delivery through the worker's handler; false when it asks for another.
+async fn deliver(batches: &BatchService, chunk: &Chunk, receives: u32) -> bool {
+    let message = SqsMessage {
+        message_id: Some(format!("local-{}-{}-{receives}", chunk.batch_id, chunk.first)),
+        body: Some(serde_json::to_string(chunk).expect("chunks serialize")),
+        attributes: [("ApproximateReceiveCount".to_owned(), receives.to_string())].into(),
+        ..Default::default()
+    };
+    let event = SqsEvent {
+        records: vec![message],
+    };
+    handle(batches, event, DEFAULT_MAX_RECEIVES)
+        .await
+        .batch_item_failures
+        .is_empty()
 }
