@@ -1,13 +1,11 @@
 //! `POST /auth`: exchanges a client's signed auth token for an access token.
 
-use std::time::Instant;
-
+use async_trait::async_trait;
 use domain::auth::AuthRequest;
 use domain::AuthService;
 use http::StatusCode;
-use http_api::{finish, json_body, json_response, request_span, route_for, ApiError, Function};
+use http_api::{json_body, json_response, ApiError, Function, RouteHandler, Routed};
 use lambda_http::{Body, Request, Response};
-use tracing::Instrument;
 
 pub struct AuthFunction {
     auth: AuthService,
@@ -17,22 +15,17 @@ impl AuthFunction {
     pub fn new(auth: AuthService) -> Self {
         AuthFunction { auth }
     }
+}
 
-    pub async fn handle(&self, request: Request) -> Response<Body> {
-        let started = Instant::now();
-        let span = request_span(&request);
-        async {
-            let outcome = match route_for(&request, Function::Auth) {
-                Ok(_) => self.exchange(&request).await,
-                Err(err) => Err(err),
-            };
-            finish(outcome, started)
-        }
-        .instrument(span)
-        .await
-    }
+#[async_trait]
+impl RouteHandler for AuthFunction {
+    const FUNCTION: Function = Function::Auth;
 
-    async fn exchange(&self, request: &Request) -> Result<Response<Body>, ApiError> {
+    async fn dispatch(
+        &self,
+        request: &Request,
+        _routed: &Routed,
+    ) -> Result<Response<Body>, ApiError> {
         let body: AuthRequest =
             json_body(request).map_err(|_| ApiError::Auth(domain::AuthError::BadRequest))?;
         let token = self.auth.exchange(&body).await?;

@@ -4,6 +4,7 @@ use auth_function::AuthFunction;
 use domain::auth::AuthConfig;
 use domain::clock::SystemClock;
 use domain::AuthService;
+use http_api::RouteHandler;
 use lambda_http::{service_fn, Error, Request};
 
 #[tokio::main(flavor = "current_thread")]

@@ -1,25 +1,19 @@
 //! `POST /batch`, `GET /batch`, `GET /batch/{id}` (also `?format=csv`).
 
-use std::sync::Arc;
-use std::time::Instant;
-
-use domain::auth::AccessTokenVerifier;
+use async_trait::async_trait;
 use domain::batches::{BatchRequest, BatchView};
-use domain::clock::Clock;
 use domain::BatchService;
 use http::StatusCode;
 use http_api::{
-    authorization, finish, json_body_within, json_response, query, record_client, request_span,
-    route_for, ApiError, Function, Routed, MAX_BATCH_BODY_BYTES,
+    json_body_within, json_response, query, ApiError, Authenticator, Function, RouteHandler,
+    Routed, MAX_BATCH_BODY_BYTES,
 };
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use tracing::Instrument;
 
 pub struct BatchFunction {
     batches: BatchService,
-    verifier: AccessTokenVerifier,
-    clock: Arc<dyn Clock>,
+    auth: Authenticator,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -30,41 +24,21 @@ struct DetailParams {
 }
 
 impl BatchFunction {
-    pub fn new(
-        batches: BatchService,
-        verifier: AccessTokenVerifier,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        BatchFunction {
-            batches,
-            verifier,
-            clock,
-        }
+    pub fn new(batches: BatchService, auth: Authenticator) -> Self {
+        BatchFunction { batches, auth }
     }
+}
 
-    pub async fn handle(&self, request: Request) -> Response<Body> {
-        let started = Instant::now();
-        let span = request_span(&request);
-        async {
-            let outcome = match route_for(&request, Function::Batch) {
-                Ok(routed) => self.dispatch(&request, &routed).await,
-                Err(err) => Err(err),
-            };
-            finish(outcome, started)
-        }
-        .instrument(span)
-        .await
-    }
+#[async_trait]
+impl RouteHandler for BatchFunction {
+    const FUNCTION: Function = Function::Batch;
 
     async fn dispatch(
         &self,
         request: &Request,
         routed: &Routed,
     ) -> Result<Response<Body>, ApiError> {
-        let client = self
-            .verifier
-            .verify(authorization(request), self.clock.now())?;
-        record_client(&client);
+        let client = self.auth.client(request)?;
         match (routed.route.method, routed.route.path) {
             ("POST", "/batch") => {
                 let body: BatchRequest = json_body_within(request, MAX_BATCH_BODY_BYTES)?;

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use batch_function::BatchFunction;
 use domain::clock::{Clock, SystemClock};
 use domain::{BatchService, CodesService};
+use http_api::{Authenticator, RouteHandler};
 use lambda_http::{service_fn, Error, Request};
 
 #[tokio::main(flavor = "current_thread")]
@@ -18,7 +19,10 @@ async fn main() -> Result<(), Error> {
         clock.clone(),
     ));
     let batches = BatchService::new(stores.batches, queue, codes, clock.clone());
-    let function = Arc::new(BatchFunction::new(batches, verifier, clock));
+    let function = Arc::new(BatchFunction::new(
+        batches,
+        Authenticator::new(verifier, clock),
+    ));
     lambda_http::run(service_fn(move |request: Request| {
         let function = function.clone();
         async move { Ok::<_, Error>(function.handle(request).await) }

@@ -1,27 +1,20 @@
 //! Devices and codes: `POST/GET /devices`, `GET /devices/{serialNum}`,
 //! `POST/GET /codes`.
 
-use std::sync::Arc;
-use std::time::Instant;
-
-use domain::auth::AccessTokenVerifier;
-use domain::clock::Clock;
+use async_trait::async_trait;
 use domain::codes::{CodeRequest, ListCodesParams};
 use domain::devices::{DeviceView, NewDevice};
 use domain::CodesService;
 use http::StatusCode;
 use http_api::{
-    authorization, finish, json_body, json_response, query, record_client, request_span, route_for,
-    ApiError, Function, Routed,
+    json_body, json_response, query, ApiError, Authenticator, Function, RouteHandler, Routed,
 };
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use tracing::Instrument;
 
 pub struct CodesFunction {
     codes: CodesService,
-    verifier: AccessTokenVerifier,
-    clock: Arc<dyn Clock>,
+    auth: Authenticator,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -31,37 +24,21 @@ struct PageParams {
 }
 
 impl CodesFunction {
-    pub fn new(codes: CodesService, verifier: AccessTokenVerifier, clock: Arc<dyn Clock>) -> Self {
-        CodesFunction {
-            codes,
-            verifier,
-            clock,
-        }
+    pub fn new(codes: CodesService, auth: Authenticator) -> Self {
+        CodesFunction { codes, auth }
     }
+}
 
-    pub async fn handle(&self, request: Request) -> Response<Body> {
-        let started = Instant::now();
-        let span = request_span(&request);
-        async {
-            let outcome = match route_for(&request, Function::Codes) {
-                Ok(routed) => self.dispatch(&request, &routed).await,
-                Err(err) => Err(err),
-            };
-            finish(outcome, started)
-        }
-        .instrument(span)
-        .await
-    }
+#[async_trait]
+impl RouteHandler for CodesFunction {
+    const FUNCTION: Function = Function::Codes;
 
     async fn dispatch(
         &self,
         request: &Request,
         routed: &Routed,
     ) -> Result<Response<Body>, ApiError> {
-        let client = self
-            .verifier
-            .verify(authorization(request), self.clock.now())?;
-        record_client(&client);
+        let client = self.auth.client(request)?;
         let codes = &self.codes;
         match (routed.route.method, routed.route.path) {
             ("POST", "/devices") => {

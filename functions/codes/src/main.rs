@@ -3,6 +3,7 @@ use std::sync::Arc;
 use codes_function::CodesFunction;
 use domain::clock::{Clock, SystemClock};
 use domain::CodesService;
+use http_api::{Authenticator, RouteHandler};
 use lambda_http::{service_fn, Error, Request};
 
 #[tokio::main(flavor = "current_thread")]
@@ -12,7 +13,10 @@ async fn main() -> Result<(), Error> {
     let verifier = http_api::config::verifier_from_env()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let service = CodesService::new(stores.devices, stores.codes, clock.clone());
-    let function = Arc::new(CodesFunction::new(service, verifier, clock));
+    let function = Arc::new(CodesFunction::new(
+        service,
+        Authenticator::new(verifier, clock),
+    ));
     lambda_http::run(service_fn(move |request: Request| {
         let function = function.clone();
         async move { Ok::<_, Error>(function.handle(request).await) }

@@ -7,7 +7,14 @@ pub mod error;
 pub mod routes;
 pub mod telemetry;
 
+use std::sync::Arc;
 use std::time::Instant;
+
+use async_trait::async_trait;
+use domain::auth::AccessTokenVerifier;
+use domain::clients::ClientKey;
+use domain::clock::Clock;
+use tracing::Instrument;
 
 use http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -132,4 +139,53 @@ pub fn finish(outcome: Result<Response<Body>, ApiError>, started: Instant) -> Re
         "handled"
     );
     response
+}
+
+/// One Lambda function's routes. `handle` does what every function does
+/// around them: the request's log span, routing, and the final response.
+#[async_trait]
+pub trait RouteHandler: Send + Sync {
+    const FUNCTION: Function;
+
+    async fn dispatch(
+        &self,
+        request: &Request,
+        routed: &Routed,
+    ) -> Result<Response<Body>, ApiError>;
+
+    async fn handle(&self, request: Request) -> Response<Body> {
+        let started = Instant::now();
+        let span = request_span(&request);
+        async {
+            let outcome = match route_for(&request, Self::FUNCTION) {
+                Ok(routed) => self.dispatch(&request, &routed).await,
+                Err(err) => Err(err),
+            };
+            finish(outcome, started)
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// Checks access tokens against the injected clock and puts the client on
+/// the request's span.
+#[derive(Clone)]
+pub struct Authenticator {
+    verifier: AccessTokenVerifier,
+    clock: Arc<dyn Clock>,
+}
+
+impl Authenticator {
+    pub fn new(verifier: AccessTokenVerifier, clock: Arc<dyn Clock>) -> Self {
+        Authenticator { verifier, clock }
+    }
+
+    pub fn client(&self, request: &Request) -> Result<ClientKey, ApiError> {
+        let client = self
+            .verifier
+            .verify(authorization(request), self.clock.now())?;
+        record_client(&client);
+        Ok(client)
+    }
 }

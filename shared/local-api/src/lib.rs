@@ -15,7 +15,9 @@ use codes_function::CodesFunction;
 use domain::auth::{AccessTokenVerifier, AuthConfig, P256SigningKey};
 use domain::clock::Clock;
 use domain::{AuthService, BatchService, CodesService};
-use http_api::{match_route, ApiError, Function, RouteMatch, MAX_BATCH_BODY_BYTES};
+use http_api::{
+    match_route, ApiError, Authenticator, Function, RouteHandler, RouteMatch, MAX_BATCH_BODY_BYTES,
+};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -80,10 +82,11 @@ impl LocalApi {
             batch_codes,
             config.clock.clone(),
         );
+        let authenticator = Authenticator::new(verifier, config.clock);
         LocalApi {
             auth: AuthFunction::new(auth),
-            codes: CodesFunction::new(codes, verifier.clone(), config.clock.clone()),
-            batch: BatchFunction::new(batch, verifier, config.clock),
+            codes: CodesFunction::new(codes, authenticator.clone()),
+            batch: BatchFunction::new(batch, authenticator),
         }
     }
 

@@ -51,7 +51,10 @@ pub async fn run(batches: BatchService, mut new_chunks: mpsc::UnboundedReceiver<
 /// One delivery through the worker's handler; false when it asks for another.
 async fn deliver(batches: &BatchService, chunk: &Chunk, receives: u32) -> bool {
     let message = SqsMessage {
-        message_id: Some(format!("local-{}-{}-{receives}", chunk.batch_id, chunk.first)),
+        message_id: Some(format!(
+            "local-{}-{}-{receives}",
+            chunk.batch_id, chunk.first
+        )),
         body: Some(serde_json::to_string(chunk).expect("chunks serialize")),
         attributes: [("ApproximateReceiveCount".to_owned(), receives.to_string())].into(),
         ..Default::default()

@@ -991,12 +991,5 @@ impl BatchStore for DynamoStore {
 /// Builds the SDK client for an endpoint: a DynamoDB Local URL with dummy
 /// credentials, or `None` for AWS with the environment's credentials.
 pub async fn dynamodb_client(endpoint: Option<&str>) -> Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(url) = endpoint {
-        loader = loader
-            .endpoint_url(url)
-            .region(aws_config::Region::new("us-east-1"))
-            .test_credentials();
-    }
-    Client::new(&loader.load().await)
+    Client::new(&crate::aws_config_for(endpoint).await)
 }

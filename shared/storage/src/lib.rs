@@ -37,3 +37,17 @@ impl Stores {
         }
     }
 }
+
+/// The SDK configuration for a local stand-in at `endpoint` (dummy
+/// credentials, a fixed region) or, with `None`, for AWS from the
+/// environment. Loaded once per cold start.
+pub async fn aws_config_for(endpoint: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(url) = endpoint {
+        loader = loader
+            .endpoint_url(url)
+            .region(aws_config::Region::new("us-east-1"))
+            .test_credentials();
+    }
+    loader.load().await
+}

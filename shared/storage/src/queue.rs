@@ -94,12 +94,5 @@ impl ChunkQueue for SqsQueue {
 /// Builds the SQS client for an endpoint: a local SQS-compatible server
 /// with dummy credentials, or `None` for AWS.
 pub async fn sqs_client(endpoint: Option<&str>) -> aws_sdk_sqs::Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(url) = endpoint {
-        loader = loader
-            .endpoint_url(url)
-            .region(aws_config::Region::new("us-east-1"))
-            .test_credentials();
-    }
-    aws_sdk_sqs::Client::new(&loader.load().await)
+    aws_sdk_sqs::Client::new(&crate::aws_config_for(endpoint).await)
 }

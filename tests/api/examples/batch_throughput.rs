@@ -20,9 +20,17 @@ async fn setup(api: &TestApi) -> String {
     let client = api.new_client("Bench").await;
     let token = api.login(&client).await;
     for d in 0..DEVICES {
-        let protocol = if d % 2 == 0 { "nexus_full" } else { "openpaygo" };
+        let protocol = if d % 2 == 0 {
+            "nexus_full"
+        } else {
+            "openpaygo"
+        };
         let (status, _) = api
-            .post("/devices", &token, json!({"serialNum": format!("D{d:02}"), "protocol": protocol}))
+            .post(
+                "/devices",
+                &token,
+                json!({"serialNum": format!("D{d:02}"), "protocol": protocol}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED);
     }
