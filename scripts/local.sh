@@ -17,15 +17,16 @@ if [ "${1:-}" = "--dynamodb" ]; then
   trap 'kill "$DYNAMODB_PID" 2>/dev/null || true' EXIT
   backend=(--dynamodb-endpoint "$DYNAMODB_ENDPOINT")
   "$admin" "${backend[@]}" create-table >/dev/null
-  rm -f .local/demo-client.pem  # DynamoDB Local is in memory: a fresh client each run
 fi
 
-if [ ! -f .local/demo-client.pem ]; then
-  "$admin" keygen --out .local/demo-client.pem >/dev/null
-  "$admin" "${backend[@]}" create-client --name "Demo" --client-key ck_demo \
+# The demo client and its key, registered with whichever backend runs now:
+# create it, or add the key to an existing ck_demo (already there is fine).
+[ -f .local/demo-client.pem ] || "$admin" keygen --out .local/demo-client.pem >/dev/null
+"$admin" "${backend[@]}" create-client --name "Demo" --client-key ck_demo \
     --public-key .local/demo-client.pub >/dev/null 2>&1 \
-  || "$admin" "${backend[@]}" add-key --client-key ck_demo --public-key .local/demo-client.pub >/dev/null
-fi
+  || "$admin" "${backend[@]}" add-key --client-key ck_demo --public-key .local/demo-client.pub \
+    >/dev/null 2>&1 \
+  || true
 
 cat <<'HELP'
 Demo client: ck_demo, private key .local/demo-client.pem. An auth token:
