@@ -1,6 +1,8 @@
 //! Devices and codes: `POST/GET /devices`, `GET /devices/{serialNum}`,
 //! `POST/GET /codes`.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use domain::codes::{CodeRequest, ListCodesParams};
 use domain::devices::{DeviceView, NewDevice};
@@ -13,7 +15,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 
 pub struct CodesFunction {
-    codes: CodesService,
+    codes: Arc<CodesService>,
     auth: Authenticator,
 }
 
@@ -24,7 +26,7 @@ struct PageParams {
 }
 
 impl CodesFunction {
-    pub fn new(codes: CodesService, auth: Authenticator) -> Self {
+    pub fn new(codes: Arc<CodesService>, auth: Authenticator) -> Self {
         CodesFunction { codes, auth }
     }
 }

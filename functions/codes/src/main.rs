@@ -12,7 +12,11 @@ async fn main() -> Result<(), Error> {
     let stores = http_api::config::stores_from_env().await?;
     let verifier = http_api::config::verifier_from_env()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let service = CodesService::new(stores.devices, stores.codes, clock.clone());
+    let service = Arc::new(CodesService::new(
+        stores.devices,
+        stores.codes,
+        clock.clone(),
+    ));
     let function = Arc::new(CodesFunction::new(
         service,
         Authenticator::new(verifier, clock),

@@ -455,7 +455,7 @@ impl CodesService {
                 Err(StoreError::AlreadyExists) if batch_item.is_some() => {
                     return Err(CodesError::AlreadyIssued)
                 }
-                Err(StoreError::Conflict | StoreError::AlreadyExists) => {
+                Err(StoreError::Conflict) => {
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 Err(other) => return Err(CodesError::Store(other)),

@@ -51,35 +51,24 @@ impl LocalApi {
             config.signing_key,
             config.auth,
         );
-        let codes = CodesService::new(
-            config.stores.devices.clone(),
-            config.stores.codes.clone(),
-            config.clock.clone(),
-        );
-        let (queue, deliveries) = MemoryQueue::new();
-        let batches = |codes: CodesService| {
-            BatchService::new(
-                config.stores.batches.clone(),
-                Arc::new(MemoryQueue::closed()),
-                Arc::new(codes),
-                config.clock.clone(),
-            )
-        };
-        let worker_codes = CodesService::new(
-            config.stores.devices.clone(),
-            config.stores.codes.clone(),
-            config.clock.clone(),
-        );
-        tokio::spawn(worker::run(batches(worker_codes), deliveries));
-        let batch_codes = Arc::new(CodesService::new(
+        let codes = Arc::new(CodesService::new(
             config.stores.devices.clone(),
             config.stores.codes.clone(),
             config.clock.clone(),
         ));
+        let (queue, deliveries) = MemoryQueue::new();
+        // The worker only processes chunks, so its service queues nowhere.
+        let worker_batches = BatchService::new(
+            config.stores.batches.clone(),
+            Arc::new(MemoryQueue::closed()),
+            codes.clone(),
+            config.clock.clone(),
+        );
+        tokio::spawn(worker::run(worker_batches, deliveries));
         let batch = BatchService::new(
             config.stores.batches.clone(),
             Arc::new(queue),
-            batch_codes,
+            codes.clone(),
             config.clock.clone(),
         );
         let authenticator = Authenticator::new(verifier, config.clock);
