@@ -17,8 +17,14 @@ impl Timestamp {
     /// four-digit year and a fixed-width sort key.
     pub const MAX: Timestamp = Timestamp(253_402_300_799_999);
 
-    pub fn from_millis(millis: i64) -> Self {
-        Timestamp(millis.clamp(Self::MIN.0, Self::MAX.0))
+    pub const fn from_millis(millis: i64) -> Self {
+        if millis < Self::MIN.0 {
+            Self::MIN
+        } else if millis > Self::MAX.0 {
+            Self::MAX
+        } else {
+            Timestamp(millis)
+        }
     }
 
     pub fn from_secs(secs: i64) -> Self {

@@ -1,17 +1,23 @@
 //! The platform's business rules, free of AWS: clients and `POST /auth`,
-//! devices, codes, and the storage ports (`ports`) the adapters implement.
+//! devices, codes, batches, licensing, and the storage ports (`ports`) the adapters implement.
 #![forbid(unsafe_code)]
 
+pub mod api_keys;
 pub mod auth;
 pub mod batches;
 pub mod clients;
 pub mod clock;
 pub mod codes;
 pub mod devices;
+pub mod licensing;
 pub mod ports;
 pub mod random;
 
 pub use auth::{AuthError, AuthService};
 pub use batches::{BatchError, BatchService};
 pub use codes::{CodesError, CodesService};
-pub use ports::{BatchStore, ChunkQueue, ClientStore, CodeStore, DeviceStore, Page, StoreError};
+pub use licensing::{LicenseError, LicenseService};
+pub use ports::{
+    ApiKeyStore, BatchStore, ChunkQueue, ClientStore, CodeStore, DeviceStore, LicenseStore, Page,
+    StoreError,
+};
