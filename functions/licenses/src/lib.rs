@@ -1,1 +1,456 @@
+//! The licenses function: AminoTV license management v4
+//! (`/api/license/management/v4/...`), the vendor API (`/API/Public/v1/...`)
+//! and the subscription API (`/query/license`, `/create`, `/deploy/{id}`,
+//! `/activation/...`), all on one licensing model (`docs/licenses.md`).
 
+use async_trait::async_trait;
+use domain::clients::ClientKey;
+use domain::licensing::requests::*;
+use domain::licensing::views::*;
+use domain::licensing::{LicenseError, LicenseQuery};
+use domain::LicenseService;
+use http::StatusCode;
+use http_api::{
+    json_body, json_response, query, ApiError, Authenticator, Function, RouteHandler, Routed,
+    MAX_BODY_BYTES,
+};
+use lambda_http::{Body, Request, Response};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+pub struct LicensesFunction {
+    licenses: LicenseService,
+    auth: Authenticator,
+}
+
+const V4: &str = "/api/license/management/v4";
+
+#[derive(Debug, Default, Deserialize)]
+struct PageParams {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DeleteProductParams {
+    force: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VendorParams {
+    product_id: Option<String>,
+    product_sku: Option<String>,
+    cursor: Option<String>,
+    key: Option<String>,
+    token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateTokenForm {
+    license_key: Option<String>,
+}
+
+/// The vendor API's success envelope.
+#[derive(Serialize)]
+struct Envelope<T> {
+    errors: [(); 0],
+    response: T,
+}
+
+fn vendor<T: Serialize>(response: T) -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        &Envelope {
+            errors: [],
+            response,
+        },
+    )
+}
+
+fn created<T: Serialize>(body: &T, location: String) -> Response<Body> {
+    let mut response = json_response(StatusCode::CREATED, body);
+    if let Ok(value) = http::HeaderValue::from_str(&location) {
+        response
+            .headers_mut()
+            .insert(http::header::LOCATION, value);
+    }
+    response
+}
+
+fn no_content() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Body::Empty)
+        .expect("a bare status is a valid response")
+}
+
+/// A form body (`application/x-www-form-urlencoded`, the vendor document's
+/// "Form Data"), or JSON when the request says so.
+fn form_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
+    let content_type = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/x-www-form-urlencoded")
+        .to_ascii_lowercase();
+    let bytes = request.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::BodyTooLarge(MAX_BODY_BYTES));
+    }
+    if content_type.starts_with("application/json") {
+        json_body(request)
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        serde_urlencoded::from_bytes(bytes).map_err(|e| ApiError::MalformedBody(e.to_string()))
+    } else {
+        Err(ApiError::UnsupportedMediaType(
+            "application/x-www-form-urlencoded or application/json",
+        ))
+    }
+}
+
+fn license_listing(
+    page: domain::Page<domain::licensing::License, domain::licensing::LicensePosition>,
+    now: domain::clock::Timestamp,
+) -> Listing<LicenseView> {
+    Listing {
+        items: page
+            .items
+            .iter()
+            .map(|l| LicenseView::new(l, now))
+            .collect(),
+        next_cursor: page.next.map(|p| p.to_cursor()),
+    }
+}
+
+impl LicensesFunction {
+    pub fn new(licenses: LicenseService, auth: Authenticator) -> Self {
+        LicensesFunction { licenses, auth }
+    }
+
+    async fn amino(
+        &self,
+        request: &Request,
+        routed: &Routed,
+        account: &ClientKey,
+    ) -> Result<Response<Body>, ApiError> {
+        let now = self.licenses.now();
+        let path = routed.route.path.trim_start_matches(V4);
+        match (routed.route.method, path) {
+            ("GET", "/licenses") => {
+                let params: ListLicensesParams = query(request)?;
+                let query = params.into_query(account, now)?;
+                let page = self.licenses.list_licenses(&query).await?;
+                Ok(json_response(StatusCode::OK, &license_listing(page, now)))
+            }
+            ("GET", "/users/{user_id}/licenses") => {
+                let params: ListLicensesParams = query(request)?;
+                if params.user_id.is_some() {
+                    return Err(LicenseError::invalid("user_id", "is already in the path").into());
+                }
+                let mut query: LicenseQuery = params.into_query(account, now)?;
+                query.holder = Some(routed.param("user_id").to_owned());
+                let page = self.licenses.list_licenses(&query).await?;
+                Ok(json_response(StatusCode::OK, &license_listing(page, now)))
+            }
+            ("POST", "/licenses") => {
+                let body: CreateLicenseBody = json_body(request)?;
+                let license = self
+                    .licenses
+                    .create_license(account, body.validate("")?)
+                    .await?;
+                Ok(created(
+                    &LicenseView::new(&license, now),
+                    format!("{V4}/licenses/{}", license.id),
+                ))
+            }
+            ("GET", "/licenses/{license_id}") => {
+                let license = self
+                    .licenses
+                    .license(account, routed.param("license_id"))
+                    .await?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &LicenseView::new(&license, now),
+                ))
+            }
+            ("DELETE", "/licenses/{license_id}") => {
+                self.licenses
+                    .delete_license(account, routed.param("license_id"))
+                    .await?;
+                Ok(no_content())
+            }
+            ("POST", "/licenses/batch_create") => {
+                let body: BatchCreateBody = json_body(request)?;
+                let results = self
+                    .licenses
+                    .batch_create(account, body.validate()?)
+                    .await;
+                let outcomes = results
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, result)| match result {
+                        Ok(license) => BatchItemOutcome {
+                            index,
+                            status: "created",
+                            license_id: Some(license.id.clone()),
+                            license: Some(LicenseView::new(&license, now)),
+                            error: None,
+                            message: None,
+                        },
+                        Err(e) => failed_item(index, None, e),
+                    })
+                    .collect();
+                Ok(json_response(StatusCode::OK, &BatchOutcome::new(outcomes)))
+            }
+            ("POST", "/licenses/batch_delete") => {
+                let body: BatchDeleteBody = json_body(request)?;
+                let ids = body.validate()?;
+                let results = self.licenses.batch_delete(account, &ids).await;
+                let outcomes = results
+                    .into_iter()
+                    .zip(ids)
+                    .enumerate()
+                    .map(|(index, (result, id))| match result {
+                        Ok(()) => BatchItemOutcome {
+                            index,
+                            status: "deleted",
+                            license_id: Some(id),
+                            license: None,
+                            error: None,
+                            message: None,
+                        },
+                        Err(e) => failed_item(index, Some(id), e),
+                    })
+                    .collect();
+                Ok(json_response(StatusCode::OK, &BatchOutcome::new(outcomes)))
+            }
+            ("GET", "/products") => {
+                let params: PageParams = query(request)?;
+                let page = self
+                    .licenses
+                    .list_products(account, params.limit.as_deref(), params.cursor.as_deref())
+                    .await?;
+                let listing = Listing {
+                    items: page.items.iter().map(ProductView::from).collect(),
+                    next_cursor: page.next,
+                };
+                Ok(json_response(StatusCode::OK, &listing))
+            }
+            ("POST", "/products") => {
+                let body: CreateProductBody = json_body(request)?;
+                let product = self
+                    .licenses
+                    .create_product(account, body.validate()?)
+                    .await?;
+                Ok(created(
+                    &ProductView::from(&product),
+                    format!("{V4}/products/{}", product.id),
+                ))
+            }
+            ("GET", "/products/{product_id}") => {
+                let product = self
+                    .licenses
+                    .product(account, routed.param("product_id"))
+                    .await?;
+                Ok(json_response(StatusCode::OK, &ProductView::from(&product)))
+            }
+            ("PATCH", "/products/{product_id}") => {
+                let body: UpdateProductBody = json_body(request)?;
+                let product = self
+                    .licenses
+                    .update_product(account, routed.param("product_id"), body.validate()?)
+                    .await?;
+                Ok(json_response(StatusCode::OK, &ProductView::from(&product)))
+            }
+            ("DELETE", "/products/{product_id}") => {
+                let params: DeleteProductParams = query(request)?;
+                let force = match params.force.as_deref() {
+                    None | Some("false") => false,
+                    Some("true") => true,
+                    Some(_) => {
+                        return Err(LicenseError::invalid("force", "must be true or false").into())
+                    }
+                };
+                self.licenses
+                    .delete_product(account, routed.param("product_id"), force)
+                    .await?;
+                Ok(no_content())
+            }
+            _ => Err(ApiError::RouteNotFound),
+        }
+    }
+
+    async fn vendor_api(
+        &self,
+        request: &Request,
+        routed: &Routed,
+    ) -> Result<Response<Body>, ApiError> {
+        let now = self.licenses.now();
+        let path = routed.route.path.trim_start_matches("/API/Public/v1");
+        // The two routes a license holder (who has only a key) calls.
+        match path {
+            "/Licenses/r1/GetPublic" => {
+                let params: VendorParams = query(request)?;
+                let key = required("key", &params.key)?;
+                return Ok(vendor(self.licenses.public_info(key).await?));
+            }
+            "/Authentication/r1/CreateToken" => {
+                let form: CreateTokenForm = form_body(request)?;
+                let key = required("licenseKey", &form.license_key)?;
+                return Ok(vendor(self.licenses.issue_login_token(key).await?));
+            }
+            _ => {}
+        }
+        let account = self.auth.account(request).await?;
+        match path {
+            "/Accounts/r1/GetProductLicenses" => {
+                let params: VendorParams = query(request)?;
+                let product = ProductRef::from_params(
+                    params.product_id.as_deref(),
+                    params.product_sku.as_deref(),
+                )?;
+                let page = self
+                    .licenses
+                    .product_licenses(&account, &product, params.cursor.as_deref())
+                    .await?;
+                Ok(vendor(ProductLicenses {
+                    licenses: page
+                        .items
+                        .iter()
+                        .map(|l| VendorLicenseItem::new(l, now))
+                        .collect(),
+                    next_cursor: page.next.map(|p| p.to_cursor()),
+                }))
+            }
+            "/Licenses/r1/Get" => {
+                let params: VendorParams = query(request)?;
+                let key = required("key", &params.key)?;
+                let (license, product) = self.licenses.license_by_key(&account, key).await?;
+                Ok(vendor(serde_json::json!({
+                    "license": VendorLicenseDetail::new(&license, &product, now)
+                })))
+            }
+            "/Authentication/r1/GetTokenValidity" => {
+                let params: VendorParams = query(request)?;
+                let token = required("token", &params.token)?;
+                let identity = self.licenses.redeem_login_token(&account, token).await?;
+                Ok(vendor(serde_json::json!({ "authenticatedIdentity": identity })))
+            }
+            "/Discounts/r1/Create" => {
+                let form: DiscountForm = form_body(request)?;
+                let discount = self
+                    .licenses
+                    .create_discount(&account, form.validate()?)
+                    .await?;
+                Ok(vendor(serde_json::json!({ "code": discount.code })))
+            }
+            _ => Err(ApiError::RouteNotFound),
+        }
+    }
+
+    async fn subscription_api(
+        &self,
+        request: &Request,
+        routed: &Routed,
+    ) -> Result<Response<Body>, ApiError> {
+        let account = self.auth.account(request).await?;
+        match routed.route.path {
+            "/query/license" => {
+                let body: QueryBody = json_body(request)?;
+                let (records, count, limit) = self.licenses.query(&account, &body).await?;
+                let offset = match records.first() {
+                    Some(first) => serde_json::json!({
+                        "id": first.id,
+                        "software": first.product_id,
+                    }),
+                    None => serde_json::json!(0),
+                };
+                Ok(json_response(
+                    StatusCode::OK,
+                    &QueryResult {
+                        count,
+                        offset,
+                        limit,
+                        records: records.iter().map(SubscriptionLicense::from).collect(),
+                    },
+                ))
+            }
+            "/create" => {
+                let body: SubscriptionLicenseBody = json_body(request)?;
+                let license = self.licenses.create_subscription(&account, &body).await?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &OkResponse::new(SubscriptionLicense::from(&license)),
+                ))
+            }
+            "/deploy/{id}" => {
+                let body: DeployBody = json_body(request)?;
+                let license = self
+                    .licenses
+                    .deploy(&account, routed.param("id"), &body)
+                    .await?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &OkResponse::new(SubscriptionLicense::from(&license)),
+                ))
+            }
+            "/activation/nonce" => {
+                let body: NonceBody = json_body(request)?;
+                let nonce = self.licenses.issue_nonce(&account, &body).await?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &OkResponse::new(NonceView {
+                        nonce: nonce.nonce,
+                        address: nonce.address,
+                        timestamp: nonce.created_at.millis(),
+                        expires_at: nonce.expires_at.millis(),
+                    }),
+                ))
+            }
+            "/activation/activate" => {
+                let body: ActivateBody = json_body(request)?;
+                let license = self.licenses.activate(&account, &body).await?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &Activation::new(&license, self.licenses.now()),
+                ))
+            }
+            _ => Err(ApiError::RouteNotFound),
+        }
+    }
+}
+
+fn failed_item(index: usize, license_id: Option<String>, error: LicenseError) -> BatchItemOutcome {
+    let api_error = ApiError::from(error);
+    BatchItemOutcome {
+        index,
+        status: "failed",
+        license: None,
+        license_id,
+        error: Some(api_error.code().to_owned()),
+        message: Some(api_error.public_message()),
+    }
+}
+
+#[async_trait]
+impl RouteHandler for LicensesFunction {
+    const FUNCTION: Function = Function::Licenses;
+
+    async fn dispatch(
+        &self,
+        request: &Request,
+        routed: &Routed,
+    ) -> Result<Response<Body>, ApiError> {
+        let path = routed.route.path;
+        if path.starts_with(V4) {
+            let account = self.auth.account(request).await?;
+            self.amino(request, routed, &account).await
+        } else if path.starts_with("/API/Public/") {
+            self.vendor_api(request, routed).await
+        } else {
+            self.subscription_api(request, routed).await
+        }
+    }
+}

@@ -48,6 +48,8 @@ pub enum AuthError {
     InvalidAccessToken,
     #[error("the access token has expired")]
     ExpiredAccessToken,
+    #[error("the API key is not valid")]
+    InvalidApiKey,
     #[error(transparent)]
     Store(StoreError),
 }

@@ -51,3 +51,12 @@ pub fn verifier_from_env() -> Result<AccessTokenVerifier, ConfigError> {
         .map_err(|e| ConfigError(format!("ACCESS_TOKEN_PUBLIC_KEY: {e}")))?;
     Ok(AccessTokenVerifier::new(&key))
 }
+
+/// `LICENSE_CERTIFICATE_PRIVATE_KEY`: the PKCS#8 PEM that signs license
+/// certificates. Not the access-token key: the licenses function cannot
+/// mint access tokens.
+pub fn certificate_key_from_env() -> Result<P256SigningKey, ConfigError> {
+    let pem = required("LICENSE_CERTIFICATE_PRIVATE_KEY")?;
+    P256SigningKey::from_pkcs8_pem(&pem)
+        .map_err(|e| ConfigError(format!("LICENSE_CERTIFICATE_PRIVATE_KEY: {e}")))
+}

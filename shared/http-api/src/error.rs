@@ -1,7 +1,7 @@
 //! The one place where errors become HTTP answers.
 
 use domain::batches::ItemError;
-use domain::{AuthError, BatchError, CodesError, StoreError};
+use domain::{AuthError, BatchError, CodesError, LicenseError, StoreError};
 use http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::Serialize;
@@ -15,6 +15,10 @@ pub enum ApiError {
     Codes(#[from] CodesError),
     #[error(transparent)]
     Batch(#[from] BatchError),
+    #[error(transparent)]
+    License(#[from] LicenseError),
+    #[error("the body must be {0}")]
+    UnsupportedMediaType(&'static str),
     #[error("the request body is not valid JSON for this endpoint: {0}")]
     MalformedBody(String),
     #[error("the query string is not valid for this endpoint: {0}")]
@@ -46,7 +50,8 @@ impl ApiError {
             ApiError::Auth(AuthError::BadRequest) => (S::BAD_REQUEST, "bad_request", None),
             ApiError::Auth(AuthError::Store(e))
             | ApiError::Codes(CodesError::Store(e))
-            | ApiError::Batch(BatchError::Store(e)) => store_status(e),
+            | ApiError::Batch(BatchError::Store(e))
+            | ApiError::License(LicenseError::Store(e)) => store_status(e),
             ApiError::Auth(_) => (S::UNAUTHORIZED, "unauthorized", None),
             ApiError::Codes(CodesError::InvalidField { field, .. }) => {
                 (S::BAD_REQUEST, "invalid_field", Some(field.as_str()))
@@ -67,6 +72,10 @@ impl ApiError {
                 (S::UNPROCESSABLE_ENTITY, "idempotency_key_reused", None)
             }
             ApiError::Batch(BatchError::NotFound) => (S::NOT_FOUND, "batch_not_found", None),
+            ApiError::License(e) => license_status(e),
+            ApiError::UnsupportedMediaType(_) => {
+                (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", None)
+            }
             ApiError::MalformedBody(_) => (S::BAD_REQUEST, "malformed_body", None),
             ApiError::MalformedQuery(_) => (S::BAD_REQUEST, "malformed_query", None),
             ApiError::BodyTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "body_too_large", None),
@@ -79,30 +88,56 @@ impl ApiError {
         self.classify().0
     }
 
+    /// The machine-readable code, e.g. `license_not_found`.
+    pub fn code(&self) -> &'static str {
+        self.classify().1
+    }
+
+    /// The message a caller sees: the error's own, except for server
+    /// errors, whose details stay in the log.
+    pub fn public_message(&self) -> String {
+        if self.status().is_server_error() {
+            "the service could not complete the request; retry later".to_owned()
+        } else {
+            self.to_string()
+        }
+    }
+
     pub fn into_response(self) -> Response<Body> {
+        self.into_styled_response(ErrorStyle::Platform)
+    }
+
+    /// The response in the error shape of the API family that was called.
+    pub fn into_styled_response(self, style: ErrorStyle) -> Response<Body> {
         let (status, code, field) = self.classify();
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         } else {
             tracing::info!(error = %self, status = status.as_u16(), "request refused");
         }
-        let message = if status.is_server_error() {
-            // The store's own message stays in the log.
-            "the service could not complete the request; retry later".to_owned()
-        } else {
-            self.to_string()
-        };
+        let message = self.public_message();
         let items = match &self {
             ApiError::Batch(BatchError::InvalidItems(items)) => Some(items.as_slice()),
             _ => None,
         };
-        let body = ErrorBody {
-            error: code,
-            message,
-            field,
-            items,
+        let mut response = match style {
+            ErrorStyle::Platform => crate::json_response(
+                status,
+                &ErrorBody {
+                    error: code,
+                    message,
+                    field,
+                    items,
+                },
+            ),
+            ErrorStyle::Vendor => crate::json_response(
+                status,
+                &serde_json::json!({ "errors": [message], "response": null }),
+            ),
+            ErrorStyle::Subscription => {
+                crate::json_response(status, &serde_json::json!({ "error": message }))
+            }
         };
-        let mut response = crate::json_response(status, &body);
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 http::header::WWW_AUTHENTICATE,
@@ -110,6 +145,44 @@ impl ApiError {
             );
         }
         response
+    }
+}
+
+/// The error bodies of the API families: the platform's own (also
+/// AminoTV's, whose document shows none), the vendor API's envelope and the
+/// subscription API's `{"error": msg}`. Status codes are the same in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorStyle {
+    Platform,
+    Vendor,
+    Subscription,
+}
+
+fn license_status(error: &LicenseError) -> (StatusCode, &'static str, Option<&str>) {
+    use LicenseError as L;
+    use StatusCode as S;
+    match error {
+        L::InvalidField { field, .. } => (S::BAD_REQUEST, "invalid_field", Some(field.as_str())),
+        L::ProductNotFound => (S::NOT_FOUND, "product_not_found", None),
+        L::LicenseNotFound => (S::NOT_FOUND, "license_not_found", None),
+        L::LicenseKeyNotFound => (S::NOT_FOUND, "license_key_not_found", None),
+        L::ContractNotFound => (S::NOT_FOUND, "contract_not_found", None),
+        L::LoginTokenInvalid => (S::NOT_FOUND, "token_invalid", None),
+        L::ProductExists => (S::CONFLICT, "product_exists", None),
+        L::ProductInUse(_) => (S::CONFLICT, "product_in_use", None),
+        L::ProductRetired => (S::CONFLICT, "product_retired", None),
+        L::LicenseExists => (S::CONFLICT, "license_exists", None),
+        L::DiscountExists => (S::CONFLICT, "discount_exists", None),
+        L::AlreadyDeployed => (S::CONFLICT, "already_deployed", None),
+        L::OwnerMismatch => (S::CONFLICT, "owner_mismatch", None),
+        L::NonceNotFound => (S::CONFLICT, "nonce_used_or_unknown", None),
+        L::OwnerRequired => (S::UNPROCESSABLE_ENTITY, "owner_required", Some("owner")),
+        L::LicenseNotActive => (S::UNPROCESSABLE_ENTITY, "license_not_active", None),
+        L::NonceExpired => (S::UNPROCESSABLE_ENTITY, "nonce_expired", None),
+        L::NonceAddressMismatch => (S::FORBIDDEN, "nonce_address_mismatch", None),
+        L::BadSignature => (S::FORBIDDEN, "bad_signature", None),
+        L::NotOwner => (S::FORBIDDEN, "not_owner", None),
+        L::Store(e) => store_status(e),
     }
 }
 

@@ -11,7 +11,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use domain::api_keys::lookup_hash;
 use domain::auth::AccessTokenVerifier;
+use domain::ports::ApiKeyStore;
+use domain::AuthError;
 use domain::clients::ClientKey;
 use domain::clock::Clock;
 use tracing::Instrument;
@@ -21,7 +24,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorStyle};
 pub use routes::{match_route, Function, Route, RouteMatch, ROUTES};
 
 /// The largest request body of most routes; larger ones are refused with 413.
@@ -132,7 +135,16 @@ pub fn record_client(client: &domain::clients::ClientKey) {
 
 /// Turns a handler's outcome into the response and logs one line for it.
 pub fn finish(outcome: Result<Response<Body>, ApiError>, started: Instant) -> Response<Body> {
-    let response = outcome.unwrap_or_else(ApiError::into_response);
+    finish_styled(outcome, started, ErrorStyle::Platform)
+}
+
+/// `finish`, with errors in the shape of the API family that was called.
+pub fn finish_styled(
+    outcome: Result<Response<Body>, ApiError>,
+    started: Instant,
+    style: ErrorStyle,
+) -> Response<Body> {
+    let response = outcome.unwrap_or_else(|e| e.into_styled_response(style));
     tracing::info!(
         status = response.status().as_u16(),
         micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
@@ -161,24 +173,59 @@ pub trait RouteHandler: Send + Sync {
                 Ok(routed) => self.dispatch(&request, &routed).await,
                 Err(err) => Err(err),
             };
-            finish(outcome, started)
+            finish_styled(
+                outcome,
+                started,
+                routes::error_style(request.uri().path()),
+            )
         }
         .instrument(span)
         .await
     }
 }
 
-/// Checks access tokens against the injected clock and puts the client on
-/// the request's span.
+/// Checks access tokens against the injected clock (and, where the routes
+/// take them, API keys) and puts the client on the request's span.
 #[derive(Clone)]
 pub struct Authenticator {
     verifier: AccessTokenVerifier,
     clock: Arc<dyn Clock>,
+    api_keys: Option<Arc<dyn ApiKeyStore>>,
 }
 
 impl Authenticator {
     pub fn new(verifier: AccessTokenVerifier, clock: Arc<dyn Clock>) -> Self {
-        Authenticator { verifier, clock }
+        Authenticator {
+            verifier,
+            clock,
+            api_keys: None,
+        }
+    }
+
+    /// Also accepts `Authorization: Apikey KEY`, looked up in `store`.
+    pub fn with_api_keys(mut self, store: Arc<dyn ApiKeyStore>) -> Self {
+        self.api_keys = Some(store);
+        self
+    }
+
+    /// The account an API key or access token speaks for.
+    pub async fn account(&self, request: &Request) -> Result<ClientKey, ApiError> {
+        let api_key = authorization(request)
+            .map(str::trim)
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("apikey"))
+            .map(|(_, key)| key.trim());
+        let (Some(presented), Some(store)) = (api_key, &self.api_keys) else {
+            return self.client(request);
+        };
+        let hash = lookup_hash(presented).ok_or(AuthError::InvalidApiKey)?;
+        let key = store
+            .find_api_key(&hash)
+            .await
+            .map_err(AuthError::Store)?
+            .ok_or(AuthError::InvalidApiKey)?;
+        record_client(&key.account);
+        Ok(key.account)
     }
 
     pub fn client(&self, request: &Request) -> Result<ClientKey, ApiError> {

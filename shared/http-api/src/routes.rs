@@ -4,11 +4,14 @@
 
 use http::Method;
 
+use crate::error::ErrorStyle;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
     Auth,
     Codes,
     Batch,
+    Licenses,
 }
 
 impl Function {
@@ -18,6 +21,7 @@ impl Function {
             Function::Auth => "auth",
             Function::Codes => "codes",
             Function::Batch => "batch",
+            Function::Licenses => "licenses",
         }
     }
 }
@@ -48,7 +52,45 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/batch", Function::Batch),
     route("GET", "/batch", Function::Batch),
     route("GET", "/batch/{id}", Function::Batch),
+    // AminoTV license management v4.
+    route("GET", "/api/license/management/v4/licenses", Function::Licenses),
+    route("POST", "/api/license/management/v4/licenses", Function::Licenses),
+    route("GET", "/api/license/management/v4/licenses/{license_id}", Function::Licenses),
+    route("DELETE", "/api/license/management/v4/licenses/{license_id}", Function::Licenses),
+    route("POST", "/api/license/management/v4/licenses/batch_create", Function::Licenses),
+    route("POST", "/api/license/management/v4/licenses/batch_delete", Function::Licenses),
+    route("GET", "/api/license/management/v4/users/{user_id}/licenses", Function::Licenses),
+    route("GET", "/api/license/management/v4/products", Function::Licenses),
+    route("POST", "/api/license/management/v4/products", Function::Licenses),
+    route("GET", "/api/license/management/v4/products/{product_id}", Function::Licenses),
+    route("PATCH", "/api/license/management/v4/products/{product_id}", Function::Licenses),
+    route("DELETE", "/api/license/management/v4/products/{product_id}", Function::Licenses),
+    // The vendor API.
+    route("GET", "/API/Public/v1/Accounts/r1/GetProductLicenses", Function::Licenses),
+    route("GET", "/API/Public/v1/Licenses/r1/GetPublic", Function::Licenses),
+    route("GET", "/API/Public/v1/Licenses/r1/Get", Function::Licenses),
+    route("POST", "/API/Public/v1/Authentication/r1/CreateToken", Function::Licenses),
+    route("GET", "/API/Public/v1/Authentication/r1/GetTokenValidity", Function::Licenses),
+    route("POST", "/API/Public/v1/Discounts/r1/Create", Function::Licenses),
+    // The subscription API.
+    route("POST", "/query/license", Function::Licenses),
+    route("POST", "/create", Function::Licenses),
+    route("POST", "/deploy/{id}", Function::Licenses),
+    route("POST", "/activation/nonce", Function::Licenses),
+    route("POST", "/activation/activate", Function::Licenses),
 ];
+
+/// Which error shape a path's API family answers with.
+pub fn error_style(path: &str) -> ErrorStyle {
+    const SUBSCRIPTION: &[&str] = &["/query/", "/create", "/deploy/", "/activation/"];
+    if path.starts_with("/API/Public/") {
+        ErrorStyle::Vendor
+    } else if SUBSCRIPTION.iter().any(|p| path.starts_with(p)) {
+        ErrorStyle::Subscription
+    } else {
+        ErrorStyle::Platform
+    }
+}
 
 /// The outcome of matching a request against the table.
 #[derive(Debug, Clone, PartialEq, Eq)]

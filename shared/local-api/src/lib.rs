@@ -14,7 +14,9 @@ use bytes::Bytes;
 use codes_function::CodesFunction;
 use domain::auth::{AccessTokenVerifier, AuthConfig, P256SigningKey};
 use domain::clock::Clock;
-use domain::{AuthService, BatchService, CodesService};
+use domain::licensing::deploy::CertificateDeployer;
+use domain::{AuthService, BatchService, CodesService, LicenseService};
+use http_api::routes::error_style;
 use http_api::{
     match_route, ApiError, Authenticator, Function, RouteHandler, RouteMatch, MAX_BATCH_BODY_BYTES,
 };
@@ -22,6 +24,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use lambda_http::{Body, Request, Response};
+use licenses_function::LicensesFunction;
 use storage::{MemoryQueue, Stores};
 use tokio::net::TcpListener;
 
@@ -29,6 +32,8 @@ use tokio::net::TcpListener;
 pub struct LocalConfig {
     pub stores: Stores,
     pub signing_key: P256SigningKey,
+    /// Signs the license certificates `POST /deploy/{id}` issues.
+    pub certificate_key: P256SigningKey,
     pub clock: Arc<dyn Clock>,
     pub auth: AuthConfig,
 }
@@ -38,6 +43,7 @@ pub struct LocalApi {
     auth: AuthFunction,
     codes: CodesFunction,
     batch: BatchFunction,
+    licenses: LicensesFunction,
 }
 
 impl LocalApi {
@@ -71,11 +77,20 @@ impl LocalApi {
             codes.clone(),
             config.clock.clone(),
         );
+        let licenses = LicenseService::new(
+            config.stores.licenses.clone(),
+            Arc::new(CertificateDeployer::new(config.certificate_key)),
+            config.clock.clone(),
+        );
         let authenticator = Authenticator::new(verifier, config.clock);
         LocalApi {
             auth: AuthFunction::new(auth),
             codes: CodesFunction::new(codes, authenticator.clone()),
-            batch: BatchFunction::new(batch, authenticator),
+            batch: BatchFunction::new(batch, authenticator.clone()),
+            licenses: LicensesFunction::new(
+                licenses,
+                authenticator.with_api_keys(config.stores.api_keys.clone()),
+            ),
         }
     }
 
@@ -86,11 +101,18 @@ impl LocalApi {
                 Function::Auth => self.auth.handle(request).await,
                 Function::Codes => self.codes.handle(request).await,
                 Function::Batch => self.batch.handle(request).await,
+                Function::Licenses => self.licenses.handle(request).await,
             },
-            RouteMatch::WrongMethod => {
-                http_api::finish(Err(ApiError::MethodNotAllowed), Instant::now())
-            }
-            RouteMatch::NotFound => http_api::finish(Err(ApiError::RouteNotFound), Instant::now()),
+            RouteMatch::WrongMethod => http_api::finish_styled(
+                Err(ApiError::MethodNotAllowed),
+                Instant::now(),
+                error_style(request.uri().path()),
+            ),
+            RouteMatch::NotFound => http_api::finish_styled(
+                Err(ApiError::RouteNotFound),
+                Instant::now(),
+                error_style(request.uri().path()),
+            ),
         }
     }
 

@@ -32,6 +32,10 @@ struct Args {
     /// The access-token signing key (PKCS#8 PEM); generated on first start.
     #[arg(long, default_value = ".local/platform-signing-key.pem")]
     signing_key: PathBuf,
+    /// The license-certificate signing key (PKCS#8 PEM); generated on first
+    /// start.
+    #[arg(long, default_value = ".local/license-certificate-key.pem")]
+    certificate_key: PathBuf,
 }
 
 #[tokio::main]
@@ -59,9 +63,11 @@ async fn run(args: Args) -> Result<(), String> {
         }
     };
     let signing_key = load_or_create_signing_key(&args.signing_key)?;
+    let certificate_key = load_or_create_signing_key(&args.certificate_key)?;
     let api = Arc::new(LocalApi::new(LocalConfig {
         stores,
         signing_key,
+        certificate_key,
         clock: Arc::new(SystemClock),
         auth: AuthConfig::default(),
     }));

@@ -23,24 +23,27 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
 use crate::records::DeviceRecord;
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
 pub const GSI1: &str = "gsi1";
 pub const GSI1_PK: &str = "gsi1pk";
 pub const GSI1_SK: &str = "gsi1sk";
+/// Licenses by product, and by holder; `docs/storage.md`.
+pub const GSI2: &str = "gsi2";
+pub const GSI3: &str = "gsi3";
 /// Epoch seconds; DynamoDB's TTL deletes items some time after this.
 pub const TTL_ATTRIBUTE: &str = "expiresAt";
 
 /// How many DynamoDB queries one listing page may take when a filter drops
 /// items, so a page is bounded in work as well as in size.
-const MAX_QUERIES_PER_PAGE: usize = 8;
+pub(crate) const MAX_QUERIES_PER_PAGE: usize = 8;
 
 #[derive(Clone)]
 pub struct DynamoStore {
-    client: Client,
-    table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
 }
 
 impl DynamoStore {
@@ -72,18 +75,20 @@ impl DynamoStore {
                 .build()
                 .expect("attribute definition has both fields")
         };
-        let index = GlobalSecondaryIndex::builder()
-            .index_name(GSI1)
-            .key_schema(key(GSI1_PK, KeyType::Hash))
-            .key_schema(key(GSI1_SK, KeyType::Range))
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
-            .build()
-            .expect("index has name and keys");
-        let created = self
+        let index = |name: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(&format!("{name}pk"), KeyType::Hash))
+                .key_schema(key(&format!("{name}sk"), KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .expect("index has name and keys")
+        };
+        let mut create = self
             .client
             .create_table()
             .table_name(&self.table)
@@ -91,12 +96,14 @@ impl DynamoStore {
             .key_schema(key(PK, KeyType::Hash))
             .key_schema(key(SK, KeyType::Range))
             .attribute_definitions(attribute(PK))
-            .attribute_definitions(attribute(SK))
-            .attribute_definitions(attribute(GSI1_PK))
-            .attribute_definitions(attribute(GSI1_SK))
-            .global_secondary_indexes(index)
-            .send()
-            .await;
+            .attribute_definitions(attribute(SK));
+        for name in [GSI1, GSI2, GSI3] {
+            create = create
+                .attribute_definitions(attribute(&format!("{name}pk")))
+                .attribute_definitions(attribute(&format!("{name}sk")))
+                .global_secondary_indexes(index(name));
+        }
+        let created = create.send().await;
         match created {
             Ok(_) => {}
             Err(err) if err.code() == Some("ResourceInUseException") => return Ok(()),
@@ -118,7 +125,7 @@ impl DynamoStore {
         Ok(())
     }
 
-    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+    pub(crate) async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -133,7 +140,7 @@ impl DynamoStore {
     }
 
     /// Puts `item` only where no item has its key.
-    async fn put_new(&self, item: Item) -> Result<(), StoreError> {
+    pub(crate) async fn put_new(&self, item: Item) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -146,7 +153,7 @@ impl DynamoStore {
     }
 }
 
-fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError
+pub(crate) fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
@@ -156,7 +163,7 @@ where
 
 /// Maps a failed conditional write to `when_condition_fails`, anything else
 /// to `Unavailable`.
-fn conditional<E, R>(when_condition_fails: StoreError) -> impl FnOnce(SdkError<E, R>) -> StoreError
+pub(crate) fn conditional<E, R>(when_condition_fails: StoreError) -> impl FnOnce(SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug,
@@ -170,13 +177,13 @@ where
     }
 }
 
-fn corrupt(err: serde_dynamo::Error) -> StoreError {
+pub(crate) fn corrupt(err: serde_dynamo::Error) -> StoreError {
     StoreError::Corrupt(err.to_string())
 }
 
 /// Turns a transaction's result into the port's answer. `classify` reads
 /// the per-step cancellation reasons; `None` means an unexpected failure.
-fn transaction_outcome<R: std::fmt::Debug>(
+pub(crate) fn transaction_outcome<R: std::fmt::Debug>(
     result: Result<
         aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
         SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
@@ -215,7 +222,7 @@ fn item_sk(index: u32) -> String {
 
 const META_SK: &str = "META";
 
-fn client_pk(client: &ClientKey) -> String {
+pub(crate) fn client_pk(client: &ClientKey) -> String {
     format!("CLIENT#{client}")
 }
 
@@ -259,15 +266,15 @@ struct ClientItem {
 }
 
 #[derive(Serialize, Deserialize)]
-struct StoredItem<T> {
-    pk: String,
-    sk: String,
+pub(crate) struct StoredItem<T> {
+    pub(crate) pk: String,
+    pub(crate) sk: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    gsi1pk: Option<String>,
+    pub(crate) gsi1pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    gsi1sk: Option<String>,
+    pub(crate) gsi1sk: Option<String>,
     #[serde(flatten)]
-    record: T,
+    pub(crate) record: T,
 }
 
 #[async_trait]

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dynamo;
+mod dynamo_licenses;
 pub mod memory;
 pub mod queue;
 pub mod records;
@@ -13,7 +14,7 @@ pub use queue::{sqs_client, MemoryQueue, SqsQueue};
 
 use std::sync::Arc;
 
-use domain::ports::{BatchStore, ClientStore, CodeStore, DeviceStore};
+use domain::ports::{ApiKeyStore, BatchStore, ClientStore, CodeStore, DeviceStore, LicenseStore};
 
 /// The ports a function needs, all served by one adapter.
 #[derive(Clone)]
@@ -22,18 +23,22 @@ pub struct Stores {
     pub devices: Arc<dyn DeviceStore>,
     pub codes: Arc<dyn CodeStore>,
     pub batches: Arc<dyn BatchStore>,
+    pub api_keys: Arc<dyn ApiKeyStore>,
+    pub licenses: Arc<dyn LicenseStore>,
 }
 
 impl Stores {
     pub fn from_adapter<S>(adapter: Arc<S>) -> Self
     where
-        S: ClientStore + DeviceStore + CodeStore + BatchStore + 'static,
+        S: ClientStore + DeviceStore + CodeStore + BatchStore + ApiKeyStore + LicenseStore + 'static,
     {
         Stores {
             clients: adapter.clone(),
             devices: adapter.clone(),
             codes: adapter.clone(),
-            batches: adapter,
+            batches: adapter.clone(),
+            api_keys: adapter.clone(),
+            licenses: adapter,
         }
     }
 }

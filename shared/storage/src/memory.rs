@@ -13,7 +13,14 @@ use domain::clients::{Client, ClientKey, RegisteredKey};
 use domain::clock::Timestamp;
 use domain::codes::{CodePosition, CodeQuery, CodeRecord, SortOrder};
 use domain::devices::{Device, SerialNumber};
-use domain::ports::{BatchStore, ClientStore, CodeStore, DeviceStore, Page, StoreError};
+use domain::api_keys::ApiKey;
+use domain::licensing::{
+    ActivationNonce, Discount, HolderProfile, License, LicensePosition, LicenseQuery, LoginToken,
+    Product,
+};
+use domain::ports::{
+    ApiKeyStore, BatchStore, ClientStore, CodeStore, DeviceStore, LicenseStore, Page, StoreError,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::records::DeviceRecord;
@@ -27,6 +34,15 @@ struct State {
     batches: HashMap<(ClientKey, String), Batch>,
     batch_items: HashMap<(ClientKey, String), Vec<BatchItem>>,
     idempotency_keys: HashMap<(ClientKey, String), String>,
+    api_keys: BTreeMap<String, ApiKey>,
+    products: BTreeMap<(ClientKey, String), Product>,
+    skus: HashMap<(ClientKey, String), String>,
+    licenses: HashMap<(ClientKey, String), License>,
+    license_keys: HashMap<String, (ClientKey, String)>,
+    profiles: HashMap<(ClientKey, String), HolderProfile>,
+    discounts: HashMap<String, Discount>,
+    nonces: HashMap<(ClientKey, String), ActivationNonce>,
+    login_tokens: HashMap<String, LoginToken>,
 }
 
 impl State {
@@ -68,6 +84,9 @@ pub struct MemoryStore {
 pub struct Seed {
     pub clients: Vec<Client>,
     pub devices: Vec<DeviceRecord>,
+    /// Hashes only, like every store of API keys.
+    #[serde(default)]
+    pub api_keys: Vec<ApiKey>,
 }
 
 impl MemoryStore {
@@ -88,6 +107,9 @@ impl MemoryStore {
                     .devices
                     .insert((device.client.clone(), device.serial.clone()), device);
             }
+            for key in seed.api_keys {
+                state.api_keys.insert(key.hash.clone(), key);
+            }
         }
         Ok(store)
     }
@@ -97,6 +119,7 @@ impl MemoryStore {
         Seed {
             clients: state.clients.values().cloned().collect(),
             devices: state.devices.values().map(DeviceRecord::from).collect(),
+            api_keys: state.api_keys.values().cloned().collect(),
         }
     }
 
@@ -441,4 +464,342 @@ pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()
         options.mode(0o600);
     }
     options.open(path)?.write_all(bytes)
+}
+
+#[async_trait]
+impl ApiKeyStore for MemoryStore {
+    async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let taken = state.api_keys.contains_key(&key.hash)
+            || state
+                .api_keys
+                .values()
+                .any(|k| k.account == key.account && k.id == key.id);
+        if taken {
+            return Err(StoreError::AlreadyExists);
+        }
+        state.api_keys.insert(key.hash.clone(), key.clone());
+        Ok(())
+    }
+
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        Ok(self.lock().api_keys.get(hash).cloned())
+    }
+
+    async fn list_api_keys(&self, account: &ClientKey) -> Result<Vec<ApiKey>, StoreError> {
+        let mut keys: Vec<ApiKey> = self
+            .lock()
+            .api_keys
+            .values()
+            .filter(|k| k.account == *account)
+            .cloned()
+            .collect();
+        keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(keys)
+    }
+
+    async fn revoke_api_key(&self, account: &ClientKey, id: &str) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let hash = state
+            .api_keys
+            .values()
+            .find(|k| k.account == *account && k.id == id)
+            .map(|k| k.hash.clone())
+            .ok_or(StoreError::NotFound)?;
+        state.api_keys.remove(&hash);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LicenseStore for MemoryStore {
+    async fn create_product(&self, product: &Product) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let key = (product.account.clone(), product.id.clone());
+        let sku = (product.account.clone(), product.sku.clone());
+        if state.products.contains_key(&key) || state.skus.contains_key(&sku) {
+            return Err(StoreError::AlreadyExists);
+        }
+        state.skus.insert(sku, product.id.clone());
+        state.products.insert(key, product.clone());
+        Ok(())
+    }
+
+    async fn get_product(
+        &self,
+        account: &ClientKey,
+        id: &str,
+    ) -> Result<Option<Product>, StoreError> {
+        Ok(self
+            .lock()
+            .products
+            .get(&(account.clone(), id.to_owned()))
+            .cloned())
+    }
+
+    async fn find_product_by_sku(
+        &self,
+        account: &ClientKey,
+        sku: &str,
+    ) -> Result<Option<Product>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .skus
+            .get(&(account.clone(), sku.to_owned()))
+            .and_then(|id| state.products.get(&(account.clone(), id.clone())))
+            .cloned())
+    }
+
+    async fn list_products(
+        &self,
+        account: &ClientKey,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Page<Product, String>, StoreError> {
+        let state = self.lock();
+        let start = match after {
+            Some(id) => Bound::Excluded((account.clone(), id.to_owned())),
+            None => Bound::Included((account.clone(), String::new())),
+        };
+        let mut matching = state
+            .products
+            .range((start, Bound::Unbounded))
+            .take_while(|((a, _), _)| a == account)
+            .map(|(_, p)| p.clone());
+        let items: Vec<Product> = matching.by_ref().take(limit).collect();
+        let more = matching.next().is_some();
+        Ok(Page::new(items, more, |p| p.id.clone()))
+    }
+
+    async fn update_product(&self, product: &Product) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let stored = state
+            .products
+            .get_mut(&(product.account.clone(), product.id.clone()))
+            .filter(|p| !p.retired)
+            .ok_or(StoreError::NotFound)?;
+        stored.name = product.name.clone();
+        stored.description = product.description.clone();
+        stored.latest_version = product.latest_version.clone();
+        stored.updated_at = product.updated_at;
+        Ok(())
+    }
+
+    async fn retire_product(&self, account: &ClientKey, id: &str) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let stored = state
+            .products
+            .get_mut(&(account.clone(), id.to_owned()))
+            .ok_or(StoreError::NotFound)?;
+        stored.retired = true;
+        Ok(())
+    }
+
+    async fn delete_product(&self, account: &ClientKey, id: &str) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let key = (account.clone(), id.to_owned());
+        let product = state.products.get(&key).ok_or(StoreError::NotFound)?;
+        if product.license_count > 0 {
+            return Err(StoreError::Conflict);
+        }
+        let sku = (account.clone(), product.sku.clone());
+        state.skus.remove(&sku);
+        state.products.remove(&key);
+        Ok(())
+    }
+
+    async fn create_license(&self, license: &License) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let product_key = (license.account.clone(), license.product_id.clone());
+        match state.products.get(&product_key) {
+            Some(p) if !p.retired => {}
+            _ => return Err(StoreError::NotFound),
+        }
+        let key = (license.account.clone(), license.id.clone());
+        if state.licenses.contains_key(&key) || state.license_keys.contains_key(&license.key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        state.license_keys.insert(license.key.clone(), key.clone());
+        state.licenses.insert(key, license.clone());
+        if let Some(product) = state.products.get_mut(&product_key) {
+            product.license_count += 1;
+        }
+        Ok(())
+    }
+
+    async fn get_license(
+        &self,
+        account: &ClientKey,
+        id: &str,
+    ) -> Result<Option<License>, StoreError> {
+        Ok(self
+            .lock()
+            .licenses
+            .get(&(account.clone(), id.to_owned()))
+            .cloned())
+    }
+
+    async fn find_license_by_key(&self, key: &str) -> Result<Option<License>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .license_keys
+            .get(key)
+            .and_then(|k| state.licenses.get(k))
+            .cloned())
+    }
+
+    async fn list_licenses(
+        &self,
+        query: &LicenseQuery,
+    ) -> Result<Page<License, LicensePosition>, StoreError> {
+        let state = self.lock();
+        let mut matching: Vec<&License> = state
+            .licenses
+            .values()
+            .filter(|l| query.matches(l))
+            .filter(|l| query.after.as_ref().is_none_or(|after| l.position() > *after))
+            .collect();
+        matching.sort_by_key(|l| l.position());
+        let more = matching.len() > query.limit;
+        let items = matching.into_iter().take(query.limit).cloned().collect();
+        Ok(Page::new(items, more, License::position))
+    }
+
+    async fn count_licenses(&self, query: &LicenseQuery) -> Result<u64, StoreError> {
+        let state = self.lock();
+        Ok(state.licenses.values().filter(|l| query.matches(l)).count() as u64)
+    }
+
+    async fn delete_license(&self, account: &ClientKey, id: &str) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let license = state
+            .licenses
+            .remove(&(account.clone(), id.to_owned()))
+            .ok_or(StoreError::NotFound)?;
+        state.license_keys.remove(&license.key);
+        if let Some(product) = state
+            .products
+            .get_mut(&(account.clone(), license.product_id.clone()))
+        {
+            product.license_count = product.license_count.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    async fn record_deployment(&self, license: &License) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let stored = state
+            .licenses
+            .get_mut(&(license.account.clone(), license.id.clone()))
+            .ok_or(StoreError::NotFound)?;
+        if stored.deployment.is_some() {
+            return Err(StoreError::Conflict);
+        }
+        stored.deployment = license.deployment.clone();
+        stored.holder = license.holder.clone();
+        Ok(())
+    }
+
+    async fn put_holder_profile(
+        &self,
+        account: &ClientKey,
+        holder: &str,
+        profile: &HolderProfile,
+    ) -> Result<(), StoreError> {
+        self.lock()
+            .profiles
+            .insert((account.clone(), holder.to_owned()), profile.clone());
+        Ok(())
+    }
+
+    async fn get_holder_profile(
+        &self,
+        account: &ClientKey,
+        holder: &str,
+    ) -> Result<Option<HolderProfile>, StoreError> {
+        Ok(self
+            .lock()
+            .profiles
+            .get(&(account.clone(), holder.to_owned()))
+            .cloned())
+    }
+
+    async fn create_discount(&self, discount: &Discount) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.discounts.contains_key(&discount.code) {
+            return Err(StoreError::AlreadyExists);
+        }
+        state
+            .discounts
+            .insert(discount.code.clone(), discount.clone());
+        Ok(())
+    }
+
+    async fn get_discount(&self, code: &str) -> Result<Option<Discount>, StoreError> {
+        Ok(self.lock().discounts.get(code).cloned())
+    }
+
+    async fn create_nonce(&self, nonce: &ActivationNonce) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let key = (nonce.account.clone(), nonce.nonce.clone());
+        if state.nonces.contains_key(&key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        state.nonces.insert(key, nonce.clone());
+        Ok(())
+    }
+
+    async fn get_nonce(
+        &self,
+        account: &ClientKey,
+        nonce: &str,
+    ) -> Result<Option<ActivationNonce>, StoreError> {
+        Ok(self
+            .lock()
+            .nonces
+            .get(&(account.clone(), nonce.to_owned()))
+            .cloned())
+    }
+
+    async fn spend_nonce(
+        &self,
+        account: &ClientKey,
+        nonce: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let key = (account.clone(), nonce.to_owned());
+        match state.nonces.get(&key) {
+            Some(stored) if now < stored.expires_at => {
+                state.nonces.remove(&key);
+                Ok(())
+            }
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn create_login_token(&self, token: &LoginToken) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.login_tokens.contains_key(&token.hash) {
+            return Err(StoreError::AlreadyExists);
+        }
+        state.login_tokens.insert(token.hash.clone(), token.clone());
+        Ok(())
+    }
+
+    async fn redeem_login_token(
+        &self,
+        account: &ClientKey,
+        hash: &str,
+        now: Timestamp,
+    ) -> Result<LoginToken, StoreError> {
+        let mut state = self.lock();
+        match state.login_tokens.get(hash) {
+            Some(token) if token.account == *account && now < token.expires_at => state
+                .login_tokens
+                .remove(hash)
+                .ok_or(StoreError::NotFound),
+            _ => Err(StoreError::NotFound),
+        }
+    }
 }

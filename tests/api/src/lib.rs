@@ -119,6 +119,7 @@ impl TestApi {
         let api = Arc::new(LocalApi::new(LocalConfig {
             stores: stores.clone(),
             signing_key: P256SigningKey::generate(),
+            certificate_key: P256SigningKey::generate(),
             clock: clock.clone(),
             auth: AuthConfig::default(),
         }));
@@ -160,10 +161,39 @@ impl TestApi {
         authorization: Option<&str>,
         body: Option<&str>,
     ) -> (StatusCode, Value) {
+        self.call_typed(method, path, authorization, "application/json", body)
+            .await
+    }
+
+    /// A POST of an `application/x-www-form-urlencoded` body.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+        form: &str,
+    ) -> (StatusCode, Value) {
+        self.call_typed(
+            Method::POST,
+            path,
+            authorization,
+            "application/x-www-form-urlencoded",
+            Some(form),
+        )
+        .await
+    }
+
+    pub async fn call_typed(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+        content_type: &str,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
         let mut request = hyper::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
-            .header("content-type", "application/json");
+            .header("content-type", content_type);
         if let Some(value) = authorization {
             request = request.header("authorization", value);
         }
@@ -244,6 +274,18 @@ impl TestApi {
         };
         self.stores.clients.create_client(&client).await.unwrap();
         TestClient { key, signing_key }
+    }
+
+    /// A new API key of `client`'s account, stored as the admin CLI stores
+    /// it; returns the `Authorization` header value.
+    pub async fn api_key(&self, client: &TestClient) -> String {
+        let issued = domain::api_keys::ApiKey::issue(&client.key, "tests", self.clock.now());
+        self.stores
+            .api_keys
+            .create_api_key(&issued.record)
+            .await
+            .unwrap();
+        format!("Apikey {}", issued.key)
     }
 
     /// A valid auth token of `client`, issued now.

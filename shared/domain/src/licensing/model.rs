@@ -263,7 +263,7 @@ impl LicenseQuery {
             && self.state.is_none_or(|s| license.state(self.now) == s)
             && self
                 .window_from
-                .is_none_or(|from| license.shown_until() > from)
+                .is_none_or(|from| license.valid_until.is_none_or(|until| until > from))
             && self.window_to.is_none_or(|to| license.valid_from <= to)
     }
 }

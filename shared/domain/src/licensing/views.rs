@@ -299,14 +299,14 @@ impl From<&License> for SubscriptionLicense {
 
 /// `{"status": "OK", "payload": ...}`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Ok<T> {
+pub struct OkResponse<T> {
     pub status: &'static str,
     pub payload: T,
 }
 
-impl<T> Ok<T> {
+impl<T> OkResponse<T> {
     pub fn new(payload: T) -> Self {
-        Ok {
+        OkResponse {
             status: "OK",
             payload,
         }
