@@ -302,9 +302,13 @@ impl LicenseScan {
         }
         if let Some(state) = query.state {
             names.insert("#status".to_owned(), "status".to_owned());
-            values.insert(":now".into(), s(query.now.to_rfc3339()));
-            values.insert(":active".into(), s("ACTIVE"));
-            values.insert(":inactive".into(), s("INACTIVE"));
+            // DynamoDB refuses values an expression does not use.
+            if state == LicenseState::Suspended {
+                values.insert(":inactive".into(), s("INACTIVE"));
+            } else {
+                values.insert(":now".into(), s(query.now.to_rfc3339()));
+                values.insert(":active".into(), s("ACTIVE"));
+            }
             filters.push(
                 match state {
                     LicenseState::Suspended => "#status = :inactive",
