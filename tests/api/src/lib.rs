@@ -302,3 +302,33 @@ impl TestApi {
         answer["accessToken"].as_str().unwrap().to_owned()
     }
 }
+
+/// The web3.py documentation's example key (address
+/// 0x2c7536E3605D9C16a7a3D7b1898e529396a65c23), which `events/` deploys to.
+pub fn example_ethereum_key() -> k256::ecdsa::SigningKey {
+    let bytes: Vec<u8> = (0..32)
+        .map(|i| {
+            u8::from_str_radix(
+                &"4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"[2 * i..2 * i + 2],
+                16,
+            )
+            .unwrap()
+        })
+        .collect();
+    k256::ecdsa::SigningKey::from_slice(&bytes).unwrap()
+}
+
+/// The `0x...` address of an Ethereum key.
+pub fn ethereum_address(key: &k256::ecdsa::SigningKey) -> String {
+    let bytes = domain::licensing::signatures::ethereum_address(key.verifying_key());
+    format!("0x{}", domain::licensing::signatures::encode_hex(&bytes))
+}
+
+/// What a wallet's `personal_sign(message)` answers: `0x` r || s || v.
+pub fn personal_sign(key: &k256::ecdsa::SigningKey, message: &str) -> String {
+    let hash = domain::licensing::signatures::personal_sign_hash(message.as_bytes());
+    let (signature, recovery) = key.sign_prehash_recoverable(&hash).unwrap();
+    let mut bytes = signature.to_bytes().to_vec();
+    bytes.push(27 + recovery.to_byte());
+    format!("0x{}", domain::licensing::signatures::encode_hex(&bytes))
+}

@@ -86,7 +86,7 @@ fn there_is_one_event_per_route() {
     assert_eq!(keys, routes);
 }
 
-/// Replays every event through the in-process handlers, as
+/// Replays every batch and code event through the in-process handlers, as
 /// `cargo lambda invoke --data-file` would, with real tokens in place of
 /// the placeholders; each must succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,4 +148,91 @@ async fn every_event_replays_successfully() {
     assert!(response.batch_item_failures.is_empty());
     let batch = batches.get(&client.key, &batch_id).await.unwrap();
     assert_eq!((batch.done, batch.failed), (2, 0));
+}
+
+/// The licensing events, replayed in an order where each finds what the
+/// earlier ones made: products, licenses, the vendor API, then the
+/// subscription API's create, deploy, nonce and signed activation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_licensing_event_replays_successfully() {
+    let api = TestApi::start(Backend::Memory).await;
+    let client = api.new_client("Licensing events").await;
+    let access = api.login(&client).await;
+    let api_key = api.api_key(&client).await;
+    let wallet = api_tests::example_ethereum_key();
+    let order = [
+        "post-product.json",
+        "get-products.json",
+        "get-product.json",
+        "patch-product.json",
+        "post-license.json",
+        "get-licenses.json",
+        "get-license.json",
+        "get-user-licenses.json",
+        "post-licenses-batch-create.json",
+        "post-licenses-batch-delete.json",
+        "vendor-get-product-licenses.json",
+        "vendor-get-public.json",
+        "vendor-get-license.json",
+        "vendor-create-token.json",
+        "vendor-get-token-validity.json",
+        "vendor-create-discount.json",
+        "subscription-create.json",
+        "subscription-query-license.json",
+        "subscription-deploy.json",
+        "subscription-activation-nonce.json",
+        "subscription-activation-activate.json",
+        "delete-license.json",
+        "delete-product.json",
+    ];
+    let mut captured: Vec<(&str, String)> = Vec::new();
+    for name in order {
+        let mut text = event(name)
+            .replace("REPLACE_WITH_ACCESS_TOKEN", &access)
+            .replace("Apikey REPLACE_WITH_API_KEY", &api_key);
+        for (placeholder, value) in &captured {
+            text = text.replace(placeholder, value);
+        }
+        let request =
+            lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let response = api.api.handle(request).await;
+        assert!(
+            response.status().is_success(),
+            "{name}: {} {:?}",
+            response.status(),
+            response.body()
+        );
+        let body: Value = if response.body().as_ref().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(response.body().as_ref()).unwrap()
+        };
+        assert_eq!(body["failed"].as_u64().unwrap_or(0), 0, "{name}: {body}");
+        match name {
+            "post-license.json" => captured.push((
+                "REPLACE_WITH_LICENSE_KEY",
+                body["key"].as_str().unwrap().to_owned(),
+            )),
+            "vendor-create-token.json" => captured.push((
+                "REPLACE_WITH_LOGIN_TOKEN",
+                body["response"]["token"].as_str().unwrap().to_owned(),
+            )),
+            "subscription-deploy.json" => captured.push((
+                "REPLACE_WITH_CONTRACT",
+                body["payload"]["contract"]["address"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )),
+            "subscription-activation-nonce.json" => {
+                let nonce = body["payload"]["nonce"].as_str().unwrap().to_owned();
+                captured.push(("REPLACE_WITH_SIGNATURE", api_tests::personal_sign(&wallet, &nonce)));
+                captured.push(("REPLACE_WITH_NONCE", nonce));
+            }
+            "subscription-activation-activate.json" => {
+                assert_eq!(body["activate"], "true", "{body}");
+            }
+            _ => {}
+        }
+    }
 }
