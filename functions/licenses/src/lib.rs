@@ -72,9 +72,7 @@ fn vendor<T: Serialize>(response: T) -> Response<Body> {
 fn created<T: Serialize>(body: &T, location: String) -> Response<Body> {
     let mut response = json_response(StatusCode::CREATED, body);
     if let Ok(value) = http::HeaderValue::from_str(&location) {
-        response
-            .headers_mut()
-            .insert(http::header::LOCATION, value);
+        response.headers_mut().insert(http::header::LOCATION, value);
     }
     response
 }
@@ -183,10 +181,7 @@ impl LicensesFunction {
             }
             ("POST", "/licenses/batch_create") => {
                 let body: BatchCreateBody = json_body(request)?;
-                let results = self
-                    .licenses
-                    .batch_create(account, body.validate()?)
-                    .await;
+                let results = self.licenses.batch_create(account, body.validate()?).await;
                 let outcomes = results
                     .into_iter()
                     .enumerate()
@@ -336,7 +331,9 @@ impl LicensesFunction {
                 let params: VendorParams = query(request)?;
                 let token = required("token", &params.token)?;
                 let identity = self.licenses.redeem_login_token(&account, token).await?;
-                Ok(vendor(serde_json::json!({ "authenticatedIdentity": identity })))
+                Ok(vendor(
+                    serde_json::json!({ "authenticatedIdentity": identity }),
+                ))
             }
             "/Discounts/r1/Create" => {
                 let form: DiscountForm = form_body(request)?;

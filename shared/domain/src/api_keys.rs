@@ -96,7 +96,12 @@ mod tests {
         );
         assert!(!format!("{issued:?}").contains(&issued.key));
         assert_ne!(issued.record.hash, issued.key);
-        for bad in ["", "Bearer x", "lk_ab cd", &format!("lk_{}", "a".repeat(200))] {
+        for bad in [
+            "",
+            "Bearer x",
+            "lk_ab cd",
+            &format!("lk_{}", "a".repeat(200)),
+        ] {
             assert_eq!(lookup_hash(bad), None, "{bad}");
         }
     }

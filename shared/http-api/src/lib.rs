@@ -13,10 +13,10 @@ use std::time::Instant;
 use async_trait::async_trait;
 use domain::api_keys::lookup_hash;
 use domain::auth::AccessTokenVerifier;
-use domain::ports::ApiKeyStore;
-use domain::AuthError;
 use domain::clients::ClientKey;
 use domain::clock::Clock;
+use domain::ports::ApiKeyStore;
+use domain::AuthError;
 use tracing::Instrument;
 
 use http::StatusCode;
@@ -173,11 +173,7 @@ pub trait RouteHandler: Send + Sync {
                 Ok(routed) => self.dispatch(&request, &routed).await,
                 Err(err) => Err(err),
             };
-            finish_styled(
-                outcome,
-                started,
-                routes::error_style(request.uri().path()),
-            )
+            finish_styled(outcome, started, routes::error_style(request.uri().path()))
         }
         .instrument(span)
         .await

@@ -163,7 +163,9 @@ where
 
 /// Maps a failed conditional write to `when_condition_fails`, anything else
 /// to `Unavailable`.
-pub(crate) fn conditional<E, R>(when_condition_fails: StoreError) -> impl FnOnce(SdkError<E, R>) -> StoreError
+pub(crate) fn conditional<E, R>(
+    when_condition_fails: StoreError,
+) -> impl FnOnce(SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug,

@@ -12,8 +12,8 @@ use domain::api_keys::ApiKey;
 use domain::clients::ClientKey;
 use domain::clock::Timestamp;
 use domain::licensing::{
-    ActivationNonce, Discount, HolderProfile, License, LicensePosition, LicenseQuery,
-    LicenseState, LoginToken, Product,
+    ActivationNonce, Discount, HolderProfile, License, LicensePosition, LicenseQuery, LicenseState,
+    LoginToken, Product,
 };
 use domain::ports::{ApiKeyStore, LicenseStore, Page, StoreError};
 use serde::{Deserialize, Serialize};
@@ -364,7 +364,12 @@ impl DynamoStore {
         let found = self.get_license(&query.account, id).await?;
         Ok(found
             .filter(|l| query.matches(l))
-            .filter(|l| query.after.as_ref().is_none_or(|after| l.position() > *after))
+            .filter(|l| {
+                query
+                    .after
+                    .as_ref()
+                    .is_none_or(|after| l.position() > *after)
+            })
             .into_iter()
             .collect())
     }
@@ -423,7 +428,11 @@ impl DynamoStore {
             update.condition_expression("attribute_exists(pk)")
         };
         TransactWriteItem::builder()
-            .update(update.build().expect("update has table, key and expression"))
+            .update(
+                update
+                    .build()
+                    .expect("update has table, key and expression"),
+            )
             .build()
     }
 
@@ -637,9 +646,7 @@ impl LicenseStore for DynamoStore {
             .client
             .transact_write_items()
             .transact_items(self.count_step(&license.account, &license.product_id, 1))
-            .transact_items(
-                self.put_step(to_item(LicenseItem::new(license)).map_err(corrupt)?),
-            )
+            .transact_items(self.put_step(to_item(LicenseItem::new(license)).map_err(corrupt)?))
             .transact_items(self.put_step(to_item(claim).map_err(corrupt)?))
             .send()
             .await;
@@ -666,7 +673,10 @@ impl LicenseStore for DynamoStore {
     }
 
     async fn find_license_by_key(&self, license_key: &str) -> Result<Option<License>, StoreError> {
-        let Some(item) = self.get(license_key_pk(license_key), LICENSE_KEY_SK).await? else {
+        let Some(item) = self
+            .get(license_key_pk(license_key), LICENSE_KEY_SK)
+            .await?
+        else {
             return Ok(None);
         };
         let claim: KeyClaim = from_item(item).map_err(corrupt)?;
@@ -720,7 +730,11 @@ impl LicenseStore for DynamoStore {
                     LicensePosition::from_sort_key(sort)
                         .ok_or_else(|| StoreError::Corrupt(format!("bad sort key {sort:?}")))?,
                 ),
-                _ => return Err(StoreError::Corrupt("a page ended without a sort key".into())),
+                _ => {
+                    return Err(StoreError::Corrupt(
+                        "a page ended without a sort key".into(),
+                    ))
+                }
             },
         };
         Ok(Page { items, next })
@@ -773,11 +787,7 @@ impl LicenseStore for DynamoStore {
                 LICENSE_SK,
                 Some("attribute_exists(pk)"),
             ))
-            .transact_items(self.delete_step(
-                license_key_pk(&license.key),
-                LICENSE_KEY_SK,
-                None,
-            ))
+            .transact_items(self.delete_step(license_key_pk(&license.key), LICENSE_KEY_SK, None))
             .transact_items(self.count_step(account, &license.product_id, -1))
             .send()
             .await;
@@ -794,7 +804,10 @@ impl LicenseStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(license_pk(&license.account, &license.id), LICENSE_SK)))
+            .set_key(Some(key(
+                license_pk(&license.account, &license.id),
+                LICENSE_SK,
+            )))
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(deployment)")
             .expression_attribute_values(":deployment", deployment);
         update = match &license.holder {
@@ -850,7 +863,10 @@ impl LicenseStore for DynamoStore {
         account: &ClientKey,
         holder: &str,
     ) -> Result<Option<HolderProfile>, StoreError> {
-        match self.get(format!("HOLDER#{account}#{holder}"), "PROFILE").await? {
+        match self
+            .get(format!("HOLDER#{account}#{holder}"), "PROFILE")
+            .await?
+        {
             None => Ok(None),
             Some(item) => {
                 let stored: StoredItem<HolderProfile> = from_item(item).map_err(corrupt)?;

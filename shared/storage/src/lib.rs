@@ -30,7 +30,13 @@ pub struct Stores {
 impl Stores {
     pub fn from_adapter<S>(adapter: Arc<S>) -> Self
     where
-        S: ClientStore + DeviceStore + CodeStore + BatchStore + ApiKeyStore + LicenseStore + 'static,
+        S: ClientStore
+            + DeviceStore
+            + CodeStore
+            + BatchStore
+            + ApiKeyStore
+            + LicenseStore
+            + 'static,
     {
         Stores {
             clients: adapter.clone(),

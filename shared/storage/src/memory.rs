@@ -8,12 +8,12 @@ use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use domain::api_keys::ApiKey;
 use domain::batches::{Batch, BatchItem, BatchItemRef, BatchPosition, ItemState};
 use domain::clients::{Client, ClientKey, RegisteredKey};
 use domain::clock::Timestamp;
 use domain::codes::{CodePosition, CodeQuery, CodeRecord, SortOrder};
 use domain::devices::{Device, SerialNumber};
-use domain::api_keys::ApiKey;
 use domain::licensing::{
     ActivationNonce, Discount, HolderProfile, License, LicensePosition, LicenseQuery, LoginToken,
     Product,
@@ -657,7 +657,12 @@ impl LicenseStore for MemoryStore {
             .licenses
             .values()
             .filter(|l| query.matches(l))
-            .filter(|l| query.after.as_ref().is_none_or(|after| l.position() > *after))
+            .filter(|l| {
+                query
+                    .after
+                    .as_ref()
+                    .is_none_or(|after| l.position() > *after)
+            })
             .collect();
         matching.sort_by_key(|l| l.position());
         let more = matching.len() > query.limit;
@@ -795,10 +800,9 @@ impl LicenseStore for MemoryStore {
     ) -> Result<LoginToken, StoreError> {
         let mut state = self.lock();
         match state.login_tokens.get(hash) {
-            Some(token) if token.account == *account && now < token.expires_at => state
-                .login_tokens
-                .remove(hash)
-                .ok_or(StoreError::NotFound),
+            Some(token) if token.account == *account && now < token.expires_at => {
+                state.login_tokens.remove(hash).ok_or(StoreError::NotFound)
+            }
             _ => Err(StoreError::NotFound),
         }
     }

@@ -309,7 +309,8 @@ pub fn example_ethereum_key() -> k256::ecdsa::SigningKey {
     let bytes: Vec<u8> = (0..32)
         .map(|i| {
             u8::from_str_radix(
-                &"4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"[2 * i..2 * i + 2],
+                &"4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
+                    [2 * i..2 * i + 2],
                 16,
             )
             .unwrap()

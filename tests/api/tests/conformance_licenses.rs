@@ -86,7 +86,10 @@ async fn api_keys_are_found_by_hash_listed_and_revoked(stores: &Stores) {
         "another account's key id"
     );
     stores.api_keys.revoke_api_key(&a, &first.id).await.unwrap();
-    assert_eq!(stores.api_keys.find_api_key(&first.hash).await.unwrap(), None);
+    assert_eq!(
+        stores.api_keys.find_api_key(&first.hash).await.unwrap(),
+        None
+    );
     assert_eq!(
         stores.api_keys.revoke_api_key(&a, &first.id).await,
         Err(StoreError::NotFound)
@@ -117,7 +120,10 @@ async fn products_claim_their_sku_and_are_paged_updated_and_deleted(stores: &Sto
         store.create_product(&same_sku).await,
         Err(StoreError::AlreadyExists)
     );
-    assert_eq!(store.get_product(&same_sku.account, &same_sku.id).await, Ok(None));
+    assert_eq!(
+        store.get_product(&same_sku.account, &same_sku.id).await,
+        Ok(None)
+    );
     // Another account may use the same SKU.
     store
         .create_product(&product("ck_products_b", "sku-1"))
@@ -241,7 +247,11 @@ async fn licenses_are_counted_keyed_and_deleted_as_one_step(stores: &Stores) {
         store.create_license(&orphan).await,
         Err(StoreError::NotFound)
     );
-    assert_eq!(count_of(stores, &p).await, 1, "failed creates count nothing");
+    assert_eq!(
+        count_of(stores, &p).await,
+        1,
+        "failed creates count nothing"
+    );
     assert_eq!(
         store.get_license(&p.account, &first.id).await.unwrap(),
         Some(first.clone())
@@ -384,7 +394,10 @@ async fn licenses_are_filtered_sorted_by_name_and_paged(stores: &Stores) {
         name: "b".into(),
         id: new_uuid(),
     });
-    assert_eq!(all_licenses(store, after).await, ["bravo", "charlie", "delta", "echo"]);
+    assert_eq!(
+        all_licenses(store, after).await,
+        ["bravo", "charlie", "delta", "echo"]
+    );
 }
 
 async fn a_license_is_deployed_once(stores: &Stores) {
@@ -455,11 +468,15 @@ async fn nonces_and_login_tokens_are_spent_once(stores: &Stores) {
         Some(nonce.clone())
     );
     assert_eq!(
-        store.get_nonce(&account("ck_elsewhere"), &nonce.nonce).await,
+        store
+            .get_nonce(&account("ck_elsewhere"), &nonce.nonce)
+            .await,
         Ok(None)
     );
     assert_eq!(
-        store.spend_nonce(&a, &nonce.nonce, NOW.plus_secs(300)).await,
+        store
+            .spend_nonce(&a, &nonce.nonce, NOW.plus_secs(300))
+            .await,
         Err(StoreError::NotFound),
         "expired"
     );

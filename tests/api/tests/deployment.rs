@@ -226,7 +226,10 @@ async fn every_licensing_event_replays_successfully() {
             )),
             "subscription-activation-nonce.json" => {
                 let nonce = body["payload"]["nonce"].as_str().unwrap().to_owned();
-                captured.push(("REPLACE_WITH_SIGNATURE", api_tests::personal_sign(&wallet, &nonce)));
+                captured.push((
+                    "REPLACE_WITH_SIGNATURE",
+                    api_tests::personal_sign(&wallet, &nonce),
+                ));
                 captured.push(("REPLACE_WITH_NONCE", nonce));
             }
             "subscription-activation-activate.json" => {

@@ -426,7 +426,12 @@ mod tests {
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4");
         assert_eq!(parse_uuid(&id.to_uppercase()), Some(id));
-        for bad in ["", "e5a3sdfc-3b19-4856-9df9-12f30de47f1d", "1234", "a-b-c-d-e"] {
+        for bad in [
+            "",
+            "e5a3sdfc-3b19-4856-9df9-12f30de47f1d",
+            "1234",
+            "a-b-c-d-e",
+        ] {
             assert_eq!(parse_uuid(bad), None, "{bad}");
         }
     }

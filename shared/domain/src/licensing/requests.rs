@@ -203,7 +203,10 @@ impl UserBody {
         let f = |name: &str| format!("{field}.{name}");
         let email = optional_text(&f("email"), &self.email, MAX_IDENTIFIER * 2)?;
         if email.as_deref().is_some_and(|e| !e.contains('@')) {
-            return Err(LicenseError::invalid(&f("email"), "is not an email address"));
+            return Err(LicenseError::invalid(
+                &f("email"),
+                "is not an email address",
+            ));
         }
         let country = match &self.country_code {
             Some(code) if code.len() == 3 && code.bytes().all(|b| b.is_ascii_alphabetic()) => {
@@ -432,9 +435,11 @@ impl ProductRef {
     pub fn from_params(id: Option<&str>, sku: Option<&str>) -> Result<Self, LicenseError> {
         match (id, sku) {
             (Some(id), None) => Ok(ProductRef::Id(uuid_field("productId", id)?)),
-            (None, Some(sku)) => Ok(ProductRef::Sku(
-                sku_field(sku).map_err(|_| LicenseError::invalid("productSku", "is not a SKU"))?,
-            )),
+            (None, Some(sku)) => {
+                Ok(ProductRef::Sku(sku_field(sku).map_err(|_| {
+                    LicenseError::invalid("productSku", "is not a SKU")
+                })?))
+            }
             _ => Err(LicenseError::invalid(
                 "productId",
                 "exactly one of productId and productSku is required",
@@ -449,7 +454,11 @@ impl DiscountForm {
             ProductRef::from_params(self.product_id.as_deref(), self.product_sku.as_deref())?;
         let value = match (&self.percentage, &self.amount) {
             (Some(p), None) => {
-                let percentage = p.trim().parse::<u8>().ok().filter(|p| (1..=100).contains(p));
+                let percentage = p
+                    .trim()
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|p| (1..=100).contains(p));
                 DiscountValue::Percentage {
                     percentage: percentage.ok_or_else(|| {
                         LicenseError::invalid("percentage", "must be a whole number 1-100")
@@ -486,7 +495,10 @@ impl DiscountForm {
         let valid_until = time_field("validUntil", &self.valid_until)?;
         if let (Some(from), Some(until)) = (valid_from, valid_until) {
             if until <= from {
-                return Err(LicenseError::invalid("validUntil", "must be after validFrom"));
+                return Err(LicenseError::invalid(
+                    "validUntil",
+                    "must be after validFrom",
+                ));
             }
         }
         let usage_limit = self
@@ -621,7 +633,12 @@ impl SubscriptionLicenseBody {
         let status = match self.status.as_deref() {
             None | Some("ACTIVE") => LicenseStatus::Active,
             Some("INACTIVE") => LicenseStatus::Inactive,
-            Some(_) => return Err(LicenseError::invalid("status", "must be ACTIVE or INACTIVE")),
+            Some(_) => {
+                return Err(LicenseError::invalid(
+                    "status",
+                    "must be ACTIVE or INACTIVE",
+                ))
+            }
         };
         let expire = match &self.expire_time {
             None => None,
@@ -755,7 +772,11 @@ mod tests {
     fn subscription_types_need_matching_expiry() {
         let now = Timestamp::from_secs(1_700_000_000);
         let body = |json: &str| serde_json::from_str::<SubscriptionLicenseBody>(json).unwrap();
-        assert!(body(r#"{"name":"a"}"#).validate(now).unwrap().valid_until.is_none());
+        assert!(body(r#"{"name":"a"}"#)
+            .validate(now)
+            .unwrap()
+            .valid_until
+            .is_none());
         let sub = body(r#"{"name":"a","type":"CONTRACT_SUBSCRIPTION","expireTime":"1800000000"}"#);
         assert_eq!(
             sub.validate(now).unwrap().valid_until,
@@ -800,14 +821,21 @@ mod tests {
         let account = crate::clients::ClientKey::parse("ck_a").unwrap();
         let now = Timestamp::from_millis(0);
         let parse = |json: &str| serde_json::from_str::<QueryBody>(json).unwrap();
-        assert_eq!(parse(r#"{"offset":0}"#).validate(&account, now).unwrap().1, None);
+        assert_eq!(
+            parse(r#"{"offset":0}"#).validate(&account, now).unwrap().1,
+            None
+        );
         let id = new_uuid();
         let after = parse(&format!(r#"{{"offset":{{"id":"{id}"}},"limit":5}}"#))
             .validate(&account, now)
             .unwrap();
         assert_eq!(after.1, Some(id));
         assert_eq!(after.0.limit, 5);
-        for bad in [r#"{"offset":3}"#, r#"{"limit":0}"#, r#"{"filter":{"id":"x"}}"#] {
+        for bad in [
+            r#"{"offset":3}"#,
+            r#"{"limit":0}"#,
+            r#"{"filter":{"id":"x"}}"#,
+        ] {
             assert!(parse(bad).validate(&account, now).is_err(), "{bad}");
         }
     }

@@ -547,7 +547,10 @@ impl LicenseService {
             .as_deref()
             .is_some_and(|b| parse_uuid(b).as_deref() != Some(license.id.as_str()))
         {
-            return Err(LicenseError::invalid("id", "differs from the id in the path"));
+            return Err(LicenseError::invalid(
+                "id",
+                "differs from the id in the path",
+            ));
         }
         let blockchain = body
             .contract

@@ -26,11 +26,9 @@ impl Signer {
             .strip_prefix("0x")
             .or_else(|| address.strip_prefix("0X"))
         {
-            let bytes = decode_hex(hex)
-                .filter(|b| b.len() == 20)
-                .ok_or_else(|| {
-                    LicenseError::invalid("address", "is not a 20-byte Ethereum address")
-                })?;
+            let bytes = decode_hex(hex).filter(|b| b.len() == 20).ok_or_else(|| {
+                LicenseError::invalid("address", "is not a 20-byte Ethereum address")
+            })?;
             let mut out = [0u8; 20];
             out.copy_from_slice(&bytes);
             return Ok(Signer::Ethereum(out));
