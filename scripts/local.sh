@@ -28,9 +28,21 @@ fi
     >/dev/null 2>&1 \
   || true
 
+# A fresh demo API key for the licensing APIs each run, replacing the last
+# one, so the key in .local/demo-api-key works with whichever backend runs.
+if [ -f .local/demo-api-key.json ]; then
+  old_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' .local/demo-api-key.json)
+  "$admin" "${backend[@]}" revoke-api-key --client-key ck_demo --id "$old_id" >/dev/null 2>&1 || true
+fi
+(umask 077 && "$admin" "${backend[@]}" create-api-key --client-key ck_demo --label demo >.local/demo-api-key.json)
+python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["apiKey"])' .local/demo-api-key.json \
+  >.local/demo-api-key
+chmod 600 .local/demo-api-key
+
 cat <<'HELP'
 Demo client: ck_demo, private key .local/demo-client.pem. An auth token:
   target/debug/platform-admin sign-auth-token --client-key ck_demo --private-key .local/demo-client.pem
+Its API key for the licensing APIs (Authorization: Apikey KEY) is in .local/demo-api-key.
 HELP
 exec_args=(--listen "${LISTEN:-127.0.0.1:3000}")
 if [ ${#backend[@]} -gt 0 ]; then

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use domain::api_keys::ApiKey;
 use domain::auth::{ClientAuthClaims, P256SigningKey};
 use domain::clients::{Client, ClientKey, PublicKey, RegisteredKey};
 use domain::clock::{Clock, SystemClock};
@@ -84,6 +85,27 @@ enum Command {
         client_key: String,
         #[arg(long)]
         serial: String,
+    },
+    /// Create an API key for a client's account (`Authorization: Apikey KEY`
+    /// on the licensing APIs). The key is printed once; only its hash is kept.
+    CreateApiKey {
+        #[arg(long)]
+        client_key: String,
+        /// What the key is for, to tell keys apart when listing them.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List a client's API keys (ids and labels, never the keys).
+    ListApiKeys {
+        #[arg(long)]
+        client_key: String,
+    },
+    /// Revoke an API key by its id; it stops working at once.
+    RevokeApiKey {
+        #[arg(long)]
+        client_key: String,
+        #[arg(long)]
+        id: String,
     },
     /// Create the DynamoDB table (with --dynamodb-endpoint or --aws).
     CreateTable,
@@ -229,6 +251,59 @@ async fn run(args: Args) -> Result<(), String> {
                 .map_err(|e| e.to_string())?
                 .ok_or("no such device")?;
             println!("{}", device.secrets.key.to_hex());
+        }
+        Command::CreateApiKey {
+            client_key: key,
+            label,
+        } => {
+            let key = client_key(key)?;
+            if stores
+                .clients
+                .get_client(&key)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                return Err(format!("no client {key}"));
+            }
+            let issued = ApiKey::issue(&key, label, clock.now());
+            stores
+                .api_keys
+                .create_api_key(&issued.record)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                json!({"clientKey": key, "id": issued.record.id, "apiKey": issued.key})
+            );
+        }
+        Command::ListApiKeys { client_key: key } => {
+            let keys = stores
+                .api_keys
+                .list_api_keys(&client_key(key)?)
+                .await
+                .map_err(|e| e.to_string())?;
+            for k in keys {
+                println!(
+                    "{}",
+                    json!({"id": k.id, "label": k.label, "createdAt": k.created_at})
+                );
+            }
+        }
+        Command::RevokeApiKey {
+            client_key: key,
+            id,
+        } => {
+            let key = client_key(key)?;
+            stores
+                .api_keys
+                .revoke_api_key(&key, id)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => format!("client {key} has no API key {id}"),
+                    other => other.to_string(),
+                })?;
+            println!("{}", json!({"clientKey": key, "revoked": id}));
         }
         Command::CreateTable => match &backend {
             Backend::Dynamo(store) => {

@@ -146,5 +146,69 @@ async fn the_seed_file_carries_clients_keys_and_devices_to_the_local_api() {
     auth.exchange(&request)
         .await
         .expect("the signed token authenticates");
+
+    // API keys: shown once, stored as hashes, revocable by id.
+    let api_key = |label: &str| -> (String, String) {
+        let out = ok(
+            &dir,
+            &[
+                "create-api-key",
+                "--client-key",
+                "ck_demo",
+                "--label",
+                label,
+            ],
+        );
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        (
+            json["id"].as_str().unwrap().to_owned(),
+            json["apiKey"].as_str().unwrap().to_owned(),
+        )
+    };
+    let (first_id, first) = api_key("ci");
+    let (_, second) = api_key("ops");
+    let (code, _, err) = admin(&dir, &["create-api-key", "--client-key", "ck_nobody"]);
+    assert_eq!((code, err.contains("no client")), (2, true));
+    let listed = ok(&dir, &["list-api-keys", "--client-key", "ck_demo"]);
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(!listed.contains(&first) && listed.contains(&first_id));
+    ok(
+        &dir,
+        &[
+            "revoke-api-key",
+            "--client-key",
+            "ck_demo",
+            "--id",
+            &first_id,
+        ],
+    );
+    let (code, _, err) = admin(
+        &dir,
+        &[
+            "revoke-api-key",
+            "--client-key",
+            "ck_demo",
+            "--id",
+            &first_id,
+        ],
+    );
+    assert_eq!((code, err.contains("has no API key")), (2, true));
+    let seed_text = std::fs::read_to_string(dir.join(".local/seed.json")).unwrap();
+    assert!(!seed_text.contains(&second), "only hashes are stored");
+    let store = MemoryStore::from_seed(Seed::load(&dir.join(".local/seed.json")).unwrap()).unwrap();
+    let stores = Stores::from_adapter(Arc::new(store));
+    let find = |key: &str| domain::api_keys::lookup_hash(key).unwrap();
+    assert!(stores
+        .api_keys
+        .find_api_key(&find(&second))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(stores
+        .api_keys
+        .find_api_key(&find(&first))
+        .await
+        .unwrap()
+        .is_none());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -50,6 +50,8 @@ pub enum AuthError {
     ExpiredAccessToken,
     #[error("the API key is not valid")]
     InvalidApiKey,
+    #[error("an API key (Apikey KEY) or an access token (Bearer TOKEN) is required in the Authorization header")]
+    MissingCredentials,
     #[error(transparent)]
     Store(StoreError),
 }

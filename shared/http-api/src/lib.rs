@@ -211,7 +211,13 @@ impl Authenticator {
             .and_then(|value| value.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("apikey"))
             .map(|(_, key)| key.trim());
-        let (Some(presented), Some(store)) = (api_key, &self.api_keys) else {
+        let Some(store) = &self.api_keys else {
+            return self.client(request);
+        };
+        if authorization(request).is_none_or(|v| v.trim().is_empty()) {
+            return Err(AuthError::MissingCredentials.into());
+        }
+        let Some(presented) = api_key else {
             return self.client(request);
         };
         let hash = lookup_hash(presented).ok_or(AuthError::InvalidApiKey)?;
