@@ -5,6 +5,7 @@
 pub mod api_keys;
 pub mod auth;
 pub mod batches;
+pub mod challenges;
 pub mod clients;
 pub mod clock;
 pub mod codes;
@@ -15,9 +16,10 @@ pub mod random;
 
 pub use auth::{AuthError, AuthService};
 pub use batches::{BatchError, BatchService};
+pub use challenges::{ChallengeError, ChallengeService};
 pub use codes::{CodesError, CodesService};
 pub use licensing::{LicenseError, LicenseService};
 pub use ports::{
-    ApiKeyStore, BatchStore, ChunkQueue, ClientStore, CodeStore, DeviceStore, LicenseStore, Page,
-    StoreError,
+    ApiKeyStore, BatchStore, ChallengeStore, ChunkQueue, ClientStore, CodeStore, DeviceStore,
+    LicenseStore, Page, StoreError,
 };

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use domain::auth::{AccessTokenVerifier, P256SigningKey};
+use domain::challenges::ChallengeConfig;
 use domain::clients::PublicKey;
 use domain::ports::ChunkQueue;
 use storage::{dynamodb_client, sqs_client, DynamoStore, SqsQueue, Stores};
@@ -59,4 +60,41 @@ pub fn certificate_key_from_env() -> Result<P256SigningKey, ConfigError> {
     let pem = required("LICENSE_CERTIFICATE_PRIVATE_KEY")?;
     P256SigningKey::from_pkcs8_pem(&pem)
         .map_err(|e| ConfigError(format!("LICENSE_CERTIFICATE_PRIVATE_KEY: {e}")))
+}
+
+/// The challenge settings: `CHALLENGE_LIFETIME_SECS`,
+/// `CHALLENGE_MAX_USAGE_COUNT`, `CHALLENGE_MAX_FAILED_ATTEMPTS`,
+/// `CHALLENGE_ATTEMPT_WINDOW_SECS`, `CHALLENGE_RETENTION_SECS`; each
+/// defaults to `ChallengeConfig::default()` when unset.
+pub fn challenge_config_from_env() -> Result<ChallengeConfig, ConfigError> {
+    fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ConfigError> {
+        match std::env::var(name) {
+            Err(_) => Ok(default),
+            Ok(text) => text
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError(format!("{name} is not a number: {text:?}"))),
+        }
+    }
+    let defaults = ChallengeConfig::default();
+    let config = ChallengeConfig {
+        lifetime_secs: number("CHALLENGE_LIFETIME_SECS", defaults.lifetime_secs)?,
+        max_usage_count: number("CHALLENGE_MAX_USAGE_COUNT", defaults.max_usage_count)?,
+        max_failed_attempts: number(
+            "CHALLENGE_MAX_FAILED_ATTEMPTS",
+            defaults.max_failed_attempts,
+        )?,
+        attempt_window_secs: number(
+            "CHALLENGE_ATTEMPT_WINDOW_SECS",
+            defaults.attempt_window_secs,
+        )?,
+        retention_secs: number("CHALLENGE_RETENTION_SECS", defaults.retention_secs)?,
+        max_events: defaults.max_events,
+    };
+    if config.lifetime_secs < 60 || config.max_usage_count == 0 || config.retention_secs < 0 {
+        return Err(ConfigError(
+            "challenge settings: the lifetime is at least 60 s, the usage count at least 1, the retention not negative".into(),
+        ));
+    }
+    Ok(config)
 }

@@ -1,7 +1,7 @@
 //! The one place where errors become HTTP answers.
 
 use domain::batches::ItemError;
-use domain::{AuthError, BatchError, CodesError, LicenseError, StoreError};
+use domain::{AuthError, BatchError, ChallengeError, CodesError, LicenseError, StoreError};
 use http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::Serialize;
@@ -17,6 +17,8 @@ pub enum ApiError {
     Batch(#[from] BatchError),
     #[error(transparent)]
     License(#[from] LicenseError),
+    #[error(transparent)]
+    Challenge(#[from] ChallengeError),
     #[error("the body must be {0}")]
     UnsupportedMediaType(&'static str),
     #[error("the request body is not valid JSON for this endpoint: {0}")]
@@ -51,7 +53,8 @@ impl ApiError {
             ApiError::Auth(AuthError::Store(e))
             | ApiError::Codes(CodesError::Store(e))
             | ApiError::Batch(BatchError::Store(e))
-            | ApiError::License(LicenseError::Store(e)) => store_status(e),
+            | ApiError::License(LicenseError::Store(e))
+            | ApiError::Challenge(ChallengeError::Store(e)) => store_status(e),
             ApiError::Auth(_) => (S::UNAUTHORIZED, "unauthorized", None),
             ApiError::Codes(CodesError::InvalidField { field, .. }) => {
                 (S::BAD_REQUEST, "invalid_field", Some(field.as_str()))
@@ -73,6 +76,7 @@ impl ApiError {
             }
             ApiError::Batch(BatchError::NotFound) => (S::NOT_FOUND, "batch_not_found", None),
             ApiError::License(e) => license_status(e),
+            ApiError::Challenge(e) => challenge_status(e),
             ApiError::UnsupportedMediaType(_) => {
                 (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", None)
             }
@@ -138,6 +142,13 @@ impl ApiError {
                 crate::json_response(status, &serde_json::json!({ "error": message }))
             }
         };
+        if let ApiError::Challenge(ChallengeError::TooManyAttempts { retry_after_secs }) = &self {
+            if let Ok(value) = http::HeaderValue::from_str(&retry_after_secs.max(&1).to_string()) {
+                response
+                    .headers_mut()
+                    .insert(http::header::RETRY_AFTER, value);
+            }
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 http::header::WWW_AUTHENTICATE,
@@ -183,6 +194,26 @@ fn license_status(error: &LicenseError) -> (StatusCode, &'static str, Option<&st
         L::BadSignature => (S::FORBIDDEN, "bad_signature", None),
         L::NotOwner => (S::FORBIDDEN, "not_owner", None),
         L::Store(e) => store_status(e),
+    }
+}
+
+fn challenge_status(error: &ChallengeError) -> (StatusCode, &'static str, Option<&str>) {
+    use ChallengeError as C;
+    use StatusCode as S;
+    match error {
+        C::InvalidField { field, .. } => (S::BAD_REQUEST, "invalid_field", Some(field.as_str())),
+        C::NotFound => (S::NOT_FOUND, "challenge_not_found", None),
+        C::EventNotFound => (S::NOT_FOUND, "delivery_event_not_found", None),
+        C::LiveChallengeExists => (S::CONFLICT, "challenge_exists", None),
+        C::TooManyEvents(_) => (S::CONFLICT, "too_many_events", None),
+        C::Busy => (S::CONFLICT, "challenge_busy", None),
+        C::Expired => (S::UNPROCESSABLE_ENTITY, "challenge_expired", None),
+        C::Deleted => (S::UNPROCESSABLE_ENTITY, "challenge_deleted", None),
+        C::Invalidated => (S::UNPROCESSABLE_ENTITY, "challenge_invalidated", None),
+        C::Exhausted => (S::UNPROCESSABLE_ENTITY, "challenge_exhausted", None),
+        C::WrongCode => (S::UNPROCESSABLE_ENTITY, "wrong_code", Some("code")),
+        C::TooManyAttempts { .. } => (S::TOO_MANY_REQUESTS, "too_many_attempts", None),
+        C::Store(e) => store_status(e),
     }
 }
 

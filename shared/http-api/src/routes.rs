@@ -12,16 +12,19 @@ pub enum Function {
     Codes,
     Batch,
     Licenses,
+    ActivationChallenges,
 }
 
 impl Function {
-    /// The crate, binary and `template.yaml` logical-id stem of the function.
+    /// The binary of the function; without its dashes, the `template.yaml`
+    /// logical-id stem (`activation-challenges` is `ActivationChallengesFunction`).
     pub fn name(self) -> &'static str {
         match self {
             Function::Auth => "auth",
             Function::Codes => "codes",
             Function::Batch => "batch",
             Function::Licenses => "licenses",
+            Function::ActivationChallenges => "activation-challenges",
         }
     }
 }
@@ -146,6 +149,47 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/deploy/{id}", Function::Licenses),
     route("POST", "/activation/nonce", Function::Licenses),
     route("POST", "/activation/activate", Function::Licenses),
+    // Solaris activation challenges.
+    route(
+        "POST",
+        "/v1/mfa/challenges/activation",
+        Function::ActivationChallenges,
+    ),
+    route(
+        "GET",
+        "/v1/mfa/challenges/activation",
+        Function::ActivationChallenges,
+    ),
+    route(
+        "GET",
+        "/v1/mfa/challenges/activation/{id}",
+        Function::ActivationChallenges,
+    ),
+    route(
+        "DELETE",
+        "/v1/mfa/challenges/activation/{id}",
+        Function::ActivationChallenges,
+    ),
+    route(
+        "POST",
+        "/v1/mfa/challenges/activation/{id}/verify",
+        Function::ActivationChallenges,
+    ),
+    route(
+        "POST",
+        "/v1/mfa/challenges/activation/{id}/delivery_events",
+        Function::ActivationChallenges,
+    ),
+    route(
+        "GET",
+        "/v1/mfa/challenges/activation/{id}/delivery_events",
+        Function::ActivationChallenges,
+    ),
+    route(
+        "GET",
+        "/v1/mfa/challenges/activation/{id}/delivery_events/{event_id}",
+        Function::ActivationChallenges,
+    ),
 ];
 
 /// Which error shape a path's API family answers with.

@@ -8,14 +8,18 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
+use activation_challenges_function::ActivationChallengesFunction;
 use auth_function::AuthFunction;
 use batch_function::BatchFunction;
 use bytes::Bytes;
 use codes_function::CodesFunction;
 use domain::auth::{AccessTokenVerifier, AuthConfig, P256SigningKey};
+use domain::challenges::{ChallengeConfig, CleanupReport};
 use domain::clock::Clock;
 use domain::licensing::deploy::CertificateDeployer;
-use domain::{AuthService, BatchService, CodesService, LicenseService};
+use domain::{
+    AuthService, BatchService, ChallengeError, ChallengeService, CodesService, LicenseService,
+};
 use http_api::routes::error_style;
 use http_api::{
     match_route, ApiError, Authenticator, Function, RouteHandler, RouteMatch, MAX_BATCH_BODY_BYTES,
@@ -36,6 +40,10 @@ pub struct LocalConfig {
     pub certificate_key: P256SigningKey,
     pub clock: Arc<dyn Clock>,
     pub auth: AuthConfig,
+    pub challenges: ChallengeConfig,
+    /// Runs the challenge cleanup this often in the background, as the
+    /// schedule does on AWS; `None` leaves it to `LocalApi::cleanup`.
+    pub cleanup_every: Option<std::time::Duration>,
 }
 
 /// Every function of the platform, in one process.
@@ -44,6 +52,8 @@ pub struct LocalApi {
     codes: CodesFunction,
     batch: BatchFunction,
     licenses: LicensesFunction,
+    challenges: ActivationChallengesFunction,
+    cleanup: Arc<ChallengeService>,
 }
 
 impl LocalApi {
@@ -82,8 +92,18 @@ impl LocalApi {
             Arc::new(CertificateDeployer::new(config.certificate_key)),
             config.clock.clone(),
         );
+        let challenge_service = |clock: Arc<dyn Clock>| {
+            ChallengeService::new(config.stores.challenges.clone(), clock, config.challenges)
+        };
+        let cleanup = Arc::new(challenge_service(config.clock.clone()));
+        if let Some(every) = config.cleanup_every {
+            tokio::spawn(run_cleanup_every(cleanup.clone(), every));
+        }
+        let challenges = challenge_service(config.clock.clone());
         let authenticator = Authenticator::new(verifier, config.clock);
         LocalApi {
+            challenges: ActivationChallengesFunction::new(challenges, authenticator.clone()),
+            cleanup,
             auth: AuthFunction::new(auth),
             codes: CodesFunction::new(codes, authenticator.clone()),
             batch: BatchFunction::new(batch, authenticator.clone()),
@@ -94,6 +114,11 @@ impl LocalApi {
         }
     }
 
+    /// One run of the scheduled cleanup, as the `cleanup` Lambda does it.
+    pub async fn cleanup(&self) -> Result<CleanupReport, ChallengeError> {
+        cleanup_function::handle(&self.cleanup).await
+    }
+
     /// Routes the request to its function, as API Gateway would.
     pub async fn handle(&self, request: Request) -> Response<Body> {
         match match_route(request.method(), request.uri().path()) {
@@ -102,6 +127,7 @@ impl LocalApi {
                 Function::Codes => self.codes.handle(request).await,
                 Function::Batch => self.batch.handle(request).await,
                 Function::Licenses => self.licenses.handle(request).await,
+                Function::ActivationChallenges => self.challenges.handle(request).await,
             },
             RouteMatch::WrongMethod => http_api::finish_styled(
                 Err(ApiError::MethodNotAllowed),
@@ -137,6 +163,16 @@ impl LocalApi {
             Body::Binary(binary) => Bytes::from(binary),
         };
         hyper::Response::from_parts(parts, Full::new(bytes))
+    }
+}
+
+async fn run_cleanup_every(service: Arc<ChallengeService>, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        ticks.tick().await;
+        if let Err(err) = cleanup_function::handle(&service).await {
+            tracing::warn!(error = %err, "cleanup run failed; the next run retries");
+        }
     }
 }
 

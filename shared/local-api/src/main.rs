@@ -36,6 +36,13 @@ struct Args {
     /// start.
     #[arg(long, default_value = ".local/license-certificate-key.pem")]
     certificate_key: PathBuf,
+    /// Run the activation-challenge cleanup this often while serving.
+    #[arg(long, default_value_t = 60)]
+    cleanup_interval_secs: u64,
+    /// Run the cleanup once on the chosen backend, print what it did, and
+    /// exit instead of serving.
+    #[arg(long)]
+    cleanup_once: bool,
 }
 
 #[tokio::main]
@@ -70,7 +77,18 @@ async fn run(args: Args) -> Result<(), String> {
         certificate_key,
         clock: Arc::new(SystemClock),
         auth: AuthConfig::default(),
+        challenges: http_api::config::challenge_config_from_env().map_err(|e| e.to_string())?,
+        cleanup_every: (!args.cleanup_once)
+            .then(|| std::time::Duration::from_secs(args.cleanup_interval_secs.max(1))),
     }));
+    if args.cleanup_once {
+        let report = api.cleanup().await.map_err(|e| e.to_string())?;
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("a report serializes")
+        );
+        return Ok(());
+    }
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| format!("{}: {e}", args.listen))?;

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dynamo;
+mod dynamo_challenges;
 mod dynamo_licenses;
 pub mod memory;
 pub mod queue;
@@ -14,7 +15,9 @@ pub use queue::{sqs_client, MemoryQueue, SqsQueue};
 
 use std::sync::Arc;
 
-use domain::ports::{ApiKeyStore, BatchStore, ClientStore, CodeStore, DeviceStore, LicenseStore};
+use domain::ports::{
+    ApiKeyStore, BatchStore, ChallengeStore, ClientStore, CodeStore, DeviceStore, LicenseStore,
+};
 
 /// The ports a function needs, all served by one adapter.
 #[derive(Clone)]
@@ -25,6 +28,7 @@ pub struct Stores {
     pub batches: Arc<dyn BatchStore>,
     pub api_keys: Arc<dyn ApiKeyStore>,
     pub licenses: Arc<dyn LicenseStore>,
+    pub challenges: Arc<dyn ChallengeStore>,
 }
 
 impl Stores {
@@ -36,6 +40,7 @@ impl Stores {
             + BatchStore
             + ApiKeyStore
             + LicenseStore
+            + ChallengeStore
             + 'static,
     {
         Stores {
@@ -44,7 +49,8 @@ impl Stores {
             codes: adapter.clone(),
             batches: adapter.clone(),
             api_keys: adapter.clone(),
-            licenses: adapter,
+            licenses: adapter.clone(),
+            challenges: adapter,
         }
     }
 }

@@ -122,6 +122,8 @@ impl TestApi {
             certificate_key: P256SigningKey::generate(),
             clock: clock.clone(),
             auth: AuthConfig::default(),
+            challenges: domain::challenges::ChallengeConfig::default(),
+            cleanup_every: None,
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

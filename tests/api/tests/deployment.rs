@@ -54,7 +54,7 @@ fn the_template_declares_exactly_the_routes_the_functions_serve() {
             (
                 r.method.to_owned(),
                 r.path.to_owned(),
-                r.function.name().to_owned(),
+                r.function.name().replace('-', ""),
             )
         })
         .collect();
@@ -238,4 +238,76 @@ async fn every_licensing_event_replays_successfully() {
             _ => {}
         }
     }
+}
+
+/// The activation-challenge events in order, then the scheduled event the
+/// cleanup Lambda gets, through the cleanup's own handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_challenge_event_and_the_schedule_replay_successfully() {
+    let api = TestApi::start(Backend::Memory).await;
+    let client = api.new_client("Challenge events").await;
+    let access = api.login(&client).await;
+    let order = [
+        "post-activation-challenge.json",
+        "get-activation-challenges.json",
+        "get-activation-challenge.json",
+        "post-delivery-event.json",
+        "get-delivery-events.json",
+        "get-delivery-event.json",
+        "post-activation-challenge-verify.json",
+        "delete-activation-challenge.json",
+    ];
+    let mut captured: Vec<(&str, String)> = Vec::new();
+    for name in order {
+        let mut text = event(name).replace("REPLACE_WITH_ACCESS_TOKEN", &access);
+        for (placeholder, value) in &captured {
+            text = text.replace(placeholder, value);
+        }
+        let request =
+            lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let response = api.api.handle(request).await;
+        assert!(
+            response.status().is_success(),
+            "{name}: {} {:?}",
+            response.status(),
+            response.body()
+        );
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body: Value = if response.body().as_ref().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(response.body().as_ref()).unwrap()
+        };
+        match name {
+            "post-activation-challenge.json" => {
+                captured.push((
+                    "REPLACE_WITH_CHALLENGE_ID",
+                    body["id"].as_str().unwrap().to_owned(),
+                ));
+                captured.push((
+                    "REPLACE_WITH_CODE",
+                    body["code"].as_str().unwrap().to_owned(),
+                ));
+            }
+            "get-activation-challenges.json" => assert_eq!(body.as_array().unwrap().len(), 1),
+            "post-delivery-event.json" => {
+                let location = location.expect("a Location header");
+                let event_id = location.rsplit('/').next().unwrap().to_owned();
+                captured.push(("REPLACE_WITH_EVENT_ID", event_id));
+            }
+            "post-activation-challenge-verify.json" => assert_eq!(body["usage_count"], 1),
+            _ => {}
+        }
+    }
+    let scheduled: Value = serde_json::from_str(&event("scheduled-cleanup.json")).unwrap();
+    assert_eq!(scheduled["detail-type"], "Scheduled Event");
+    let report = api.api.cleanup().await.unwrap();
+    assert_eq!(
+        report.marked_expired, 0,
+        "the one challenge was deleted, not expired"
+    );
 }

@@ -1,0 +1,124 @@
+//! The activation-challenges function: Solaris device management's
+//! activation challenges (`/v1/mfa/challenges/activation`), their
+//! verification and their delivery events (`docs/challenges.md`).
+
+use async_trait::async_trait;
+use domain::challenges::{
+    ChallengeView, CreateChallengeBody, DeliveryEventBody, DeliveryEventView, ListChallengesParams,
+    VerifyBody,
+};
+use domain::ChallengeService;
+use http::StatusCode;
+use http_api::{
+    json_body, json_response, query, ApiError, Authenticator, Function, RouteHandler, Routed,
+};
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+
+pub const BASE: &str = "/v1/mfa/challenges/activation";
+
+pub struct ActivationChallengesFunction {
+    challenges: ChallengeService,
+    auth: Authenticator,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CreateParams {
+    invalidate_existing_code: Option<String>,
+}
+
+fn with_location(mut response: Response<Body>, location: &str) -> Response<Body> {
+    if let Ok(value) = http::HeaderValue::from_str(location) {
+        response.headers_mut().insert(http::header::LOCATION, value);
+    }
+    response
+}
+
+impl ActivationChallengesFunction {
+    pub fn new(challenges: ChallengeService, auth: Authenticator) -> Self {
+        ActivationChallengesFunction { challenges, auth }
+    }
+}
+
+#[async_trait]
+impl RouteHandler for ActivationChallengesFunction {
+    const FUNCTION: Function = Function::ActivationChallenges;
+
+    async fn dispatch(
+        &self,
+        request: &Request,
+        routed: &Routed,
+    ) -> Result<Response<Body>, ApiError> {
+        let account = self.auth.client(request)?;
+        let id = routed.param("id");
+        let path = routed.route.path.trim_start_matches(BASE);
+        match (routed.route.method, path) {
+            ("POST", "") => {
+                let params: CreateParams = query(request)?;
+                let body: CreateChallengeBody = json_body(request)?;
+                let new = body.validate(params.invalidate_existing_code.as_deref())?;
+                let challenge = self.challenges.create(&account, new).await?;
+                Ok(with_location(
+                    json_response(StatusCode::CREATED, &ChallengeView::from(&challenge)),
+                    &format!("{BASE}/{}", challenge.id),
+                ))
+            }
+            ("GET", "") => {
+                let params: ListChallengesParams = query(request)?;
+                let query = params.into_query(&account, self.challenges.now())?;
+                let page = self.challenges.list(&query).await?;
+                let views: Vec<ChallengeView> = page.iter().map(ChallengeView::from).collect();
+                Ok(json_response(StatusCode::OK, &views))
+            }
+            ("GET", "/{id}") => {
+                let challenge = self.challenges.get(&account, id).await?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &ChallengeView::from(&challenge),
+                ))
+            }
+            ("DELETE", "/{id}") => {
+                self.challenges.delete(&account, id).await?;
+                Ok(Response::builder()
+                    .status(StatusCode::NO_CONTENT)
+                    .body(Body::Empty)
+                    .expect("a bare status is a valid response"))
+            }
+            ("POST", "/{id}/verify") => {
+                let body: VerifyBody = json_body(request)?;
+                let challenge = self.challenges.verify(&account, id, &body).await?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &ChallengeView::from(&challenge),
+                ))
+            }
+            ("POST", "/{id}/delivery_events") => {
+                let body: DeliveryEventBody = json_body(request)?;
+                let (challenge, event) = self.challenges.add_event(&account, id, &body).await?;
+                // The document answers with the challenge; the new event is
+                // where Location points.
+                Ok(with_location(
+                    json_response(StatusCode::CREATED, &ChallengeView::from(&challenge)),
+                    &format!("{BASE}/{}/delivery_events/{}", challenge.id, event.id),
+                ))
+            }
+            ("GET", "/{id}/delivery_events") => {
+                let events = self.challenges.events(&account, id).await?;
+                let views: Vec<DeliveryEventView> =
+                    events.iter().map(DeliveryEventView::from).collect();
+                Ok(json_response(StatusCode::OK, &views))
+            }
+            ("GET", "/{id}/delivery_events/{event_id}") => {
+                let event = self
+                    .challenges
+                    .event(&account, id, routed.param("event_id"))
+                    .await?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &DeliveryEventView::from(&event),
+                ))
+            }
+            _ => Err(ApiError::RouteNotFound),
+        }
+    }
+}

@@ -1,0 +1,747 @@
+//! The DynamoDB adapter's activation challenges. Keys and indexes are in
+//! `docs/storage.md`; why they are shaped so is in `docs/challenges.md`.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use domain::challenges::{
+    Challenge, ChallengeQuery, ChallengeRef, DeliveryEvent, EndReason, Purpose,
+};
+use domain::clients::ClientKey;
+use domain::clock::Timestamp;
+use domain::ports::{ChallengeStore, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
+
+use crate::dynamo::{
+    corrupt, transaction_outcome, unavailable, DynamoStore, Item, GSI1, GSI2, GSI3, PK, SK,
+};
+
+fn s(text: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(text.into())
+}
+
+fn n(number: impl ToString) -> AttributeValue {
+    AttributeValue::N(number.to_string())
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
+}
+
+fn challenges_pk(account: &ClientKey) -> String {
+    format!("CHALLENGES#{account}")
+}
+
+fn challenge_sk(id: &str) -> String {
+    format!("CHALLENGE#{id}")
+}
+
+fn slot_pk(account: &ClientKey, person: &str, purpose: Purpose) -> String {
+    let purpose = serde_json::to_value(purpose).expect("an enum serializes");
+    format!(
+        "CHALLENGESLOT#{account}#{person}#{}",
+        purpose.as_str().unwrap_or_default()
+    )
+}
+
+fn code_pk(account: &ClientKey, code: &str) -> String {
+    format!("CHALLENGECODE#{account}#{code}")
+}
+
+fn events_pk(account: &ClientKey, challenge: &str) -> String {
+    format!("CHALLENGEEVENTS#{account}#{challenge}")
+}
+
+/// The cleanup's indexes are spread over 16 partitions by the last hex digit
+/// of the challenge id, so no one partition takes every account's writes.
+const SHARDS: &str = "0123456789abcdef";
+
+fn shard(id: &str) -> char {
+    id.chars().last().unwrap_or('0')
+}
+
+/// `<millis, 15 digits>#<account>#<id>`: time order across accounts.
+fn due_key(at: Timestamp, account: &ClientKey, id: &str) -> String {
+    format!("{:015}#{account}#{id}", at.millis())
+}
+
+fn ref_from_due_key(sort: &str) -> Result<ChallengeRef, StoreError> {
+    let mut parts = sort.splitn(3, '#');
+    let (_, account, id) = (parts.next(), parts.next(), parts.next());
+    match (account.map(ClientKey::parse), id) {
+        (Some(Ok(account)), Some(id)) => Ok(ChallengeRef {
+            account,
+            id: id.to_owned(),
+        }),
+        _ => Err(StoreError::Corrupt(format!("bad cleanup key {sort:?}"))),
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct ChallengeItem {
+    pk: String,
+    sk: String,
+    gsi1pk: String,
+    gsi1sk: String,
+    /// On the expiry index until the challenge is marked or ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi2sk: Option<String>,
+    gsi3pk: String,
+    gsi3sk: String,
+    /// Epoch seconds of the purge, for DynamoDB's TTL.
+    #[serde(rename = "expiresAt")]
+    ttl: i64,
+    #[serde(flatten)]
+    record: Challenge,
+}
+
+/// A slot or code claim: whose it is and until when.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Claim {
+    pk: String,
+    sk: String,
+    challenge_id: String,
+    expires_at_millis: i64,
+    /// TTL, epoch seconds.
+    expires_at: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EventItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    record: DeliveryEvent,
+}
+
+impl DynamoStore {
+    fn challenge_item(&self, c: &Challenge, retention_secs: i64) -> ChallengeItem {
+        let purge = c.purge_at(retention_secs);
+        ChallengeItem {
+            pk: challenges_pk(&c.account),
+            sk: challenge_sk(&c.id),
+            gsi1pk: format!("CHALLENGEPERSON#{}#{}", c.account, c.person_id),
+            gsi1sk: c.id.clone(),
+            gsi2pk: Some(format!("CHALLENGESLIVE#{}", shard(&c.id))),
+            gsi2sk: Some(due_key(c.expires_at, &c.account, &c.id)),
+            gsi3pk: format!("CHALLENGESPURGE#{}", shard(&c.id)),
+            gsi3sk: due_key(purge, &c.account, &c.id),
+            ttl: purge.secs() + 1,
+            record: c.clone(),
+        }
+    }
+
+    fn claim_put(
+        &self,
+        pk: String,
+        sk: &str,
+        c: &Challenge,
+        condition: &str,
+        values: HashMap<String, AttributeValue>,
+    ) -> Put {
+        let claim = Claim {
+            pk,
+            sk: sk.to_owned(),
+            challenge_id: c.id.clone(),
+            expires_at_millis: c.expires_at.millis(),
+            expires_at: c.expires_at.secs() + 1,
+        };
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(claim).expect("a claim always serializes")))
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .expect("put has table and item")
+    }
+
+    /// A delete of a claim that is a no-op unless the claim is this
+    /// challenge's, so freeing never frees someone else's.
+    fn claim_release(&self, pk: String, sk: &str, id: &str) -> Delete {
+        Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .condition_expression("attribute_not_exists(pk) OR challengeId = :id")
+            .expression_attribute_values(":id", s(id))
+            .build()
+            .expect("delete has table and key")
+    }
+
+    /// The update that ends a live challenge at `at`.
+    fn end_update(
+        &self,
+        c: &Challenge,
+        at: Timestamp,
+        reason: EndReason,
+        retention_secs: i64,
+    ) -> Result<Update, StoreError> {
+        let mut ended = c.clone();
+        ended.expires_at = at;
+        let purge = ended.purge_at(retention_secs);
+        Ok(Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(challenges_pk(&c.account), &challenge_sk(&c.id))))
+            .update_expression(
+                "SET ended = :reason, expires_at = :at, gsi3sk = :purge, expiresAt = :ttl REMOVE gsi2pk, gsi2sk",
+            )
+            .condition_expression("attribute_not_exists(ended) AND expires_at > :at")
+            .expression_attribute_values(":reason", to_attribute_value(reason).map_err(corrupt)?)
+            .expression_attribute_values(":at", s(at.to_rfc3339()))
+            .expression_attribute_values(":purge", s(due_key(purge, &c.account, &c.id)))
+            .expression_attribute_values(":ttl", n(purge.secs() + 1))
+            .build()
+            .expect("update has table, key and expression"))
+    }
+
+    /// `NotFound` when the challenge is gone, else `Conflict`: what a failed
+    /// condition on it means.
+    async fn gone_or_conflict(&self, account: &ClientKey, id: &str) -> StoreError {
+        match self.get_challenge(account, id).await {
+            Ok(None) => StoreError::NotFound,
+            Ok(Some(_)) => StoreError::Conflict,
+            Err(e) => e,
+        }
+    }
+
+    async fn release_claims(&self, c: &Challenge) -> Result<(), StoreError> {
+        for (pk, sk) in [
+            (slot_pk(&c.account, &c.person_id, c.purpose), "SLOT"),
+            (code_pk(&c.account, &c.code), "CODE"),
+        ] {
+            let result = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, sk)))
+                .condition_expression("challengeId = :id")
+                .expression_attribute_values(":id", s(c.id.clone()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(err) if err.code() == Some("ConditionalCheckFailedException") => {}
+                Err(err) => return Err(unavailable(err)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Up to `limit` refs due by `now` on one of the cleanup indexes.
+    async fn due(
+        &self,
+        index: &str,
+        prefix: &str,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<ChallengeRef>, StoreError> {
+        let upper = format!("{:015}#~", now.millis());
+        let mut refs = Vec::new();
+        for shard in SHARDS.chars() {
+            let mut start = None;
+            loop {
+                if refs.len() >= limit {
+                    return Ok(refs);
+                }
+                let output = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(index)
+                    .key_condition_expression(format!("{index}pk = :pk AND {index}sk <= :upper"))
+                    .expression_attribute_values(":pk", s(format!("{prefix}#{shard}")))
+                    .expression_attribute_values(":upper", s(upper.clone()))
+                    .set_exclusive_start_key(start)
+                    .limit(i32::try_from(limit - refs.len()).unwrap_or(i32::MAX))
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in output.items.unwrap_or_default() {
+                    match item.get(&format!("{index}sk")) {
+                        Some(AttributeValue::S(sort)) => refs.push(ref_from_due_key(sort)?),
+                        _ => {
+                            return Err(StoreError::Corrupt("a cleanup entry without a key".into()))
+                        }
+                    }
+                }
+                start = output.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(refs)
+    }
+}
+
+#[async_trait]
+impl ChallengeStore for DynamoStore {
+    async fn create_challenge(
+        &self,
+        challenge: &Challenge,
+        replacing: Option<&Challenge>,
+        retention_secs: i64,
+    ) -> Result<(), StoreError> {
+        let now = challenge.created_at;
+        let account = &challenge.account;
+        let item = self.challenge_item(challenge, retention_secs);
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(item).map_err(corrupt)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .expect("put has table and item");
+        let free = "attribute_not_exists(pk) OR expiresAtMillis <= :now";
+        let at_now = || HashMap::from([(":now".to_owned(), n(now.millis()))]);
+        let slot = match replacing {
+            Some(old) => self.claim_put(
+                slot_pk(account, &challenge.person_id, challenge.purpose),
+                "SLOT",
+                challenge,
+                "challengeId = :old",
+                HashMap::from([(":old".to_owned(), s(old.id.clone()))]),
+            ),
+            None => self.claim_put(
+                slot_pk(account, &challenge.person_id, challenge.purpose),
+                "SLOT",
+                challenge,
+                free,
+                at_now(),
+            ),
+        };
+        let code = self.claim_put(
+            code_pk(account, &challenge.code),
+            "CODE",
+            challenge,
+            free,
+            at_now(),
+        );
+        let mut steps = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().put(slot).build(),
+            TransactWriteItem::builder().put(code).build(),
+        ];
+        if let Some(old) = replacing {
+            steps.push(
+                TransactWriteItem::builder()
+                    .update(self.end_update(old, now, EndReason::Invalidated, retention_secs)?)
+                    .build(),
+            );
+            if old.code != challenge.code {
+                steps.push(
+                    TransactWriteItem::builder()
+                        .delete(self.claim_release(code_pk(account, &old.code), "CODE", &old.id))
+                        .build(),
+                );
+            }
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(steps))
+            .send()
+            .await;
+        // Steps: 0 the challenge, 1 its slot, 2 its code, 3 the replaced
+        // challenge, 4 the replaced code.
+        let replacing = replacing.is_some();
+        transaction_outcome(result, |reasons| match reasons {
+            [_, Some("ConditionalCheckFailed"), ..] if !replacing => {
+                Some(StoreError::AlreadyExists)
+            }
+            _ if reasons
+                .iter()
+                .any(|r| matches!(r, Some("ConditionalCheckFailed" | "TransactionConflict"))) =>
+            {
+                Some(StoreError::Conflict)
+            }
+            _ => None,
+        })
+    }
+
+    async fn get_challenge(
+        &self,
+        account: &ClientKey,
+        id: &str,
+    ) -> Result<Option<Challenge>, StoreError> {
+        match self.get(challenges_pk(account), &challenge_sk(id)).await? {
+            None => Ok(None),
+            Some(item) => {
+                let stored: ChallengeItem = from_item(item).map_err(corrupt)?;
+                Ok(Some(stored.record))
+            }
+        }
+    }
+
+    async fn live_challenge(
+        &self,
+        account: &ClientKey,
+        person_id: &str,
+        purpose: Purpose,
+        now: Timestamp,
+    ) -> Result<Option<Challenge>, StoreError> {
+        let Some(item) = self
+            .get(slot_pk(account, person_id, purpose), "SLOT")
+            .await?
+        else {
+            return Ok(None);
+        };
+        let claim: Claim = from_item(item).map_err(corrupt)?;
+        if claim.expires_at_millis <= now.millis() {
+            return Ok(None);
+        }
+        Ok(self
+            .get_challenge(account, &claim.challenge_id)
+            .await?
+            .filter(|c| c.ended.is_none() && !c.is_expired(now)))
+    }
+
+    async fn list_challenges(&self, query: &ChallengeQuery) -> Result<Vec<Challenge>, StoreError> {
+        let mut filters = Vec::new();
+        let mut values = HashMap::new();
+        if !query.include_expired {
+            filters.push("expires_at > :now");
+            values.insert(":now".to_owned(), s(query.now.to_rfc3339()));
+        }
+        if let Some(origin) = query.origin {
+            filters.push("origin = :origin");
+            values.insert(
+                ":origin".to_owned(),
+                to_attribute_value(origin).map_err(corrupt)?,
+            );
+        }
+        if let Some(purpose) = query.purpose {
+            filters.push("purpose = :purpose");
+            values.insert(
+                ":purpose".to_owned(),
+                to_attribute_value(purpose).map_err(corrupt)?,
+            );
+        }
+        if let Some(method) = query.delivery_method {
+            filters.push("delivery_method = :method");
+            values.insert(
+                ":method".to_owned(),
+                to_attribute_value(method).map_err(corrupt)?,
+            );
+        }
+        let (index, condition) = match &query.person_id {
+            Some(person) => {
+                values.insert(
+                    ":pk".to_owned(),
+                    s(format!("CHALLENGEPERSON#{}#{person}", query.account)),
+                );
+                (Some(GSI1.to_owned()), "gsi1pk = :pk")
+            }
+            None => {
+                values.insert(":pk".to_owned(), s(challenges_pk(&query.account)));
+                values.insert(":prefix".to_owned(), s("CHALLENGE#"));
+                (None, "pk = :pk AND begins_with(sk, :prefix)")
+            }
+        };
+        let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
+        let mut skipped = 0;
+        let mut page = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(index.clone())
+                .key_condition_expression(condition)
+                .set_filter_expression(filter.clone())
+                .set_expression_attribute_values(Some(values.clone()))
+                .set_exclusive_start_key(start)
+                .limit(100)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output.items.unwrap_or_default() {
+                if skipped < query.skip {
+                    skipped += 1;
+                    continue;
+                }
+                let stored: ChallengeItem = from_item(item).map_err(corrupt)?;
+                page.push(stored.record);
+                if page.len() == query.size {
+                    return Ok(page);
+                }
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(page);
+            }
+        }
+    }
+
+    async fn end_challenge(
+        &self,
+        challenge: &Challenge,
+        at: Timestamp,
+        reason: EndReason,
+        retention_secs: i64,
+    ) -> Result<(), StoreError> {
+        let account = &challenge.account;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(self.end_update(challenge, at, reason, retention_secs)?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .delete(self.claim_release(
+                        slot_pk(account, &challenge.person_id, challenge.purpose),
+                        "SLOT",
+                        &challenge.id,
+                    ))
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .delete(self.claim_release(
+                        code_pk(account, &challenge.code),
+                        "CODE",
+                        &challenge.id,
+                    ))
+                    .build(),
+            )
+            .send()
+            .await;
+        match transaction_outcome(result, |reasons| {
+            reasons
+                .iter()
+                .any(|r| matches!(r, Some("ConditionalCheckFailed" | "TransactionConflict")))
+                .then_some(StoreError::Conflict)
+        }) {
+            Err(StoreError::Conflict) => Err(self.gone_or_conflict(account, &challenge.id).await),
+            other => other,
+        }
+    }
+
+    async fn use_challenge(&self, challenge: &Challenge, now: Timestamp) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(challenges_pk(&challenge.account), &challenge_sk(&challenge.id))))
+            .update_expression("ADD usage_count :one")
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(ended) AND expires_at > :now AND usage_count < max_usage_count",
+            )
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", s(now.to_rfc3339()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Err(self
+                .gone_or_conflict(&challenge.account, &challenge.id)
+                .await),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn record_failed_attempt(
+        &self,
+        challenge: &Challenge,
+        window_start: Timestamp,
+        failed: u32,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                challenges_pk(&challenge.account),
+                &challenge_sk(&challenge.id),
+            )))
+            .update_expression("SET attempt_window_start = :start, failed_attempts = :failed")
+            .condition_expression(
+                "attempt_window_start = :readStart AND failed_attempts = :readFailed",
+            )
+            .expression_attribute_values(":start", s(window_start.to_rfc3339()))
+            .expression_attribute_values(":failed", n(failed))
+            .expression_attribute_values(
+                ":readStart",
+                s(challenge.attempt_window_start.to_rfc3339()),
+            )
+            .expression_attribute_values(":readFailed", n(challenge.failed_attempts))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => {
+                Err(StoreError::Conflict)
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn add_delivery_event(
+        &self,
+        event: &DeliveryEvent,
+        max_events: u32,
+    ) -> Result<(), StoreError> {
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                challenges_pk(&event.account),
+                &challenge_sk(&event.challenge_id),
+            )))
+            .update_expression("ADD event_count :one")
+            .condition_expression("attribute_exists(pk) AND event_count < :max")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(max_events))
+            .build()
+            .expect("update has table, key and expression");
+        let item = EventItem {
+            pk: events_pk(&event.account, &event.challenge_id),
+            sk: format!("EVENT#{}", event.id),
+            record: event.clone(),
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(item).map_err(corrupt)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .expect("put has table and item");
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await;
+        match transaction_outcome(result, |reasons| {
+            reasons
+                .iter()
+                .any(|r| matches!(r, Some("ConditionalCheckFailed" | "TransactionConflict")))
+                .then_some(StoreError::Conflict)
+        }) {
+            Err(StoreError::Conflict) => Err(self
+                .gone_or_conflict(&event.account, &event.challenge_id)
+                .await),
+            other => other,
+        }
+    }
+
+    async fn list_delivery_events(
+        &self,
+        challenge: &Challenge,
+    ) -> Result<Vec<DeliveryEvent>, StoreError> {
+        let mut events = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(events_pk(&challenge.account, &challenge.id)))
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output.items.unwrap_or_default() {
+                let stored: EventItem = from_item(item).map_err(corrupt)?;
+                events.push(stored.record);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(events);
+            }
+        }
+    }
+
+    async fn expired_challenges(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<ChallengeRef>, StoreError> {
+        self.due(GSI2, "CHALLENGESLIVE", now, limit).await
+    }
+
+    async fn mark_expired(&self, r: &ChallengeRef, now: Timestamp) -> Result<(), StoreError> {
+        let challenge = self
+            .get_challenge(&r.account, &r.id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(challenges_pk(&r.account), &challenge_sk(&r.id))))
+            .update_expression("SET marked_expired = :true REMOVE gsi2pk, gsi2sk")
+            .condition_expression(
+                "attribute_exists(pk) AND marked_expired = :false AND attribute_not_exists(ended) AND expires_at <= :now",
+            )
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", s(now.to_rfc3339()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => {
+                return Err(self.gone_or_conflict(&r.account, &r.id).await)
+            }
+            Err(err) => return Err(unavailable(err)),
+        }
+        // After the mark: a crash here leaves claims that have expired
+        // anyway, which a new challenge may take over and TTL removes.
+        self.release_claims(&challenge).await
+    }
+
+    async fn purgeable_challenges(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<ChallengeRef>, StoreError> {
+        self.due(GSI3, "CHALLENGESPURGE", now, limit).await
+    }
+
+    async fn purge_challenge(&self, r: &ChallengeRef) -> Result<(), StoreError> {
+        let challenge = self
+            .get_challenge(&r.account, &r.id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        // Events and claims first, the challenge last: a crash leaves the
+        // challenge on the purge index for the next run.
+        for event in self.list_delivery_events(&challenge).await? {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(
+                    events_pk(&r.account, &r.id),
+                    &format!("EVENT#{}", event.id),
+                )))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        self.release_claims(&challenge).await?;
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(challenges_pk(&r.account), &challenge_sk(&r.id))))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => {
+                Err(StoreError::NotFound)
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+}
