@@ -7,7 +7,6 @@ use api_tests::on_both_stores;
 use domain::challenges::*;
 use domain::clients::ClientKey;
 use domain::clock::{Clock, ManualClock, Timestamp};
-use domain::ports::ChallengeStore;
 use domain::StoreError;
 use storage::Stores;
 
