@@ -35,6 +35,10 @@ pub async fn handle(
         match batches.process_chunk(&chunk, final_attempt).await {
             ChunkOutcome::Finished => {
                 tracing::info!(batch = %chunk.batch_id, first = chunk.first, count = chunk.count, "chunk finished");
+                http_api::metrics::record(
+                    http_api::metrics::Metric::BatchItemsProcessed,
+                    u64::from(chunk.count),
+                );
             }
             ChunkOutcome::Retry(reason) => {
                 tracing::warn!(batch = %chunk.batch_id, first = chunk.first, receives, %reason, "chunk will be delivered again");

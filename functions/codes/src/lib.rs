@@ -65,6 +65,7 @@ impl RouteHandler for CodesFunction {
             ("POST", "/codes") => {
                 let body: CodeRequest = json_body(request)?;
                 let code = codes.issue_code(&client, &body).await?;
+                http_api::metrics::record(http_api::metrics::Metric::CodesIssued, 1);
                 Ok(json_response(StatusCode::CREATED, &code))
             }
             ("GET", "/codes") => {

@@ -1,6 +1,7 @@
 //! `platform-admin`: the operator's tool. Works on the local API's seed file
 //! (the in-memory backend) or on a DynamoDB table, local or on AWS.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -67,6 +68,10 @@ enum Command {
         client_key: String,
         #[arg(long)]
         private_key: PathBuf,
+        /// Print this many tokens, one per line, each with its own `jti`
+        /// (for load tests: every token is accepted once).
+        #[arg(long, default_value_t = 1)]
+        count: usize,
     },
     /// Register every device of an OpenPAYGO device-list CSV for a client.
     ImportDevices {
@@ -173,13 +178,18 @@ async fn run(args: Args) -> Result<(), String> {
     if let Command::SignAuthToken {
         client_key: key,
         private_key,
+        count,
     } = &args.command
     {
         let signing_key =
             P256SigningKey::from_pkcs8_pem(&read(private_key)?).map_err(|e| e.to_string())?;
-        let claims = ClientAuthClaims::new(&client_key(key)?, &signing_key, clock.now());
-        println!("{}", signing_key.sign(&claims));
-        return Ok(());
+        let key = client_key(key)?;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        for _ in 0..*count {
+            let claims = ClientAuthClaims::new(&key, &signing_key, clock.now());
+            writeln!(out, "{}", signing_key.sign(&claims)).map_err(|e| e.to_string())?;
+        }
+        return out.flush().map_err(|e| e.to_string());
     }
     let backend = Backend::open(&args).await?;
     let stores = backend.stores();

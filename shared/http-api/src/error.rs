@@ -150,6 +150,7 @@ impl ApiError {
             }
         }
         if status == StatusCode::UNAUTHORIZED {
+            crate::metrics::record(crate::metrics::Metric::AuthFailures, 1);
             response.headers_mut().insert(
                 http::header::WWW_AUTHENTICATE,
                 http::HeaderValue::from_static("Bearer"),

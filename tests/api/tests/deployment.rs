@@ -311,3 +311,39 @@ async fn every_challenge_event_and_the_schedule_replay_successfully() {
         "the one challenge was deleted, not expired"
     );
 }
+
+/// What an operator relies on: traces, log retention for every function,
+/// and the two alarms (`docs/operations.md`).
+#[test]
+fn the_template_sets_up_tracing_log_retention_and_alarms() {
+    let text = std::fs::read_to_string(repo_file("template.yaml")).unwrap();
+    assert!(text.contains("    Tracing: Active\n"), "X-Ray in Globals");
+    let functions: BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("  ")?
+                .strip_suffix("Function:")
+                .map(str::to_owned)
+        })
+        // `Globals` has a bare `Function:` too.
+        .filter(|name| !name.is_empty() && !name.starts_with(' '))
+        .collect();
+    assert_eq!(functions.len(), 7, "{functions:?}");
+    for function in &functions {
+        let group = format!(
+            "  {function}LogGroup:\n    Type: AWS::Logs::LogGroup\n    Properties:\n      LogGroupName: !Sub \"/aws/lambda/${{{function}Function}}\"\n      RetentionInDays: !Ref LogRetentionDays\n"
+        );
+        assert!(
+            text.contains(&group),
+            "no log group with retention for {function}"
+        );
+    }
+    for alarm in ["ChunkDeadLetterAlarm:", "Api5xxRateAlarm:"] {
+        assert!(
+            text.contains(&format!("  {alarm}\n    Type: AWS::CloudWatch::Alarm")),
+            "{alarm}"
+        );
+    }
+    assert!(text.contains("MetricName: ApproximateNumberOfMessagesVisible"));
+    assert!(text.contains("MetricName: 5xx"));
+}
