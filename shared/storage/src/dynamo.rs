@@ -161,6 +161,21 @@ where
     StoreError::Unavailable(DisplayErrorContext(err).to_string())
 }
 
+/// A string attribute.
+pub(crate) fn s(text: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(text.into())
+}
+
+/// A number attribute.
+pub(crate) fn n(number: impl ToString) -> AttributeValue {
+    AttributeValue::N(number.to_string())
+}
+
+/// The primary key of an item.
+pub(crate) fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
+}
+
 /// Maps a failed conditional write to `when_condition_fails`, anything else
 /// to `Unavailable`.
 pub(crate) fn conditional<E, R>(

@@ -16,20 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 
 use crate::dynamo::{
-    corrupt, transaction_outcome, unavailable, DynamoStore, Item, GSI1, GSI2, GSI3, PK, SK,
+    corrupt, key, n, s, transaction_outcome, unavailable, DynamoStore, GSI1, GSI2, GSI3,
 };
-
-fn s(text: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(text.into())
-}
-
-fn n(number: impl ToString) -> AttributeValue {
-    AttributeValue::N(number.to_string())
-}
-
-fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
-}
 
 fn challenges_pk(account: &ClientKey) -> String {
     format!("CHALLENGES#{account}")

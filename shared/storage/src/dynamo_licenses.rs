@@ -20,21 +20,9 @@ use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 
 use crate::dynamo::{
-    client_pk, conditional, corrupt, transaction_outcome, unavailable, DynamoStore, Item,
-    StoredItem, GSI1, GSI1_PK, GSI1_SK, GSI2, GSI3, MAX_QUERIES_PER_PAGE, PK, SK,
+    client_pk, conditional, corrupt, key, n, s, transaction_outcome, unavailable, DynamoStore,
+    Item, StoredItem, GSI1, GSI1_PK, GSI1_SK, GSI2, GSI3, MAX_QUERIES_PER_PAGE, PK, SK,
 };
-
-fn s(text: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(text.into())
-}
-
-fn n(number: impl ToString) -> AttributeValue {
-    AttributeValue::N(number.to_string())
-}
-
-fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
-}
 
 // ---- API keys ----
 

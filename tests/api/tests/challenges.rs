@@ -319,7 +319,18 @@ async fn verification_counts_uses_and_limits_attempts(api: &TestApi) {
                 fresh_id.clone(),
                 fresh_code.clone(),
             );
-            tokio::spawn(async move { raw_verify(&base, &token, &id, "racer", &code).await })
+            tokio::spawn(async move {
+                let body = json!({"person_id": "racer", "code": code});
+                let path = format!("{BASE}/{id}/verify");
+                api_tests::status_of(
+                    &base,
+                    Method::POST,
+                    &path,
+                    &format!("Bearer {token}"),
+                    Some(&body),
+                )
+                .await
+            })
         })
         .collect();
     let (mut ok, mut exhausted) = (0, 0);
@@ -409,25 +420,6 @@ async fn hyper_request(
         .map(str::to_owned);
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, retry, String::from_utf8_lossy(&body).into_owned())
-}
-
-async fn raw_verify(base: &str, token: &str, id: &str, person: &str, code: &str) -> u16 {
-    use http_body_util::{BodyExt, Full};
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Full<bytes::Bytes>>();
-    let request = hyper::Request::builder()
-        .method(Method::POST)
-        .uri(format!("{base}{BASE}/{id}/verify"))
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json")
-        .body(Full::new(bytes::Bytes::from(
-            json!({"person_id": person, "code": code}).to_string(),
-        )))
-        .unwrap();
-    let response = client.request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let _ = response.into_body().collect().await;
-    status
 }
 
 async fn delivery_events_are_recorded_newest_first(api: &TestApi) {

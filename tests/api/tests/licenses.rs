@@ -858,7 +858,9 @@ async fn the_vendor_api_speaks_its_envelope(api: &TestApi) {
             let path = validity(&token);
             let auth = a.api_key.clone();
             let base = api.base.clone();
-            tokio::spawn(async move { raw_get(&base, &path, &auth).await })
+            tokio::spawn(async move {
+                api_tests::status_of(&base, Method::GET, &path, &auth, None).await
+            })
         })
         .collect();
     let mut ok = 0;
@@ -927,39 +929,6 @@ async fn the_vendor_api_speaks_its_envelope(api: &TestApi) {
         )
         .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-}
-
-/// A GET's status, for racing tasks.
-async fn raw_get(base: &str, path: &str, auth: &str) -> u16 {
-    use http_body_util::{BodyExt, Full};
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Full<bytes::Bytes>>();
-    let request = hyper::Request::builder()
-        .uri(format!("{base}{path}"))
-        .header("authorization", auth)
-        .body(Full::new(bytes::Bytes::new()))
-        .unwrap();
-    let response = client.request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let _ = response.into_body().collect().await;
-    status
-}
-
-async fn raw_post(base: &str, path: &str, auth: &str, body: &Value) -> u16 {
-    use http_body_util::{BodyExt, Full};
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Full<bytes::Bytes>>();
-    let request = hyper::Request::builder()
-        .method(Method::POST)
-        .uri(format!("{base}{path}"))
-        .header("authorization", auth)
-        .header("content-type", "application/json")
-        .body(Full::new(bytes::Bytes::from(body.to_string())))
-        .unwrap();
-    let response = client.request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let _ = response.into_body().collect().await;
-    status
 }
 
 fn subscription_license(name: &str) -> Value {
@@ -1413,7 +1382,16 @@ async fn activation_needs_a_fresh_signed_nonce(api: &TestApi) {
     let racers: Vec<_> = (0..8)
         .map(|_| {
             let (base, auth, body) = (api.base.clone(), a.api_key.clone(), body.clone());
-            tokio::spawn(async move { raw_post(&base, "/activation/activate", &auth, &body).await })
+            tokio::spawn(async move {
+                api_tests::status_of(
+                    &base,
+                    Method::POST,
+                    "/activation/activate",
+                    &auth,
+                    Some(&body),
+                )
+                .await
+            })
         })
         .collect();
     let mut wins = 0;
