@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification,
-    TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ScalarAttributeType,
+    TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use domain::batches::{Batch, BatchItem, BatchItemRef, BatchPosition, ItemState};
@@ -137,6 +137,39 @@ impl DynamoStore {
             .await
             .map_err(unavailable)?;
         Ok(output.item)
+    }
+
+    /// A transaction step that writes `item` where no item has its key.
+    pub(crate) fn put_step(&self, item: Item) -> TransactWriteItem {
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .expect("put has table and item"),
+            )
+            .build()
+    }
+
+    /// A transaction step that deletes an item, on `condition` if given.
+    pub(crate) fn delete_step(
+        &self,
+        pk: String,
+        sk: &str,
+        condition: Option<&str>,
+    ) -> TransactWriteItem {
+        TransactWriteItem::builder()
+            .delete(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(pk, sk)))
+                    .set_condition_expression(condition.map(str::to_owned))
+                    .build()
+                    .expect("delete has table and key"),
+            )
+            .build()
     }
 
     /// Puts `item` only where no item has its key.
@@ -496,15 +529,9 @@ impl CodeStore for DynamoStore {
             )
             .build()
             .expect("update has table, key and expression");
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(item).map_err(corrupt)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .expect("put has table and item");
         let mut steps = vec![
             TransactWriteItem::builder().update(advance).build(),
-            TransactWriteItem::builder().put(put).build(),
+            self.put_step(to_item(item).map_err(corrupt)?),
         ];
         if let Some(item) = batch_item {
             let done = Update::builder()
@@ -804,16 +831,7 @@ impl BatchStore for DynamoStore {
             gsi1sk: Some(format!("{:015}#{}", batch.created_at.millis(), batch.id)),
             record: batch,
         };
-        let mut steps = vec![TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(to_item(meta).map_err(corrupt)?))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .build()
-                    .expect("put has table and item"),
-            )
-            .build()];
+        let mut steps = vec![self.put_step(to_item(meta).map_err(corrupt)?)];
         if let Some(key) = &batch.idempotency_key {
             let expires = batch.created_at.plus_secs(IDEMPOTENCY_TTL_SECS);
             steps.push(

@@ -278,12 +278,7 @@ impl ChallengeStore for DynamoStore {
         let now = challenge.created_at;
         let account = &challenge.account;
         let item = self.challenge_item(challenge, retention_secs);
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(item).map_err(corrupt)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .expect("put has table and item");
+        let put = self.put_step(to_item(item).map_err(corrupt)?);
         let free = "attribute_not_exists(pk) OR expiresAtMillis <= :now";
         let at_now = || HashMap::from([(":now".to_owned(), n(now.millis()))]);
         let slot = match replacing {
@@ -310,7 +305,7 @@ impl ChallengeStore for DynamoStore {
             at_now(),
         );
         let mut steps = vec![
-            TransactWriteItem::builder().put(put).build(),
+            put,
             TransactWriteItem::builder().put(slot).build(),
             TransactWriteItem::builder().put(code).build(),
         ];
@@ -594,17 +589,11 @@ impl ChallengeStore for DynamoStore {
             sk: format!("EVENT#{}", event.id),
             record: event.clone(),
         };
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(item).map_err(corrupt)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .expect("put has table and item");
         let result = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(count).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(self.put_step(to_item(item).map_err(corrupt)?))
             .send()
             .await;
         match transaction_outcome(result, |reasons| {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValue, Select, TransactWriteItem, Update,
+    AttributeValue, Delete, ReturnValue, Select, TransactWriteItem, Update,
 };
 use domain::api_keys::ApiKey;
 use domain::clients::ClientKey;
@@ -55,25 +55,11 @@ impl ApiKeyStore for DynamoStore {
             gsi1sk: None,
             record: api_key,
         };
-        let put = |item| {
-            Ok::<_, StoreError>(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(to_item(item).map_err(corrupt)?))
-                            .condition_expression("attribute_not_exists(pk)")
-                            .build()
-                            .expect("put has table and item"),
-                    )
-                    .build(),
-            )
-        };
         let result = self
             .client
             .transact_write_items()
-            .transact_items(put(by_hash)?)
-            .transact_items(put(by_account)?)
+            .transact_items(self.put_step(to_item(by_hash).map_err(corrupt)?))
+            .transact_items(self.put_step(to_item(by_account).map_err(corrupt)?))
             .send()
             .await;
         transaction_outcome(result, |reasons| {
@@ -128,23 +114,19 @@ impl ApiKeyStore for DynamoStore {
             .await?
             .ok_or(StoreError::NotFound)?;
         let stored: StoredItem<ApiKey> = from_item(item).map_err(corrupt)?;
-        let delete = |pk: String, sk: &str| {
-            TransactWriteItem::builder()
-                .delete(
-                    Delete::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(key(pk, sk)))
-                        .condition_expression("attribute_exists(pk)")
-                        .build()
-                        .expect("delete has table and key"),
-                )
-                .build()
-        };
         let result = self
             .client
             .transact_write_items()
-            .transact_items(delete(client_pk(account), &api_key_sk(id)))
-            .transact_items(delete(api_key_pk(&stored.record.hash), API_KEY_SK))
+            .transact_items(self.delete_step(
+                client_pk(account),
+                &api_key_sk(id),
+                Some("attribute_exists(pk)"),
+            ))
+            .transact_items(self.delete_step(
+                api_key_pk(&stored.record.hash),
+                API_KEY_SK,
+                Some("attribute_exists(pk)"),
+            ))
             .send()
             .await;
         transaction_outcome(result, |reasons| {
@@ -374,32 +356,6 @@ impl DynamoStore {
                 Ok(Some(stored.record))
             }
         }
-    }
-
-    fn put_step(&self, item: Item) -> TransactWriteItem {
-        TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .build()
-                    .expect("put has table and item"),
-            )
-            .build()
-    }
-
-    fn delete_step(&self, pk: String, sk: &str, condition: Option<&str>) -> TransactWriteItem {
-        TransactWriteItem::builder()
-            .delete(
-                Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(pk, sk)))
-                    .set_condition_expression(condition.map(str::to_owned))
-                    .build()
-                    .expect("delete has table and key"),
-            )
-            .build()
     }
 
     fn count_step(&self, account: &ClientKey, product: &str, by: i64) -> TransactWriteItem {
