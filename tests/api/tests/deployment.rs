@@ -86,6 +86,42 @@ fn there_is_one_event_per_route() {
     assert_eq!(keys, routes);
 }
 
+/// What a replayed event answered: its `Location` header and JSON body
+/// (`Null` when empty).
+struct Replayed {
+    location: Option<String>,
+    body: Value,
+}
+
+/// Replays `events/<name>` through the in-process handlers with each
+/// placeholder replaced, as `cargo lambda invoke --data-file` would, and
+/// insists on a 2xx answer.
+async fn replay(api: &TestApi, name: &str, replacements: &[(&str, String)]) -> Replayed {
+    let mut text = event(name);
+    for (placeholder, value) in replacements {
+        text = text.replace(placeholder, value);
+    }
+    let request = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let response = api.api.handle(request).await;
+    assert!(
+        response.status().is_success(),
+        "{name}: {} {:?}",
+        response.status(),
+        response.body()
+    );
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = if response.body().as_ref().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(response.body().as_ref()).unwrap()
+    };
+    Replayed { location, body }
+}
+
 /// Replays every batch and code event through the in-process handlers, as
 /// `cargo lambda invoke --data-file` would, with real tokens in place of
 /// the placeholders; each must succeed.
@@ -107,22 +143,14 @@ async fn every_event_replays_successfully() {
     ];
     let mut batch_id = String::new();
     for name in order {
-        let text = event(name)
-            .replace("REPLACE_WITH_ACCESS_TOKEN", &access)
-            .replace("REPLACE_WITH_AUTH_TOKEN", &api.auth_token(&client))
-            .replace("REPLACE_WITH_BATCH_ID", &batch_id);
-        let request =
-            lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let response = api.api.handle(request).await;
-        assert!(
-            response.status().is_success(),
-            "{name}: {} {:?}",
-            response.status(),
-            response.body()
-        );
+        let replacements = [
+            ("REPLACE_WITH_ACCESS_TOKEN", access.clone()),
+            ("REPLACE_WITH_AUTH_TOKEN", api.auth_token(&client)),
+            ("REPLACE_WITH_BATCH_ID", batch_id.clone()),
+        ];
+        let answer = replay(&api, name, &replacements).await;
         if name == "post-batch.json" {
-            let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
-            batch_id = body["id"].as_str().unwrap().to_owned();
+            batch_id = answer.body["id"].as_str().unwrap().to_owned();
         }
     }
 
@@ -185,28 +213,12 @@ async fn every_licensing_event_replays_successfully() {
         "delete-license.json",
         "delete-product.json",
     ];
-    let mut captured: Vec<(&str, String)> = Vec::new();
+    let mut captured: Vec<(&str, String)> = vec![
+        ("REPLACE_WITH_ACCESS_TOKEN", access),
+        ("Apikey REPLACE_WITH_API_KEY", api_key),
+    ];
     for name in order {
-        let mut text = event(name)
-            .replace("REPLACE_WITH_ACCESS_TOKEN", &access)
-            .replace("Apikey REPLACE_WITH_API_KEY", &api_key);
-        for (placeholder, value) in &captured {
-            text = text.replace(placeholder, value);
-        }
-        let request =
-            lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let response = api.api.handle(request).await;
-        assert!(
-            response.status().is_success(),
-            "{name}: {} {:?}",
-            response.status(),
-            response.body()
-        );
-        let body: Value = if response.body().as_ref().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(response.body().as_ref()).unwrap()
-        };
+        let body = replay(&api, name, &captured).await.body;
         assert_eq!(body["failed"].as_u64().unwrap_or(0), 0, "{name}: {body}");
         match name {
             "post-license.json" => captured.push((
@@ -257,31 +269,9 @@ async fn every_challenge_event_and_the_schedule_replay_successfully() {
         "post-activation-challenge-verify.json",
         "delete-activation-challenge.json",
     ];
-    let mut captured: Vec<(&str, String)> = Vec::new();
+    let mut captured: Vec<(&str, String)> = vec![("REPLACE_WITH_ACCESS_TOKEN", access)];
     for name in order {
-        let mut text = event(name).replace("REPLACE_WITH_ACCESS_TOKEN", &access);
-        for (placeholder, value) in &captured {
-            text = text.replace(placeholder, value);
-        }
-        let request =
-            lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let response = api.api.handle(request).await;
-        assert!(
-            response.status().is_success(),
-            "{name}: {} {:?}",
-            response.status(),
-            response.body()
-        );
-        let location = response
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body: Value = if response.body().as_ref().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(response.body().as_ref()).unwrap()
-        };
+        let Replayed { location, body } = replay(&api, name, &captured).await;
         match name {
             "post-activation-challenge.json" => {
                 captured.push((
