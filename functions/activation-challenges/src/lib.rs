@@ -7,19 +7,26 @@ use domain::challenges::{
     ChallengeView, CreateChallengeBody, DeliveryEventBody, DeliveryEventView, ListChallengesParams,
     VerifyBody,
 };
+use domain::clients::ClientKey;
+use domain::idempotency::Idempotency;
+use domain::rate_limits::RateLimiter;
 use domain::ChallengeService;
 use http::StatusCode;
+use http_api::idempotency::guarded;
 use http_api::{
     json_body, json_response, query, ApiError, Authenticator, Function, RouteHandler, Routed,
 };
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
+use std::sync::Arc;
 
 pub const BASE: &str = "/v1/mfa/challenges/activation";
 
 pub struct ActivationChallengesFunction {
     challenges: ChallengeService,
     auth: Authenticator,
+    idempotency: Arc<Idempotency>,
+    verify_limit: RateLimiter,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -35,21 +42,27 @@ fn with_location(mut response: Response<Body>, location: &str) -> Response<Body>
 }
 
 impl ActivationChallengesFunction {
-    pub fn new(challenges: ChallengeService, auth: Authenticator) -> Self {
-        ActivationChallengesFunction { challenges, auth }
+    pub fn new(
+        challenges: ChallengeService,
+        auth: Authenticator,
+        idempotency: Arc<Idempotency>,
+        verify_limit: RateLimiter,
+    ) -> Self {
+        ActivationChallengesFunction {
+            challenges,
+            auth,
+            idempotency,
+            verify_limit,
+        }
     }
-}
 
-#[async_trait]
-impl RouteHandler for ActivationChallengesFunction {
-    const FUNCTION: Function = Function::ActivationChallenges;
-
-    async fn dispatch(
+    async fn serve(
         &self,
         request: &Request,
         routed: &Routed,
+        account: &ClientKey,
     ) -> Result<Response<Body>, ApiError> {
-        let account = self.auth.client(request)?;
+        let account = account.clone();
         let id = routed.param("id");
         let path = routed.route.path.trim_start_matches(BASE);
         match (routed.route.method, path) {
@@ -85,6 +98,7 @@ impl RouteHandler for ActivationChallengesFunction {
                     .expect("a bare status is a valid response"))
             }
             ("POST", "/{id}/verify") => {
+                self.verify_limit.check(&account).await?;
                 let body: VerifyBody = json_body(request)?;
                 let challenge = self.challenges.verify(&account, id, &body).await?;
                 Ok(json_response(
@@ -120,5 +134,20 @@ impl RouteHandler for ActivationChallengesFunction {
             }
             _ => Err(ApiError::RouteNotFound),
         }
+    }
+}
+
+#[async_trait]
+impl RouteHandler for ActivationChallengesFunction {
+    const FUNCTION: Function = Function::ActivationChallenges;
+
+    async fn dispatch(
+        &self,
+        request: &Request,
+        routed: &Routed,
+    ) -> Result<Response<Body>, ApiError> {
+        let account = self.auth.client(request)?;
+        let work = self.serve(request, routed, &account);
+        guarded(&self.idempotency, &account, request, routed, work).await
     }
 }

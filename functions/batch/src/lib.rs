@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use domain::batches::{BatchRequest, BatchView};
+use domain::rate_limits::RateLimiter;
 use domain::BatchService;
 use http::StatusCode;
 use http_api::{
@@ -14,6 +15,7 @@ use serde::Deserialize;
 pub struct BatchFunction {
     batches: BatchService,
     auth: Authenticator,
+    submit_limit: RateLimiter,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -24,8 +26,12 @@ struct DetailParams {
 }
 
 impl BatchFunction {
-    pub fn new(batches: BatchService, auth: Authenticator) -> Self {
-        BatchFunction { batches, auth }
+    pub fn new(batches: BatchService, auth: Authenticator, submit_limit: RateLimiter) -> Self {
+        BatchFunction {
+            batches,
+            auth,
+            submit_limit,
+        }
     }
 }
 
@@ -41,6 +47,7 @@ impl RouteHandler for BatchFunction {
         let client = self.auth.client(request)?;
         match (routed.route.method, routed.route.path) {
             ("POST", "/batch") => {
+                self.submit_limit.check(&client).await?;
                 let body: BatchRequest = json_body_within(request, MAX_BATCH_BODY_BYTES)?;
                 let key = request
                     .headers()

@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use batch_function::BatchFunction;
 use domain::clock::{Clock, SystemClock};
+use domain::rate_limits::RateLimiter;
 use domain::{BatchService, CodesService};
 use http_api::{Authenticator, RouteHandler};
 use lambda_http::{service_fn, Error, Request};
@@ -18,10 +19,13 @@ async fn main() -> Result<(), Error> {
         stores.codes,
         clock.clone(),
     ));
+    let limits = http_api::config::rate_limits_from_env()?;
     let batches = BatchService::new(stores.batches, queue, codes, clock.clone());
+    let submit_limit = RateLimiter::new("batch", limits.batch, stores.rate_limits, clock.clone());
     let function = Arc::new(BatchFunction::new(
         batches,
         Authenticator::new(verifier, clock),
+        submit_limit,
     ));
     lambda_http::run(service_fn(move |request: Request| {
         let function = function.clone();

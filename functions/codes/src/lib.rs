@@ -4,10 +4,13 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use domain::clients::ClientKey;
 use domain::codes::{CodeRequest, ListCodesParams};
 use domain::devices::{DeviceView, NewDevice};
+use domain::idempotency::Idempotency;
 use domain::CodesService;
 use http::StatusCode;
+use http_api::idempotency::guarded;
 use http_api::{
     json_body, json_response, query, ApiError, Authenticator, Function, RouteHandler, Routed,
 };
@@ -17,6 +20,7 @@ use serde::Deserialize;
 pub struct CodesFunction {
     codes: Arc<CodesService>,
     auth: Authenticator,
+    idempotency: Arc<Idempotency>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -26,8 +30,58 @@ struct PageParams {
 }
 
 impl CodesFunction {
-    pub fn new(codes: Arc<CodesService>, auth: Authenticator) -> Self {
-        CodesFunction { codes, auth }
+    pub fn new(
+        codes: Arc<CodesService>,
+        auth: Authenticator,
+        idempotency: Arc<Idempotency>,
+    ) -> Self {
+        CodesFunction {
+            codes,
+            auth,
+            idempotency,
+        }
+    }
+
+    async fn serve(
+        &self,
+        request: &Request,
+        routed: &Routed,
+        client: &ClientKey,
+    ) -> Result<Response<Body>, ApiError> {
+        let codes = &self.codes;
+        match (routed.route.method, routed.route.path) {
+            ("POST", "/devices") => {
+                let body: NewDevice = json_body(request)?;
+                let device = codes.register_device(client, body).await?;
+                Ok(json_response(
+                    StatusCode::CREATED,
+                    &DeviceView::from(&device),
+                ))
+            }
+            ("GET", "/devices") => {
+                let page: PageParams = query(request)?;
+                let listing = codes
+                    .list_devices(client, page.limit.as_deref(), page.cursor.as_deref())
+                    .await?;
+                Ok(json_response(StatusCode::OK, &listing))
+            }
+            ("GET", "/devices/{serialNum}") => {
+                let device = codes.device(client, routed.param("serialNum")).await?;
+                Ok(json_response(StatusCode::OK, &DeviceView::from(&device)))
+            }
+            ("POST", "/codes") => {
+                let body: CodeRequest = json_body(request)?;
+                let code = codes.issue_code(client, &body).await?;
+                http_api::metrics::record(http_api::metrics::Metric::CodesIssued, 1);
+                Ok(json_response(StatusCode::CREATED, &code))
+            }
+            ("GET", "/codes") => {
+                let params: ListCodesParams = query(request)?;
+                let listing = codes.list_codes(client, params).await?;
+                Ok(json_response(StatusCode::OK, &listing))
+            }
+            _ => Err(ApiError::RouteNotFound),
+        }
     }
 }
 
@@ -41,39 +95,7 @@ impl RouteHandler for CodesFunction {
         routed: &Routed,
     ) -> Result<Response<Body>, ApiError> {
         let client = self.auth.client(request)?;
-        let codes = &self.codes;
-        match (routed.route.method, routed.route.path) {
-            ("POST", "/devices") => {
-                let body: NewDevice = json_body(request)?;
-                let device = codes.register_device(&client, body).await?;
-                Ok(json_response(
-                    StatusCode::CREATED,
-                    &DeviceView::from(&device),
-                ))
-            }
-            ("GET", "/devices") => {
-                let page: PageParams = query(request)?;
-                let listing = codes
-                    .list_devices(&client, page.limit.as_deref(), page.cursor.as_deref())
-                    .await?;
-                Ok(json_response(StatusCode::OK, &listing))
-            }
-            ("GET", "/devices/{serialNum}") => {
-                let device = codes.device(&client, routed.param("serialNum")).await?;
-                Ok(json_response(StatusCode::OK, &DeviceView::from(&device)))
-            }
-            ("POST", "/codes") => {
-                let body: CodeRequest = json_body(request)?;
-                let code = codes.issue_code(&client, &body).await?;
-                http_api::metrics::record(http_api::metrics::Metric::CodesIssued, 1);
-                Ok(json_response(StatusCode::CREATED, &code))
-            }
-            ("GET", "/codes") => {
-                let params: ListCodesParams = query(request)?;
-                let listing = codes.list_codes(&client, params).await?;
-                Ok(json_response(StatusCode::OK, &listing))
-            }
-            _ => Err(ApiError::RouteNotFound),
-        }
+        let work = self.serve(request, routed, &client);
+        guarded(&self.idempotency, &client, request, routed, work).await
     }
 }

@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use codes_function::CodesFunction;
 use domain::clock::{Clock, SystemClock};
+use domain::idempotency::Idempotency;
 use domain::CodesService;
 use http_api::{Authenticator, RouteHandler};
 use lambda_http::{service_fn, Error, Request};
@@ -17,9 +18,11 @@ async fn main() -> Result<(), Error> {
         stores.codes,
         clock.clone(),
     ));
+    let idempotency = Arc::new(Idempotency::new(stores.idempotency, clock.clone()));
     let function = Arc::new(CodesFunction::new(
         service,
         Authenticator::new(verifier, clock),
+        idempotency,
     ));
     lambda_http::run(service_fn(move |request: Request| {
         let function = function.clone();

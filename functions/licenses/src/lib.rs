@@ -5,11 +5,13 @@
 
 use async_trait::async_trait;
 use domain::clients::ClientKey;
+use domain::idempotency::Idempotency;
 use domain::licensing::requests::*;
 use domain::licensing::views::*;
 use domain::licensing::{LicenseError, LicenseQuery};
 use domain::LicenseService;
 use http::StatusCode;
+use http_api::idempotency::guarded;
 use http_api::{
     json_body, json_response, query, ApiError, Authenticator, Function, RouteHandler, Routed,
     MAX_BODY_BYTES,
@@ -17,10 +19,12 @@ use http_api::{
 use lambda_http::{Body, Request, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub struct LicensesFunction {
     licenses: LicenseService,
     auth: Authenticator,
+    idempotency: Arc<Idempotency>,
 }
 
 const V4: &str = "/api/license/management/v4";
@@ -123,8 +127,44 @@ fn license_listing(
 }
 
 impl LicensesFunction {
-    pub fn new(licenses: LicenseService, auth: Authenticator) -> Self {
-        LicensesFunction { licenses, auth }
+    pub fn new(
+        licenses: LicenseService,
+        auth: Authenticator,
+        idempotency: Arc<Idempotency>,
+    ) -> Self {
+        LicensesFunction {
+            licenses,
+            auth,
+            idempotency,
+        }
+    }
+
+    /// The two vendor routes a license holder, who has only a key, calls.
+    async fn holder_route(
+        &self,
+        request: &Request,
+        routed: &Routed,
+    ) -> Option<Result<Response<Body>, ApiError>> {
+        let answer = match routed.route.path {
+            "/API/Public/v1/Licenses/r1/GetPublic" => {
+                async {
+                    let params: VendorParams = query(request)?;
+                    let key = required("key", &params.key)?;
+                    Ok(vendor(self.licenses.public_info(key).await?))
+                }
+                .await
+            }
+            "/API/Public/v1/Authentication/r1/CreateToken" => {
+                async {
+                    let form: CreateTokenForm = form_body(request)?;
+                    let key = required("licenseKey", &form.license_key)?;
+                    Ok(vendor(self.licenses.issue_login_token(key).await?))
+                }
+                .await
+            }
+            _ => return None,
+        };
+        Some(answer)
     }
 
     async fn amino(
@@ -281,24 +321,11 @@ impl LicensesFunction {
         &self,
         request: &Request,
         routed: &Routed,
+        account: &ClientKey,
     ) -> Result<Response<Body>, ApiError> {
+        let account = account.clone();
         let now = self.licenses.now();
         let path = routed.route.path.trim_start_matches("/API/Public/v1");
-        // The two routes a license holder (who has only a key) calls.
-        match path {
-            "/Licenses/r1/GetPublic" => {
-                let params: VendorParams = query(request)?;
-                let key = required("key", &params.key)?;
-                return Ok(vendor(self.licenses.public_info(key).await?));
-            }
-            "/Authentication/r1/CreateToken" => {
-                let form: CreateTokenForm = form_body(request)?;
-                let key = required("licenseKey", &form.license_key)?;
-                return Ok(vendor(self.licenses.issue_login_token(key).await?));
-            }
-            _ => {}
-        }
-        let account = self.auth.account(request).await?;
         match path {
             "/Accounts/r1/GetProductLicenses" => {
                 let params: VendorParams = query(request)?;
@@ -351,8 +378,9 @@ impl LicensesFunction {
         &self,
         request: &Request,
         routed: &Routed,
+        account: &ClientKey,
     ) -> Result<Response<Body>, ApiError> {
-        let account = self.auth.account(request).await?;
+        let account = account.clone();
         match routed.route.path {
             "/query/license" => {
                 let body: QueryBody = json_body(request)?;
@@ -440,14 +468,20 @@ impl RouteHandler for LicensesFunction {
         request: &Request,
         routed: &Routed,
     ) -> Result<Response<Body>, ApiError> {
-        let path = routed.route.path;
-        if path.starts_with(V4) {
-            let account = self.auth.account(request).await?;
-            self.amino(request, routed, &account).await
-        } else if path.starts_with("/API/Public/") {
-            self.vendor_api(request, routed).await
-        } else {
-            self.subscription_api(request, routed).await
+        if let Some(answer) = self.holder_route(request, routed).await {
+            return answer;
         }
+        let account = self.auth.account(request).await?;
+        let path = routed.route.path;
+        let work = async {
+            if path.starts_with(V4) {
+                self.amino(request, routed, &account).await
+            } else if path.starts_with("/API/Public/") {
+                self.vendor_api(request, routed, &account).await
+            } else {
+                self.subscription_api(request, routed, &account).await
+            }
+        };
+        guarded(&self.idempotency, &account, request, routed, work).await
     }
 }

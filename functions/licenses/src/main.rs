@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use domain::clock::{Clock, SystemClock};
+use domain::idempotency::Idempotency;
 use domain::licensing::deploy::CertificateDeployer;
 use domain::LicenseService;
 use http_api::{Authenticator, RouteHandler};
@@ -19,8 +20,9 @@ async fn main() -> Result<(), Error> {
         Arc::new(CertificateDeployer::new(certificate_key)),
         clock.clone(),
     );
-    let auth = Authenticator::new(verifier, clock).with_api_keys(stores.api_keys);
-    let function = Arc::new(LicensesFunction::new(licenses, auth));
+    let auth = Authenticator::new(verifier, clock.clone()).with_api_keys(stores.api_keys);
+    let idempotency = Arc::new(Idempotency::new(stores.idempotency, clock));
+    let function = Arc::new(LicensesFunction::new(licenses, auth, idempotency));
     lambda_http::run(service_fn(move |request: Request| {
         let function = function.clone();
         async move { Ok::<_, Error>(function.handle(request).await) }

@@ -14,6 +14,7 @@ use crate::clients::{ClientKey, PublicKey};
 use crate::clock::{Clock, Timestamp};
 use crate::ports::{ClientStore, StoreError};
 use crate::random::random_hex;
+use crate::rate_limits::{RateLimitError, RateLimiter};
 
 /// Why authentication failed. Every variant but `Store` is a 401 whose
 /// message names the rule that failed; none tells an unknown client apart
@@ -52,6 +53,8 @@ pub enum AuthError {
     InvalidApiKey,
     #[error("an API key (Apikey KEY) or an access token (Bearer TOKEN) is required in the Authorization header")]
     MissingCredentials,
+    #[error("too many auth requests for this client; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error(transparent)]
     Store(StoreError),
 }
@@ -274,6 +277,7 @@ pub struct AuthService {
     clock: Arc<dyn Clock>,
     signing_key: P256SigningKey,
     config: AuthConfig,
+    rate_limit: Option<RateLimiter>,
 }
 
 impl AuthService {
@@ -288,7 +292,15 @@ impl AuthService {
             clock,
             signing_key,
             config,
+            rate_limit: None,
         }
+    }
+
+    /// Counts every exchange whose signature verifies against the client's
+    /// limit, so only the client itself can use up its share.
+    pub fn with_rate_limit(mut self, limiter: RateLimiter) -> Self {
+        self.rate_limit = Some(limiter);
+        self
     }
 
     pub fn config(&self) -> &AuthConfig {
@@ -354,6 +366,14 @@ impl AuthService {
             return Err(AuthError::IssuedInTheFuture(
                 self.config.max_clock_skew_secs,
             ));
+        }
+        if let Some(limiter) = &self.rate_limit {
+            limiter.check(&client.key).await.map_err(|e| match e {
+                RateLimitError::Limited { retry_after_secs } => {
+                    AuthError::RateLimited { retry_after_secs }
+                }
+                RateLimitError::Store(e) => AuthError::Store(e),
+            })?;
         }
         // Past this instant the iat rule alone refuses the token, so the
         // used-jti record can expire then.

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::clients::ClientKey;
 use crate::clock::{Clock, Timestamp};
 use crate::codes::{parse_limit, CodeOrder, CodeRequest, CodesError, CodesService};
+use crate::idempotency::{validate_key, KEY_TTL_SECS};
 use crate::ports::{BatchStore, ChunkQueue, Page, StoreError};
 use crate::random::random_hex;
 
@@ -20,8 +21,6 @@ pub const MAX_BATCH_ITEMS: usize = 10_000;
 pub const CHUNK_SIZE: u32 = 100;
 /// How many invalid items a 400 lists before it stops counting out loud.
 const MAX_LISTED_ERRORS: usize = 100;
-/// The longest `Idempotency-Key` accepted.
-pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BatchError {
@@ -286,16 +285,10 @@ impl BatchService {
         idempotency_key: Option<&str>,
     ) -> Result<Batch, BatchError> {
         if let Some(key) = idempotency_key {
-            let valid = (1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&key.len())
-                && key.bytes().all(|b| b.is_ascii_graphic());
-            if !valid {
-                return Err(BatchError::InvalidField {
-                    field: "Idempotency-Key".into(),
-                    reason: format!(
-                        "must be 1-{MAX_IDEMPOTENCY_KEY_LEN} printable ASCII characters"
-                    ),
-                });
-            }
+            validate_key(key).map_err(|e| BatchError::InvalidField {
+                field: "Idempotency-Key".into(),
+                reason: e.to_string(),
+            })?;
         }
         if request.items.is_empty() || request.items.len() > MAX_BATCH_ITEMS {
             return Err(BatchError::WrongSize);
@@ -387,6 +380,10 @@ impl BatchService {
         else {
             return Ok(None);
         };
+        if batch.created_at.plus_secs(KEY_TTL_SECS) <= self.clock.now() {
+            // The key has expired; the request is a new one.
+            return Ok(None);
+        }
         if batch.request_digest != request_digest {
             return Err(BatchError::IdempotencyKeyReused);
         }

@@ -10,9 +10,11 @@ pub mod clients;
 pub mod clock;
 pub mod codes;
 pub mod devices;
+pub mod idempotency;
 pub mod licensing;
 pub mod ports;
 pub mod random;
+pub mod rate_limits;
 
 pub use auth::{AuthError, AuthService};
 pub use batches::{BatchError, BatchService};
@@ -21,5 +23,5 @@ pub use codes::{CodesError, CodesService};
 pub use licensing::{LicenseError, LicenseService};
 pub use ports::{
     ApiKeyStore, BatchStore, ChallengeStore, ChunkQueue, ClientStore, CodeStore, DeviceStore,
-    LicenseStore, Page, StoreError,
+    IdempotencyStore, LicenseStore, Page, RateLimitStore, StoreError,
 };

@@ -13,6 +13,7 @@ use crate::clients::{Client, ClientKey, RegisteredKey};
 use crate::clock::Timestamp;
 use crate::codes::{CodePosition, CodeQuery, CodeRecord};
 use crate::devices::{Device, SerialNumber};
+use crate::idempotency::{ClaimOutcome, IdempotencyRecord, StoredResponse};
 use crate::licensing::{
     ActivationNonce, Discount, HolderProfile, License, LicensePosition, LicenseQuery, LoginToken,
     Product,
@@ -424,4 +425,48 @@ pub trait ChallengeStore: Send + Sync {
     /// Deletes a challenge and its delivery events. `NotFound` when it is
     /// gone.
     async fn purge_challenge(&self, challenge: &ChallengeRef) -> Result<(), StoreError>;
+}
+
+/// `Idempotency-Key` records (`idempotency`). Records past `expires_at`
+/// count as absent whether or not the store has removed them yet.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Writes `record` (a claim) unless a record that is not free at `now`
+    /// (`IdempotencyRecord::is_free_at`) holds its key; then returns that one.
+    async fn claim_idempotency_key(
+        &self,
+        record: &IdempotencyRecord,
+        now: Timestamp,
+    ) -> Result<ClaimOutcome, StoreError>;
+
+    /// Completes the claim `claim_id` with `response`; `Conflict` when the
+    /// key is no longer held by that claim.
+    async fn complete_idempotency_key(
+        &self,
+        account: &ClientKey,
+        key: &str,
+        claim_id: &str,
+        response: StoredResponse,
+    ) -> Result<(), StoreError>;
+
+    /// Removes the claim `claim_id`; `Conflict` when it is no longer held.
+    async fn release_idempotency_key(
+        &self,
+        account: &ClientKey,
+        key: &str,
+        claim_id: &str,
+    ) -> Result<(), StoreError>;
+}
+
+/// Fixed-window request counters (`rate_limits`).
+#[async_trait]
+pub trait RateLimitStore: Send + Sync {
+    /// Adds one to `bucket` if it is below `limit` and says whether it did.
+    /// The bucket may be forgotten after `window_end`.
+    async fn count_request(
+        &self,
+        bucket: &str,
+        limit: u32,
+        window_end: Timestamp,
+    ) -> Result<bool, StoreError>;
 }

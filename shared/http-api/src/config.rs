@@ -7,6 +7,7 @@ use domain::auth::{AccessTokenVerifier, P256SigningKey};
 use domain::challenges::ChallengeConfig;
 use domain::clients::PublicKey;
 use domain::ports::ChunkQueue;
+use domain::rate_limits::{RateLimit, RateLimits};
 use storage::{dynamodb_client, sqs_client, DynamoStore, SqsQueue, Stores};
 
 #[derive(Debug, thiserror::Error)]
@@ -97,4 +98,26 @@ pub fn challenge_config_from_env() -> Result<ChallengeConfig, ConfigError> {
         ));
     }
     Ok(config)
+}
+
+/// The per-client limits: `RATE_LIMIT_AUTH_PER_MINUTE`,
+/// `RATE_LIMIT_BATCH_PER_MINUTE`, `RATE_LIMIT_VERIFY_PER_MINUTE`; unset
+/// means `RateLimits::default()`, 0 turns a limit off.
+pub fn rate_limits_from_env() -> Result<RateLimits, ConfigError> {
+    fn limit(name: &str, default: Option<RateLimit>) -> Result<Option<RateLimit>, ConfigError> {
+        match std::env::var(name) {
+            Err(_) => Ok(default),
+            Ok(text) => match text.trim().parse::<u32>() {
+                Ok(0) => Ok(None),
+                Ok(requests) => Ok(Some(RateLimit::per_minute(requests))),
+                Err(_) => Err(ConfigError(format!("{name} is not a number: {text:?}"))),
+            },
+        }
+    }
+    let defaults = RateLimits::default();
+    Ok(RateLimits {
+        auth: limit("RATE_LIMIT_AUTH_PER_MINUTE", defaults.auth)?,
+        batch: limit("RATE_LIMIT_BATCH_PER_MINUTE", defaults.batch)?,
+        verify: limit("RATE_LIMIT_VERIFY_PER_MINUTE", defaults.verify)?,
+    })
 }

@@ -1,6 +1,8 @@
 //! The one place where errors become HTTP answers.
 
 use domain::batches::ItemError;
+use domain::idempotency::IdempotencyError;
+use domain::rate_limits::RateLimitError;
 use domain::{AuthError, BatchError, ChallengeError, CodesError, LicenseError, StoreError};
 use http::StatusCode;
 use lambda_http::{Body, Response};
@@ -19,6 +21,13 @@ pub enum ApiError {
     License(#[from] LicenseError),
     #[error(transparent)]
     Challenge(#[from] ChallengeError),
+    #[error(transparent)]
+    Idempotency(#[from] IdempotencyError),
+    #[error(transparent)]
+    RateLimited(#[from] RateLimitError),
+    /// A value the client controls is longer or larger than allowed.
+    #[error("{field}: {reason}")]
+    OutOfBounds { field: &'static str, reason: String },
     #[error("the body must be {0}")]
     UnsupportedMediaType(&'static str),
     #[error("the request body is not valid JSON for this endpoint: {0}")]
@@ -54,7 +63,12 @@ impl ApiError {
             | ApiError::Codes(CodesError::Store(e))
             | ApiError::Batch(BatchError::Store(e))
             | ApiError::License(LicenseError::Store(e))
-            | ApiError::Challenge(ChallengeError::Store(e)) => store_status(e),
+            | ApiError::Challenge(ChallengeError::Store(e))
+            | ApiError::Idempotency(IdempotencyError::Store(e))
+            | ApiError::RateLimited(RateLimitError::Store(e)) => store_status(e),
+            ApiError::Auth(AuthError::RateLimited { .. }) => {
+                (S::TOO_MANY_REQUESTS, "rate_limited", None)
+            }
             ApiError::Auth(_) => (S::UNAUTHORIZED, "unauthorized", None),
             ApiError::Codes(CodesError::InvalidField { field, .. }) => {
                 (S::BAD_REQUEST, "invalid_field", Some(field.as_str()))
@@ -77,6 +91,19 @@ impl ApiError {
             ApiError::Batch(BatchError::NotFound) => (S::NOT_FOUND, "batch_not_found", None),
             ApiError::License(e) => license_status(e),
             ApiError::Challenge(e) => challenge_status(e),
+            ApiError::Idempotency(IdempotencyError::InvalidKey) => {
+                (S::BAD_REQUEST, "invalid_field", Some("Idempotency-Key"))
+            }
+            ApiError::Idempotency(IdempotencyError::KeyReused) => {
+                (S::UNPROCESSABLE_ENTITY, "idempotency_key_reused", None)
+            }
+            ApiError::Idempotency(IdempotencyError::InProgress { .. }) => {
+                (S::CONFLICT, "idempotency_key_in_use", None)
+            }
+            ApiError::RateLimited(RateLimitError::Limited { .. }) => {
+                (S::TOO_MANY_REQUESTS, "rate_limited", None)
+            }
+            ApiError::OutOfBounds { field, .. } => (S::BAD_REQUEST, "too_large", Some(*field)),
             ApiError::UnsupportedMediaType(_) => {
                 (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", None)
             }
@@ -104,6 +131,21 @@ impl ApiError {
             "the service could not complete the request; retry later".to_owned()
         } else {
             self.to_string()
+        }
+    }
+
+    /// When a refusal is about timing, how long the caller should wait.
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::Challenge(ChallengeError::TooManyAttempts { retry_after_secs }) => {
+                Some(u64::try_from(*retry_after_secs).unwrap_or(1))
+            }
+            ApiError::Auth(AuthError::RateLimited { retry_after_secs })
+            | ApiError::Idempotency(IdempotencyError::InProgress { retry_after_secs })
+            | ApiError::RateLimited(RateLimitError::Limited { retry_after_secs }) => {
+                Some(*retry_after_secs)
+            }
+            _ => None,
         }
     }
 
@@ -142,12 +184,11 @@ impl ApiError {
                 crate::json_response(status, &serde_json::json!({ "error": message }))
             }
         };
-        if let ApiError::Challenge(ChallengeError::TooManyAttempts { retry_after_secs }) = &self {
-            if let Ok(value) = http::HeaderValue::from_str(&retry_after_secs.max(&1).to_string()) {
-                response
-                    .headers_mut()
-                    .insert(http::header::RETRY_AFTER, value);
-            }
+        if let Some(secs) = self.retry_after_secs() {
+            response.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from(secs.max(1)),
+            );
         }
         if status == StatusCode::UNAUTHORIZED {
             crate::metrics::record(crate::metrics::Metric::AuthFailures, 1);

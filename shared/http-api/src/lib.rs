@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod error;
+pub mod idempotency;
 pub mod metrics;
 pub mod routes;
 pub mod telemetry;

@@ -35,6 +35,8 @@ pub struct Route {
     /// API Gateway's form: `{name}` marks a path parameter.
     pub path: &'static str,
     pub function: Function,
+    /// Creates something, so it honours `Idempotency-Key`.
+    pub creates: bool,
 }
 
 const fn route(method: &'static str, path: &'static str, function: Function) -> Route {
@@ -42,17 +44,26 @@ const fn route(method: &'static str, path: &'static str, function: Function) -> 
         method,
         path,
         function,
+        creates: false,
+    }
+}
+
+/// A route that creates something.
+const fn creating(method: &'static str, path: &'static str, function: Function) -> Route {
+    Route {
+        creates: true,
+        ..route(method, path, function)
     }
 }
 
 pub const ROUTES: &[Route] = &[
     route("POST", "/auth", Function::Auth),
-    route("POST", "/devices", Function::Codes),
+    creating("POST", "/devices", Function::Codes),
     route("GET", "/devices", Function::Codes),
     route("GET", "/devices/{serialNum}", Function::Codes),
-    route("POST", "/codes", Function::Codes),
+    creating("POST", "/codes", Function::Codes),
     route("GET", "/codes", Function::Codes),
-    route("POST", "/batch", Function::Batch),
+    creating("POST", "/batch", Function::Batch),
     route("GET", "/batch", Function::Batch),
     route("GET", "/batch/{id}", Function::Batch),
     // AminoTV license management v4.
@@ -61,7 +72,7 @@ pub const ROUTES: &[Route] = &[
         "/api/license/management/v4/licenses",
         Function::Licenses,
     ),
-    route(
+    creating(
         "POST",
         "/api/license/management/v4/licenses",
         Function::Licenses,
@@ -76,7 +87,7 @@ pub const ROUTES: &[Route] = &[
         "/api/license/management/v4/licenses/{license_id}",
         Function::Licenses,
     ),
-    route(
+    creating(
         "POST",
         "/api/license/management/v4/licenses/batch_create",
         Function::Licenses,
@@ -96,7 +107,7 @@ pub const ROUTES: &[Route] = &[
         "/api/license/management/v4/products",
         Function::Licenses,
     ),
-    route(
+    creating(
         "POST",
         "/api/license/management/v4/products",
         Function::Licenses,
@@ -138,19 +149,19 @@ pub const ROUTES: &[Route] = &[
         "/API/Public/v1/Authentication/r1/GetTokenValidity",
         Function::Licenses,
     ),
-    route(
+    creating(
         "POST",
         "/API/Public/v1/Discounts/r1/Create",
         Function::Licenses,
     ),
     // The subscription API.
     route("POST", "/query/license", Function::Licenses),
-    route("POST", "/create", Function::Licenses),
+    creating("POST", "/create", Function::Licenses),
     route("POST", "/deploy/{id}", Function::Licenses),
     route("POST", "/activation/nonce", Function::Licenses),
     route("POST", "/activation/activate", Function::Licenses),
     // Solaris activation challenges.
-    route(
+    creating(
         "POST",
         "/v1/mfa/challenges/activation",
         Function::ActivationChallenges,
@@ -175,7 +186,7 @@ pub const ROUTES: &[Route] = &[
         "/v1/mfa/challenges/activation/{id}/verify",
         Function::ActivationChallenges,
     ),
-    route(
+    creating(
         "POST",
         "/v1/mfa/challenges/activation/{id}/delivery_events",
         Function::ActivationChallenges,

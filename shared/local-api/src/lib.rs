@@ -16,7 +16,9 @@ use codes_function::CodesFunction;
 use domain::auth::{AccessTokenVerifier, AuthConfig, P256SigningKey};
 use domain::challenges::{ChallengeConfig, CleanupReport};
 use domain::clock::Clock;
+use domain::idempotency::Idempotency;
 use domain::licensing::deploy::CertificateDeployer;
+use domain::rate_limits::{RateLimiter, RateLimits};
 use domain::{
     AuthService, BatchService, ChallengeError, ChallengeService, CodesService, LicenseService,
 };
@@ -41,6 +43,7 @@ pub struct LocalConfig {
     pub clock: Arc<dyn Clock>,
     pub auth: AuthConfig,
     pub challenges: ChallengeConfig,
+    pub rate_limits: RateLimits,
     /// Runs the challenge cleanup this often in the background, as the
     /// schedule does on AWS; `None` leaves it to `LocalApi::cleanup`.
     pub cleanup_every: Option<std::time::Duration>,
@@ -61,12 +64,25 @@ impl LocalApi {
     /// reads the queue `POST /batch` writes to (so this needs a Tokio runtime).
     pub fn new(config: LocalConfig) -> Self {
         let verifier = AccessTokenVerifier::new(&config.signing_key.public_key());
+        let limiter = |name, limit| {
+            RateLimiter::new(
+                name,
+                limit,
+                config.stores.rate_limits.clone(),
+                config.clock.clone(),
+            )
+        };
+        let idempotency = Arc::new(Idempotency::new(
+            config.stores.idempotency.clone(),
+            config.clock.clone(),
+        ));
         let auth = AuthService::new(
             config.stores.clients.clone(),
             config.clock.clone(),
             config.signing_key,
             config.auth,
-        );
+        )
+        .with_rate_limit(limiter("auth", config.rate_limits.auth));
         let codes = Arc::new(CodesService::new(
             config.stores.devices.clone(),
             config.stores.codes.clone(),
@@ -100,16 +116,24 @@ impl LocalApi {
             tokio::spawn(run_cleanup_every(cleanup.clone(), every));
         }
         let challenges = challenge_service(config.clock.clone());
+        let verify_limit = limiter("verify", config.rate_limits.verify);
+        let submit_limit = limiter("batch", config.rate_limits.batch);
         let authenticator = Authenticator::new(verifier, config.clock);
         LocalApi {
-            challenges: ActivationChallengesFunction::new(challenges, authenticator.clone()),
+            challenges: ActivationChallengesFunction::new(
+                challenges,
+                authenticator.clone(),
+                idempotency.clone(),
+                verify_limit,
+            ),
             cleanup,
             auth: AuthFunction::new(auth),
-            codes: CodesFunction::new(codes, authenticator.clone()),
-            batch: BatchFunction::new(batch, authenticator.clone()),
+            codes: CodesFunction::new(codes, authenticator.clone(), idempotency.clone()),
+            batch: BatchFunction::new(batch, authenticator.clone(), submit_limit),
             licenses: LicensesFunction::new(
                 licenses,
                 authenticator.with_api_keys(config.stores.api_keys.clone()),
+                idempotency,
             ),
         }
     }

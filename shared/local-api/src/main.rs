@@ -78,6 +78,7 @@ async fn run(args: Args) -> Result<(), String> {
         clock: Arc::new(SystemClock),
         auth: AuthConfig::default(),
         challenges: http_api::config::challenge_config_from_env().map_err(|e| e.to_string())?,
+        rate_limits: http_api::config::rate_limits_from_env().map_err(|e| e.to_string())?,
         cleanup_every: (!args.cleanup_once)
             .then(|| std::time::Duration::from_secs(args.cleanup_interval_secs.max(1))),
     }));

@@ -17,6 +17,7 @@ use domain::clock::Timestamp;
 use domain::codes::CodeOrder;
 use domain::codes::{CodePosition, CodeQuery, CodeRecord, SortOrder};
 use domain::devices::{Device, SerialNumber};
+use domain::idempotency::KEY_TTL_SECS;
 use domain::ports::{BatchStore, ClientStore, CodeStore, DeviceStore, Page, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
@@ -722,8 +723,6 @@ mod code_type_text {
 const PARALLEL_ITEM_WRITES: usize = 8;
 /// DynamoDB's limit on items per `BatchWriteItem`.
 const BATCH_WRITE_LIMIT: usize = 25;
-/// How long an idempotency key keeps answering with its batch.
-const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
 
 impl DynamoStore {
     fn count_on_batch(
@@ -833,7 +832,7 @@ impl BatchStore for DynamoStore {
         };
         let mut steps = vec![self.put_step(to_item(meta).map_err(corrupt)?)];
         if let Some(key) = &batch.idempotency_key {
-            let expires = batch.created_at.plus_secs(IDEMPOTENCY_TTL_SECS);
+            let expires = batch.created_at.plus_secs(KEY_TTL_SECS);
             steps.push(
                 TransactWriteItem::builder()
                     .put(
@@ -849,7 +848,14 @@ impl BatchStore for DynamoStore {
                             .item(SK, AttributeValue::S("IDEMPOTENCY".into()))
                             .item("batchId", AttributeValue::S(batch.id.clone()))
                             .item(TTL_ATTRIBUTE, AttributeValue::N(expires.secs().to_string()))
-                            .condition_expression("attribute_not_exists(pk)")
+                            // A key past its TTL that DynamoDB has not yet
+                            // deleted is free again.
+                            .condition_expression("attribute_not_exists(pk) OR #ttl <= :now")
+                            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                            .expression_attribute_values(
+                                ":now",
+                                AttributeValue::N(batch.created_at.secs().to_string()),
+                            )
                             .build()
                             .expect("put has table and item"),
                     )

@@ -4,6 +4,7 @@
 
 pub mod dynamo;
 mod dynamo_challenges;
+mod dynamo_guards;
 mod dynamo_licenses;
 pub mod memory;
 pub mod queue;
@@ -16,7 +17,8 @@ pub use queue::{sqs_client, MemoryQueue, SqsQueue};
 use std::sync::Arc;
 
 use domain::ports::{
-    ApiKeyStore, BatchStore, ChallengeStore, ClientStore, CodeStore, DeviceStore, LicenseStore,
+    ApiKeyStore, BatchStore, ChallengeStore, ClientStore, CodeStore, DeviceStore, IdempotencyStore,
+    LicenseStore, RateLimitStore,
 };
 
 /// The ports a function needs, all served by one adapter.
@@ -29,6 +31,8 @@ pub struct Stores {
     pub api_keys: Arc<dyn ApiKeyStore>,
     pub licenses: Arc<dyn LicenseStore>,
     pub challenges: Arc<dyn ChallengeStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub rate_limits: Arc<dyn RateLimitStore>,
 }
 
 impl Stores {
@@ -41,6 +45,8 @@ impl Stores {
             + ApiKeyStore
             + LicenseStore
             + ChallengeStore
+            + IdempotencyStore
+            + RateLimitStore
             + 'static,
     {
         Stores {
@@ -50,7 +56,9 @@ impl Stores {
             batches: adapter.clone(),
             api_keys: adapter.clone(),
             licenses: adapter.clone(),
-            challenges: adapter,
+            challenges: adapter.clone(),
+            idempotency: adapter.clone(),
+            rate_limits: adapter,
         }
     }
 }

@@ -17,13 +17,16 @@ use domain::clients::{Client, ClientKey, RegisteredKey};
 use domain::clock::Timestamp;
 use domain::codes::{CodePosition, CodeQuery, CodeRecord, SortOrder};
 use domain::devices::{Device, SerialNumber};
+use domain::idempotency::{
+    ClaimOutcome, IdempotencyRecord, KeyState, StoredResponse, KEY_TTL_SECS,
+};
 use domain::licensing::{
     ActivationNonce, Discount, HolderProfile, License, LicensePosition, LicenseQuery, LoginToken,
     Product,
 };
 use domain::ports::{
-    ApiKeyStore, BatchStore, ChallengeStore, ClientStore, CodeStore, DeviceStore, LicenseStore,
-    Page, StoreError,
+    ApiKeyStore, BatchStore, ChallengeStore, ClientStore, CodeStore, DeviceStore, IdempotencyStore,
+    LicenseStore, Page, RateLimitStore, StoreError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +55,8 @@ struct State {
     challenge_slots: HashMap<(ClientKey, String, Purpose), (String, Timestamp)>,
     challenge_codes: HashMap<(ClientKey, String), (String, Timestamp)>,
     delivery_events: HashMap<(ClientKey, String), Vec<DeliveryEvent>>,
+    request_keys: HashMap<(ClientKey, String), IdempotencyRecord>,
+    rate_buckets: HashMap<String, (u32, Timestamp)>,
 }
 
 impl State {
@@ -346,7 +351,16 @@ impl BatchStore for MemoryStore {
         let client = batch.client_key.clone();
         if let Some(key) = &batch.idempotency_key {
             let key = (client.clone(), key.clone());
-            if state.idempotency_keys.contains_key(&key) {
+            let live = state
+                .idempotency_keys
+                .get(&key)
+                .and_then(|id| state.batches.get(&(client.clone(), id.clone())))
+                .is_some_and(|first| first.created_at.plus_secs(KEY_TTL_SECS) > batch.created_at);
+            if live
+                || state
+                    .batches
+                    .contains_key(&(client.clone(), batch.id.clone()))
+            {
                 return Err(StoreError::AlreadyExists);
             }
             state.idempotency_keys.insert(key, batch.id.clone());
@@ -1121,5 +1135,100 @@ impl ChallengeStore for MemoryStore {
         state.challenge_purge_at.remove(&key);
         state.delivery_events.remove(&key);
         Ok(())
+    }
+}
+
+/// Entries the memory store's expiring maps may hold before a write sweeps
+/// out the dead ones, so a long-running local API stays small.
+const SWEEP_AT: usize = 10_000;
+
+#[async_trait]
+impl IdempotencyStore for MemoryStore {
+    async fn claim_idempotency_key(
+        &self,
+        record: &IdempotencyRecord,
+        now: Timestamp,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let mut state = self.lock();
+        if state.request_keys.len() >= SWEEP_AT {
+            state.request_keys.retain(|_, r| r.expires_at > now);
+        }
+        let slot = (record.account.clone(), record.key.clone());
+        match state.request_keys.get(&slot) {
+            Some(existing) if !existing.is_free_at(now) => {
+                Ok(ClaimOutcome::Taken(existing.clone()))
+            }
+            _ => {
+                state.request_keys.insert(slot, record.clone());
+                Ok(ClaimOutcome::Claimed)
+            }
+        }
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        account: &ClientKey,
+        key: &str,
+        claim_id: &str,
+        response: StoredResponse,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        match state
+            .request_keys
+            .get_mut(&(account.clone(), key.to_owned()))
+        {
+            Some(record) if holds(record, claim_id) => {
+                record.state = KeyState::Completed { response };
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn release_idempotency_key(
+        &self,
+        account: &ClientKey,
+        key: &str,
+        claim_id: &str,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let slot = (account.clone(), key.to_owned());
+        match state.request_keys.get(&slot) {
+            Some(record) if holds(record, claim_id) => {
+                state.request_keys.remove(&slot);
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict),
+        }
+    }
+}
+
+fn holds(record: &IdempotencyRecord, claim: &str) -> bool {
+    matches!(&record.state, KeyState::Claimed { claim_id, .. } if claim_id == claim)
+}
+
+#[async_trait]
+impl RateLimitStore for MemoryStore {
+    async fn count_request(
+        &self,
+        bucket: &str,
+        limit: u32,
+        window_end: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        if state.rate_buckets.len() >= SWEEP_AT {
+            // Buckets of windows that ended before this one began are dead.
+            state.rate_buckets.retain(|_, (_, end)| *end >= window_end);
+        }
+        let (count, _) = state
+            .rate_buckets
+            .entry(bucket.to_owned())
+            .or_insert((0, window_end));
+        if *count < limit {
+            *count += 1;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
     }
 }

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use domain::auth::{AuthConfig, ClientAuthClaims, P256SigningKey};
 use domain::clients::{Client, ClientKey, RegisteredKey};
 use domain::clock::{Clock, ManualClock, SystemClock};
+use domain::rate_limits::RateLimits;
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -114,6 +115,11 @@ pub struct TestClient {
 
 impl TestApi {
     pub async fn start(backend: Backend) -> TestApi {
+        Self::start_with_limits(backend, RateLimits::default()).await
+    }
+
+    /// `start`, with other per-client rate limits.
+    pub async fn start_with_limits(backend: Backend, rate_limits: RateLimits) -> TestApi {
         let stores = stores(backend).await;
         let clock = Arc::new(ManualClock::new(SystemClock.now()));
         let api = Arc::new(LocalApi::new(LocalConfig {
@@ -123,6 +129,7 @@ impl TestApi {
             clock: clock.clone(),
             auth: AuthConfig::default(),
             challenges: domain::challenges::ChallengeConfig::default(),
+            rate_limits,
             cleanup_every: None,
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -192,12 +199,28 @@ impl TestApi {
         content_type: &str,
         body: Option<&str>,
     ) -> (StatusCode, Value) {
+        let mut headers = vec![("content-type", content_type)];
+        if let Some(value) = authorization {
+            headers.push(("authorization", value));
+        }
+        let (status, _, value) = self.send(method, path, &headers, body).await;
+        (status, value)
+    }
+
+    /// Sends a request with `headers`; returns the status, the response
+    /// headers and the JSON body (`Null` when empty).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> (StatusCode, hyper::HeaderMap, Value) {
         let mut request = hyper::Request::builder()
             .method(method)
-            .uri(format!("{}{path}", self.base))
-            .header("content-type", content_type);
-        if let Some(value) = authorization {
-            request = request.header("authorization", value);
+            .uri(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let request = request
             .body(Full::new(Bytes::from(body.unwrap_or("").to_owned())))
@@ -208,6 +231,7 @@ impl TestApi {
             .await
             .expect("the local API answers");
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let value = if bytes.is_empty() {
             Value::Null
@@ -215,7 +239,7 @@ impl TestApi {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
         };
-        (status, value)
+        (status, headers, value)
     }
 
     /// A GET whose answer is text (CSV): status, content type and body.
