@@ -337,3 +337,42 @@ fn the_template_sets_up_tracing_log_retention_and_alarms() {
     assert!(text.contains("MetricName: ApproximateNumberOfMessagesVisible"));
     assert!(text.contains("MetricName: 5xx"));
 }
+
+/// The throttling `docs/security.md` describes: an edge limit on every
+/// route, tighter ones on named routes that exist, and the per-client
+/// limits handed to the functions that enforce them.
+#[test]
+fn the_template_throttles_at_the_edge_and_per_client() {
+    let text = std::fs::read_to_string(repo_file("template.yaml")).unwrap();
+    assert!(text.contains(
+        "      DefaultRouteSettings:\n        ThrottlingRateLimit: !Ref ApiThrottleRateLimit\n        ThrottlingBurstLimit: !Ref ApiThrottleBurstLimit\n"
+    ));
+    let section = text
+        .split("      RouteSettings:\n")
+        .nth(1)
+        .expect("RouteSettings on the HttpApi");
+    let throttled: Vec<&str> = section
+        .lines()
+        .take_while(|l| l.starts_with("        "))
+        .filter_map(|l| l.trim().strip_prefix('"')?.strip_suffix("\":"))
+        .collect();
+    assert_eq!(throttled.len(), 5, "{throttled:?}");
+    for route_key in throttled {
+        let (method, path) = route_key.split_once(' ').unwrap();
+        assert!(
+            ROUTES.iter().any(|r| r.method == method && r.path == path),
+            "{route_key} is not a route"
+        );
+    }
+    for (variable, parameter) in [
+        ("RATE_LIMIT_AUTH_PER_MINUTE", "RateLimitAuthPerMinute"),
+        ("RATE_LIMIT_BATCH_PER_MINUTE", "RateLimitBatchPerMinute"),
+        ("RATE_LIMIT_VERIFY_PER_MINUTE", "RateLimitVerifyPerMinute"),
+    ] {
+        assert!(
+            text.contains(&format!("          {variable}: !Ref {parameter}\n")),
+            "{variable}"
+        );
+        assert!(text.contains(&format!("  {parameter}:\n    Type: Number\n")));
+    }
+}
