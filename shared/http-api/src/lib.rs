@@ -5,6 +5,7 @@
 pub mod config;
 pub mod error;
 pub mod idempotency;
+pub mod limits;
 pub mod metrics;
 pub mod routes;
 pub mod telemetry;
@@ -172,7 +173,10 @@ pub trait RouteHandler: Send + Sync {
         let span = request_span(&request);
         async {
             let outcome = match route_for(&request, Self::FUNCTION) {
-                Ok(routed) => self.dispatch(&request, &routed).await,
+                Ok(routed) => match limits::check(&request, &routed) {
+                    Ok(()) => self.dispatch(&request, &routed).await,
+                    Err(err) => Err(err),
+                },
                 Err(err) => Err(err),
             };
             finish_styled(outcome, started, routes::error_style(request.uri().path()))

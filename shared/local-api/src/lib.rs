@@ -34,6 +34,10 @@ use licenses_function::LicensesFunction;
 use storage::{MemoryQueue, Stores};
 use tokio::net::TcpListener;
 
+/// The API's OpenAPI 3.1 document (`openapi/openapi.json`); a test holds it
+/// to the route table and `template.yaml`.
+pub const OPENAPI_DOCUMENT: &str = include_str!("../../../openapi/openapi.json");
+
 /// What the local API runs on.
 pub struct LocalConfig {
     pub stores: Stores,
@@ -143,8 +147,15 @@ impl LocalApi {
         cleanup_function::handle(&self.cleanup).await
     }
 
-    /// Routes the request to its function, as API Gateway would.
+    /// Routes the request to its function, as API Gateway would; also
+    /// serves the OpenAPI document at `/openapi.json`.
     pub async fn handle(&self, request: Request) -> Response<Body> {
+        if request.uri().path() == "/openapi.json" && request.method() == http::Method::GET {
+            return Response::builder()
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(Body::Text(OPENAPI_DOCUMENT.to_owned()))
+                .expect("a static answer is a valid response");
+        }
         match match_route(request.method(), request.uri().path()) {
             RouteMatch::Found { route, .. } => match route.function {
                 Function::Auth => self.auth.handle(request).await,
