@@ -97,6 +97,9 @@ pub struct TestApi {
     pub api: Arc<LocalApi>,
     pub stores: Stores,
     pub clock: Arc<ManualClock>,
+    /// The platform's access-token and certificate keys, for the tests that
+    /// make sure they never leave.
+    pub private_key_pems: Vec<String>,
     client: hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -122,10 +125,13 @@ impl TestApi {
     pub async fn start_with_limits(backend: Backend, rate_limits: RateLimits) -> TestApi {
         let stores = stores(backend).await;
         let clock = Arc::new(ManualClock::new(SystemClock.now()));
+        let signing_key = P256SigningKey::generate();
+        let certificate_key = P256SigningKey::generate();
+        let private_key_pems = vec![signing_key.to_pkcs8_pem(), certificate_key.to_pkcs8_pem()];
         let api = Arc::new(LocalApi::new(LocalConfig {
             stores: stores.clone(),
-            signing_key: P256SigningKey::generate(),
-            certificate_key: P256SigningKey::generate(),
+            signing_key,
+            certificate_key,
             clock: clock.clone(),
             auth: AuthConfig::default(),
             challenges: domain::challenges::ChallengeConfig::default(),
@@ -143,6 +149,7 @@ impl TestApi {
             api,
             stores,
             clock,
+            private_key_pems,
             client,
             server,
         }
