@@ -35,19 +35,25 @@ def main():
         "### Functions: binary size and cold start",
         "",
         "Size: the arm64 `bootstrap` that `cargo lambda build --release --arm64` makes, as deployed. "
-        "Cold start: a fresh x86_64 release process per run, from its start until it posts its "
-        "first answer to a local Lambda Runtime API (`scripts/coldstart.py`), with DynamoDB Local "
-        "behind it; 10 runs each. The event is a real request: the first call of each cold process "
-        "loads its configuration, builds its SDK clients, and answers the event.",
+        "Cold start: a fresh x86_64 release process per run against a local Lambda Runtime API "
+        "(`scripts/coldstart.py`) with DynamoDB Local behind it, 10 runs each. *Init* runs from process "
+        "start to the function's first poll for work: configuration read, SDK clients and keys built. "
+        "This is what Lambda reports as the Init Duration. *First answer* runs on to the moment the "
+        "function posts its answer to a real event, its first store request included. "
+        "A target column is yes when every run is under the target.",
         "",
-        f"| function | event | size (MB) | under 10 MB | cold start median (ms) | max (ms) | under {COLD_TARGET_MS} ms |",
-        "| --- | --- | ---: | --- | ---: | ---: | --- |",
+        f"| function | event | size (MB) | under 10 MB | init median (ms) | init max (ms) | init under {COLD_TARGET_MS} ms "
+        f"| first answer median (ms) | first answer max (ms) | first answer under {COLD_TARGET_MS} ms |",
+        "| --- | --- | ---: | --- | ---: | ---: | --- | ---: | ---: | --- |",
     ]
+    nan = float("nan")
     for function, size in sizes.items():
         c = cold.get(function, {})
         out.append(
             f"| {function} | `{c.get('event', '-')}` | {size / 1024 / 1024:.2f} | {check(size < SIZE_TARGET)} | "
-            f"{c.get('median_ms', float('nan')):.1f} | {c.get('max_ms', float('nan')):.1f} | "
+            f"{c.get('init_median_ms', nan):.1f} | {c.get('init_max_ms', nan):.1f} | "
+            f"{check(c.get('init_max_ms', 1e9) < COLD_TARGET_MS)} | "
+            f"{c.get('median_ms', nan):.1f} | {c.get('max_ms', nan):.1f} | "
             f"{check(c.get('max_ms', 1e9) < COLD_TARGET_MS)} |"
         )
     out += [

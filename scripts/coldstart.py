@@ -2,17 +2,24 @@
 """Cold start of a Lambda function binary, measured locally.
 
 Serves the Lambda Runtime API (the endpoints a custom runtime polls) on a
-loopback port, starts the function's binary against it, hands it one event
-and times from process start to the moment the function posts its answer.
-Each run is a fresh process, so every run is a cold start.
+loopback port, starts the function's binary against it and hands it one
+event. Each run is a fresh process, so every run is a cold start, and each
+gives two times from process start:
+
+- init: to the function's first poll for work. This is what Lambda reports
+  as the Init Duration: the binary loaded, configuration read, SDK clients
+  and keys built.
+- first answer: to the moment the function posts its answer to the event,
+  the first request to its store included.
 
     coldstart.py BINARY EVENT_FILE RUNS [--tokens FILE] [NAME=VALUE ...]
 
 With --tokens, each run replaces REPLACE_WITH_AUTH_TOKEN in the event with
 the next line of FILE: `POST /auth` refuses a token id it has seen.
 
-Prints one JSON line: the binary, each run's milliseconds, the median and
-the maximum, and the first run's answer (to check the invocation worked).
+Prints one JSON line: the binary, each run's milliseconds to the first
+answer with their median and maximum, the same for init, and the first
+run's answer (to check the invocation worked).
 """
 
 import http.server
@@ -32,6 +39,7 @@ class RuntimeApi(http.server.BaseHTTPRequestHandler):
     answered = None
     answer = None
     request_id = ""
+    first_poll = None
 
     def log_message(self, *args):
         pass
@@ -39,6 +47,8 @@ class RuntimeApi(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path.endswith("/runtime/invocation/next"):
             cls = type(self)
+            if cls.first_poll is None:
+                cls.first_poll = time.perf_counter()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Lambda-Runtime-Aws-Request-Id", cls.request_id)
@@ -78,7 +88,7 @@ def measure(binary, event, env, runs, tokens=None):
     port = free_port()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), RuntimeApi)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    times, first_answer = [], None
+    times, inits, first_answer = [], [], None
     base_env = {
         "PATH": os.environ.get("PATH", ""),
         "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
@@ -100,6 +110,7 @@ def measure(binary, event, env, runs, tokens=None):
         RuntimeApi.answered = threading.Event()
         RuntimeApi.answer = None
         RuntimeApi.request_id = str(uuid.uuid4())
+        RuntimeApi.first_poll = None
         started = time.perf_counter()
         process = subprocess.Popen(
             [binary], env=base_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -111,15 +122,19 @@ def measure(binary, event, env, runs, tokens=None):
         if not done:
             raise SystemExit(f"{binary}: no answer within 30 s")
         times.append(round(elapsed, 2))
+        inits.append(round((RuntimeApi.first_poll - started) * 1000, 2))
         if first_answer is None:
             first_answer = RuntimeApi.answer
     server.shutdown()
-    ordered = sorted(times)
+    ordered, init_ordered = sorted(times), sorted(inits)
     return {
         "binary": os.path.basename(binary),
         "runs_ms": times,
         "median_ms": ordered[len(ordered) // 2],
         "max_ms": ordered[-1],
+        "init_runs_ms": inits,
+        "init_median_ms": init_ordered[len(init_ordered) // 2],
+        "init_max_ms": init_ordered[-1],
         "answer": first_answer,
     }
 

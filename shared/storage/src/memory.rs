@@ -3,7 +3,7 @@
 //! operation is one critical section, which is what makes its conditional
 //! writes atomic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
@@ -38,6 +38,9 @@ struct State {
     token_ids: HashMap<(ClientKey, String), Timestamp>,
     devices: BTreeMap<(ClientKey, SerialNumber), Device>,
     codes: BTreeMap<(ClientKey, CodePosition), CodeRecord>,
+    /// Each device's codes in time order, as DynamoDB's gsi1 keeps them: a
+    /// device's listing reads its own codes, not all of the client's.
+    device_codes: BTreeSet<(ClientKey, SerialNumber, CodePosition)>,
     batches: HashMap<(ClientKey, String), Batch>,
     batch_items: HashMap<(ClientKey, String), Vec<BatchItem>>,
     idempotency_keys: HashMap<(ClientKey, String), String>,
@@ -287,6 +290,11 @@ impl CodeStore for MemoryStore {
             .ok_or(StoreError::Conflict)?;
         stored.count = next_count;
         stored.version += 1;
+        state.device_codes.insert((
+            code.client_key.clone(),
+            code.serial_num.clone(),
+            code.position(),
+        ));
         state.codes.insert(code_key, code.clone());
         if let Some(item) = batch_item {
             state.pending_item(item)?.state = ItemState::Done {
@@ -329,11 +337,23 @@ impl CodeStore for MemoryStore {
                 next: None,
             });
         }
-        let range = state
-            .codes
-            .range((lower, upper))
-            .map(|(_, code)| code)
-            .filter(|code| query.matches(code));
+        let state = &*state;
+        let range: Box<dyn DoubleEndedIterator<Item = &CodeRecord>> = match &query.serial {
+            Some(serial) => {
+                let of_device =
+                    |bound: Bound<CodeKey>| bound.map(|(client, at)| (client, serial.clone(), at));
+                Box::new(
+                    state
+                        .device_codes
+                        .range((of_device(lower), of_device(upper)))
+                        .filter_map(|(client, _, at)| {
+                            state.codes.get(&(client.clone(), at.clone()))
+                        }),
+                )
+            }
+            None => Box::new(state.codes.range((lower, upper)).map(|(_, code)| code)),
+        };
+        let range = range.filter(|code| query.matches(code));
         let mut matching: Box<dyn Iterator<Item = &CodeRecord>> = match query.order {
             SortOrder::Ascending => Box::new(range),
             SortOrder::Descending => Box::new(range.rev()),
