@@ -62,7 +62,6 @@ impl ActivationChallengesFunction {
         routed: &Routed,
         account: &ClientKey,
     ) -> Result<Response<Body>, ApiError> {
-        let account = account.clone();
         let id = routed.param("id");
         let path = routed.route.path.trim_start_matches(BASE);
         match (routed.route.method, path) {
@@ -70,7 +69,7 @@ impl ActivationChallengesFunction {
                 let params: CreateParams = query(request)?;
                 let body: CreateChallengeBody = json_body(request)?;
                 let new = body.validate(params.invalidate_existing_code.as_deref())?;
-                let challenge = self.challenges.create(&account, new).await?;
+                let challenge = self.challenges.create(account, new).await?;
                 Ok(with_location(
                     json_response(StatusCode::CREATED, &ChallengeView::from(&challenge)),
                     &format!("{BASE}/{}", challenge.id),
@@ -78,29 +77,29 @@ impl ActivationChallengesFunction {
             }
             ("GET", "") => {
                 let params: ListChallengesParams = query(request)?;
-                let query = params.into_query(&account, self.challenges.now())?;
+                let query = params.into_query(account, self.challenges.now())?;
                 let page = self.challenges.list(&query).await?;
                 let views: Vec<ChallengeView> = page.iter().map(ChallengeView::from).collect();
                 Ok(json_response(StatusCode::OK, &views))
             }
             ("GET", "/{id}") => {
-                let challenge = self.challenges.get(&account, id).await?;
+                let challenge = self.challenges.get(account, id).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &ChallengeView::from(&challenge),
                 ))
             }
             ("DELETE", "/{id}") => {
-                self.challenges.delete(&account, id).await?;
+                self.challenges.delete(account, id).await?;
                 Ok(Response::builder()
                     .status(StatusCode::NO_CONTENT)
                     .body(Body::Empty)
                     .expect("a bare status is a valid response"))
             }
             ("POST", "/{id}/verify") => {
-                self.verify_limit.check(&account).await?;
+                self.verify_limit.check(account).await?;
                 let body: VerifyBody = json_body(request)?;
-                let challenge = self.challenges.verify(&account, id, &body).await?;
+                let challenge = self.challenges.verify(account, id, &body).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &ChallengeView::from(&challenge),
@@ -108,7 +107,7 @@ impl ActivationChallengesFunction {
             }
             ("POST", "/{id}/delivery_events") => {
                 let body: DeliveryEventBody = json_body(request)?;
-                let (challenge, event) = self.challenges.add_event(&account, id, &body).await?;
+                let (challenge, event) = self.challenges.add_event(account, id, &body).await?;
                 // The document answers with the challenge; the new event is
                 // where Location points.
                 Ok(with_location(
@@ -117,7 +116,7 @@ impl ActivationChallengesFunction {
                 ))
             }
             ("GET", "/{id}/delivery_events") => {
-                let events = self.challenges.events(&account, id).await?;
+                let events = self.challenges.events(account, id).await?;
                 let views: Vec<DeliveryEventView> =
                     events.iter().map(DeliveryEventView::from).collect();
                 Ok(json_response(StatusCode::OK, &views))
@@ -125,7 +124,7 @@ impl ActivationChallengesFunction {
             ("GET", "/{id}/delivery_events/{event_id}") => {
                 let event = self
                     .challenges
-                    .event(&account, id, routed.param("event_id"))
+                    .event(account, id, routed.param("event_id"))
                     .await?;
                 Ok(json_response(
                     StatusCode::OK,

@@ -323,7 +323,6 @@ impl LicensesFunction {
         routed: &Routed,
         account: &ClientKey,
     ) -> Result<Response<Body>, ApiError> {
-        let account = account.clone();
         let now = self.licenses.now();
         let path = routed.route.path.trim_start_matches("/API/Public/v1");
         match path {
@@ -335,7 +334,7 @@ impl LicensesFunction {
                 )?;
                 let page = self
                     .licenses
-                    .product_licenses(&account, &product, params.cursor.as_deref())
+                    .product_licenses(account, &product, params.cursor.as_deref())
                     .await?;
                 Ok(vendor(ProductLicenses {
                     licenses: page
@@ -349,7 +348,7 @@ impl LicensesFunction {
             "/Licenses/r1/Get" => {
                 let params: VendorParams = query(request)?;
                 let key = required("key", &params.key)?;
-                let (license, product) = self.licenses.license_by_key(&account, key).await?;
+                let (license, product) = self.licenses.license_by_key(account, key).await?;
                 Ok(vendor(serde_json::json!({
                     "license": VendorLicenseDetail::new(&license, &product, now)
                 })))
@@ -357,7 +356,7 @@ impl LicensesFunction {
             "/Authentication/r1/GetTokenValidity" => {
                 let params: VendorParams = query(request)?;
                 let token = required("token", &params.token)?;
-                let identity = self.licenses.redeem_login_token(&account, token).await?;
+                let identity = self.licenses.redeem_login_token(account, token).await?;
                 Ok(vendor(
                     serde_json::json!({ "authenticatedIdentity": identity }),
                 ))
@@ -366,7 +365,7 @@ impl LicensesFunction {
                 let form: DiscountForm = form_body(request)?;
                 let discount = self
                     .licenses
-                    .create_discount(&account, form.validate()?)
+                    .create_discount(account, form.validate()?)
                     .await?;
                 Ok(vendor(serde_json::json!({ "code": discount.code })))
             }
@@ -380,11 +379,10 @@ impl LicensesFunction {
         routed: &Routed,
         account: &ClientKey,
     ) -> Result<Response<Body>, ApiError> {
-        let account = account.clone();
         match routed.route.path {
             "/query/license" => {
                 let body: QueryBody = json_body(request)?;
-                let (records, count, limit) = self.licenses.query(&account, &body).await?;
+                let (records, count, limit) = self.licenses.query(account, &body).await?;
                 let offset = match records.first() {
                     Some(first) => serde_json::json!({
                         "id": first.id,
@@ -404,7 +402,7 @@ impl LicensesFunction {
             }
             "/create" => {
                 let body: SubscriptionLicenseBody = json_body(request)?;
-                let license = self.licenses.create_subscription(&account, &body).await?;
+                let license = self.licenses.create_subscription(account, &body).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &OkResponse::new(SubscriptionLicense::from(&license)),
@@ -414,7 +412,7 @@ impl LicensesFunction {
                 let body: DeployBody = json_body(request)?;
                 let license = self
                     .licenses
-                    .deploy(&account, routed.param("id"), &body)
+                    .deploy(account, routed.param("id"), &body)
                     .await?;
                 Ok(json_response(
                     StatusCode::OK,
@@ -423,7 +421,7 @@ impl LicensesFunction {
             }
             "/activation/nonce" => {
                 let body: NonceBody = json_body(request)?;
-                let nonce = self.licenses.issue_nonce(&account, &body).await?;
+                let nonce = self.licenses.issue_nonce(account, &body).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &OkResponse::new(NonceView {
@@ -436,7 +434,7 @@ impl LicensesFunction {
             }
             "/activation/activate" => {
                 let body: ActivateBody = json_body(request)?;
-                let license = self.licenses.activate(&account, &body).await?;
+                let license = self.licenses.activate(account, &body).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &Activation::new(&license, self.licenses.now()),
