@@ -6,8 +6,7 @@ use domain::rate_limits::RateLimiter;
 use domain::BatchService;
 use http::StatusCode;
 use http_api::{
-    json_body_within, json_response, query, ApiError, Authenticator, Function, RouteHandler,
-    Routed, MAX_BATCH_BODY_BYTES,
+    json_body, json_response, query, ApiError, Authenticator, Function, RouteHandler, Routed,
 };
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
@@ -48,7 +47,7 @@ impl RouteHandler for BatchFunction {
         match (routed.route.method, routed.route.path) {
             ("POST", "/batch") => {
                 self.submit_limit.check(&client).await?;
-                let body: BatchRequest = json_body_within(request, MAX_BATCH_BODY_BYTES)?;
+                let body: BatchRequest = json_body(request)?;
                 let key = request
                     .headers()
                     .get("idempotency-key")

@@ -14,7 +14,6 @@ use http::StatusCode;
 use http_api::idempotency::guarded;
 use http_api::{
     json_body, json_response, query, ApiError, Authenticator, Function, RouteHandler, Routed,
-    MAX_BODY_BYTES,
 };
 use lambda_http::{Body, Request, Response};
 use serde::de::DeserializeOwned;
@@ -98,9 +97,6 @@ fn form_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
         .unwrap_or("application/x-www-form-urlencoded")
         .to_ascii_lowercase();
     let bytes = request.body().as_ref();
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::BodyTooLarge(MAX_BODY_BYTES));
-    }
     if content_type.starts_with("application/json") {
         json_body(request)
     } else if content_type.starts_with("application/x-www-form-urlencoded") {

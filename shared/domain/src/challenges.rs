@@ -744,7 +744,7 @@ impl ChallengeService {
             .attempt_window_start
             .plus_secs(self.config.attempt_window_secs);
         (challenge.failed_attempts >= self.config.max_failed_attempts && now < window_end)
-            .then(|| (window_end.millis() - now.millis() + 999) / 1000)
+            .then(|| now.secs_until(window_end))
     }
 
     pub async fn add_event(

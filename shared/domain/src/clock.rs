@@ -39,6 +39,12 @@ impl Timestamp {
         self.0.div_euclid(1000)
     }
 
+    /// Whole seconds from this time until `later`, rounded up: what a
+    /// `Retry-After` says.
+    pub fn secs_until(self, later: Timestamp) -> i64 {
+        (later.0 - self.0 + 999) / 1000
+    }
+
     pub fn plus_secs(self, secs: i64) -> Self {
         Self::from_millis(self.0.saturating_add(secs.saturating_mul(1000)))
     }

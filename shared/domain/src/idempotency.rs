@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clients::ClientKey;
 use crate::clock::{Clock, Timestamp};
+use crate::licensing::signatures::encode_hex;
 use crate::ports::{IdempotencyStore, StoreError};
 use crate::random::random_hex;
 
@@ -100,11 +101,7 @@ pub fn fingerprint(method: &str, path: &str, query: &str, body: &[u8]) -> String
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part);
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    encode_hex(&hasher.finalize())
 }
 
 /// Checks a presented key's shape.
@@ -180,11 +177,9 @@ impl Idempotency {
             ClaimOutcome::Taken(existing) => match existing.state {
                 KeyState::Completed { response } => Ok(Begin::Replay(response)),
                 KeyState::Claimed { lease_until, .. } => Err(IdempotencyError::InProgress {
-                    retry_after_secs: u64::try_from(
-                        (lease_until.millis() - now.millis() + 999) / 1000,
-                    )
-                    .unwrap_or(1)
-                    .max(1),
+                    retry_after_secs: u64::try_from(now.secs_until(lease_until))
+                        .unwrap_or(1)
+                        .max(1),
                 }),
             },
         }

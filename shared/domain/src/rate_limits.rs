@@ -78,9 +78,7 @@ impl RateLimiter {
         } else {
             tracing::info!(limit = self.name, "rate limited");
             Err(RateLimitError::Limited {
-                retry_after_secs: u64::try_from((end.millis() - now.millis() + 999) / 1000)
-                    .unwrap_or(1)
-                    .max(1),
+                retry_after_secs: u64::try_from(now.secs_until(end)).unwrap_or(1).max(1),
             })
         }
     }

@@ -46,20 +46,10 @@ pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Bod
         .expect("status and header are valid")
 }
 
-/// Reads the body as JSON of type `T`, at most `MAX_BODY_BYTES` of it.
+/// Reads the body as JSON of type `T`. Its size was already bounded by
+/// `limits::check`, which `RouteHandler::handle` runs before any handler.
 pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
-    json_body_within(request, MAX_BODY_BYTES)
-}
-
-/// `json_body` with another size limit.
-pub fn json_body_within<T: DeserializeOwned>(
-    request: &Request,
-    limit: usize,
-) -> Result<T, ApiError> {
     let bytes = request.body().as_ref();
-    if bytes.len() > limit {
-        return Err(ApiError::BodyTooLarge(limit));
-    }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::MalformedBody("the body is empty".into()));
     }
