@@ -72,16 +72,17 @@ env_all=(
   QUEUE_URL=http://127.0.0.1:9/queue/bench SQS_ENDPOINT=http://127.0.0.1:9
 )
 runs=10
-sign $runs >"$work/auth-tokens.txt"
+# Twice the runs: the plain ones, then as many through the store proxy.
+sign $((2 * runs)) >"$work/auth-tokens.txt"
 auth_run=$(python3 scripts/coldstart.py target/release/auth events/post-auth.json $runs \
-  --tokens "$work/auth-tokens.txt" "${env_all[@]}")
+  --tokens "$work/auth-tokens.txt" --store-split "${env_all[@]}")
 echo "$auth_run" | python3 -c 'import json,sys; r=json.load(sys.stdin); r["kind"]="cold"; r["event"]="post-auth.json"; a=r.pop("answer"); print(json.dumps(r))' >>"$results"
 access=$(echo "$auth_run" | python3 -c 'import json,sys; a=json.load(sys.stdin)["answer"][1]; print(json.loads(json.loads(a)["body"])["accessToken"])')
 cold() {
   local fn=$1 event=$2
   sed -e "s|REPLACE_WITH_ACCESS_TOKEN|$access|" -e "s|REPLACE_WITH_CLIENT_KEY|ck_bench|" \
     -e "s|REPLACE_WITH_BATCH_ID|none|" "events/$event" >"$work/$event"
-  python3 scripts/coldstart.py "target/release/$fn" "$work/$event" $runs "${env_all[@]}" \
+  python3 scripts/coldstart.py "target/release/$fn" "$work/$event" $runs --store-split "${env_all[@]}" \
     | python3 -c "import json,sys; r=json.load(sys.stdin); s=r.pop('answer'); r['kind']='cold'; r['event']='$event'; r['answered']=s[0]; print(json.dumps(r))" \
     >>"$results"
 }
