@@ -58,6 +58,9 @@ def main():
         split = c.get("split", {})
         calls = sorted(set(split.get("store_calls", [])))
         calls_text = "-" if not calls else str(calls[0]) if len(calls) == 1 else f"{calls[0]}-{calls[-1]}"
+        refusals = sum(split.get("store_refusals", []))
+        if refusals:
+            calls_text += f" ({refusals} refused in all runs)"
         out.append(
             f"| {function} | `{c.get('event', '-')}` | {size / 1024 / 1024:.2f} | {check(size < SIZE_TARGET)} | "
             f"{c.get('init_median_ms', nan):.1f} | {c.get('init_max_ms', nan):.1f} | "

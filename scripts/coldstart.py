@@ -17,7 +17,8 @@ DYNAMODB_ENDPOINT pointed at a recording proxy in front of the real one.
 The proxy notes when each store request arrives and when its answer has
 been sent back, so each of these runs also gives:
 
-- store calls: how many requests the first answer made;
+- store calls: how many requests the first answer made (and how many of
+  them were answered with an error, which the SDK may have retried);
 - store wait: the time at least one of them was outstanding (overlapping
   requests count once);
 - own time: first answer minus store wait, the part of the cold start the
@@ -141,14 +142,14 @@ class StoreProxy(http.server.BaseHTTPRequestHandler):
         self.wfile.flush()
         upstream.close()
         with self.lock:
-            self.intervals.append((started, time.perf_counter()))
+            self.intervals.append((started, time.perf_counter(), answer.status))
 
 
 def busy_time(intervals, until):
     """Seconds in which at least one interval was open, up to `until`."""
     total, open_end = 0.0, None
     open_start = None
-    for start, end in sorted(intervals):
+    for start, end, _ in sorted(intervals):
         start, end = min(start, until), min(end, until)
         if open_end is None or start > open_end:
             if open_end is not None:
@@ -188,7 +189,7 @@ def measure(binary, event, env, runs, tokens=None, proxy_port=None):
     base_env.update(env)
     if proxy_port is not None:
         base_env["DYNAMODB_ENDPOINT"] = f"http://127.0.0.1:{proxy_port}"
-    calls, waits, owns = [], [], []
+    calls, refused, waits, owns = [], [], [], []
     for _ in range(runs):
         # A server and handler state of its own per run: a poll the killed
         # process of the last run left in flight must not count as this
@@ -235,6 +236,7 @@ def measure(binary, event, env, runs, tokens=None, proxy_port=None):
                 recorded = list(StoreProxy.intervals)
             wait = busy_time(recorded, answered_at) * 1000
             calls.append(len(recorded))
+            refused.append(sum(1 for *_, status in recorded if status != 200))
             waits.append(round(wait, 2))
             owns.append(round(elapsed - wait, 2))
     result = {
@@ -251,6 +253,9 @@ def measure(binary, event, env, runs, tokens=None, proxy_port=None):
         result = {
             "runs_ms": times,
             "store_calls": calls,
+            # Answers other than 200: DynamoDB Local refusing or throttling,
+            # which the SDK then retries.
+            "store_refusals": refused,
             "store_wait_runs_ms": waits,
             "store_wait_median_ms": median(waits),
             "own_runs_ms": owns,

@@ -19,10 +19,13 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cfn-lint template.yaml"
-if ! cmp -s scripts/requirements-ci.txt .ci-venv/requirements-ci.txt; then
+# The constraints pin every package those three pull in, at the versions a
+# green run used, so a fresh CI machine installs what was tested.
+if ! cat scripts/requirements-ci.txt scripts/constraints-ci.txt | cmp -s - .ci-venv/installed.txt; then
   python3 -m venv .ci-venv
-  .ci-venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-ci.txt
-  cp scripts/requirements-ci.txt .ci-venv/requirements-ci.txt
+  .ci-venv/bin/pip install --quiet --disable-pip-version-check \
+    -r scripts/requirements-ci.txt -c scripts/constraints-ci.txt
+  cat scripts/requirements-ci.txt scripts/constraints-ci.txt >.ci-venv/installed.txt
 fi
 .ci-venv/bin/cfn-lint template.yaml
 

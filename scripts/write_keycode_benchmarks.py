@@ -18,16 +18,22 @@ def rust_seconds(name):
     return estimates["mean"]["point_estimate"] / 1e9
 
 
+# Independent hashes overlap in the CPU (throughput); a chain's links
+# cannot, so the serial figure (latency) is the floor a chain link can reach
+# and the one the 1.5x target is read against. Both are shown.
 siphash = rust_seconds("siphash24_8_bytes")
+siphash_serial = rust_seconds("siphash24_8_bytes_chained/100") / 100
 # The chain length each row walks: ADD_TIME from an odd count steps 1, from an even count 2.
 hashes = {"openpaygo_add_time/1": 2, "openpaygo_add_time/100": 102, "openpaygo_add_time/10000": 10_002}
 rows = []
 for name, python_seconds in reference.items():
     rust = rust_seconds(name)
     chain = hashes.get(name)
-    bound = f"{rust / (chain * siphash):.2f}x ({chain} hashes)" if chain else "n/a"
+    serial = f"{rust / (chain * siphash_serial):.2f}x ({chain} hashes)" if chain else "n/a"
+    overlapped = f"{rust / (chain * siphash):.2f}x" if chain else "n/a"
     rows.append(
-        f"| `{name}` | {1 / rust:,.0f} | {1 / python_seconds:,.0f} | {python_seconds / rust:,.0f}x | {bound} |"
+        f"| `{name}` | {1 / rust:,.0f} | {1 / python_seconds:,.0f} | {python_seconds / rust:,.0f}x "
+        f"| {serial} | {overlapped} |"
     )
 
 cpu = "unknown CPU"
@@ -43,10 +49,13 @@ table = "\n".join(
     [
         "<!-- keycode:start -->",
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {cpu}, {rustc}, "
-        f"Python {platform.python_version()}; one SipHash-2-4 over 8 bytes took {siphash * 1e9:.1f} ns.",
+        f"Python {platform.python_version()}; one SipHash-2-4 over 8 bytes took {siphash_serial * 1e9:.1f} ns "
+        f"when each hashed the last one's output (serial), {siphash * 1e9:.1f} ns each when independent "
+        "hashes overlapped (throughput).",
         "",
-        "| benchmark | Rust codes/s | Python reference codes/s | speed-up | Rust time / (hashes x one SipHash) |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| benchmark | Rust codes/s | Python reference codes/s | speed-up "
+        "| Rust time / (hashes x one serial SipHash) | the same over independent SipHashes |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
         *rows,
         "<!-- keycode:end -->",
     ]

@@ -75,10 +75,7 @@ pub fn lookup_hash(presented: &str) -> Option<String> {
 }
 
 fn hash_api_key(key: &str) -> String {
-    Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::encode(&Sha256::digest(key.as_bytes()))
 }
 
 #[cfg(test)]

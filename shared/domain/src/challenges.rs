@@ -280,15 +280,7 @@ pub fn new_uuid_v7(now: Timestamp) -> String {
     bytes[..6].copy_from_slice(&millis[2..]);
     bytes[6] = (bytes[6] & 0x0f) | 0x70;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    crate::hex::uuid_text(&bytes)
 }
 
 /// `POST` body; `invalidate_existing_code` may also come in the query.

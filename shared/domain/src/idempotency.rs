@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clients::ClientKey;
 use crate::clock::{Clock, Timestamp};
-use crate::licensing::signatures::encode_hex;
+use crate::hex;
 use crate::ports::{IdempotencyStore, StoreError};
 use crate::random::random_hex;
 
@@ -101,7 +101,7 @@ pub fn fingerprint(method: &str, path: &str, query: &str, body: &[u8]) -> String
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part);
     }
-    encode_hex(&hasher.finalize())
+    hex::encode(&hasher.finalize())
 }
 
 /// Checks a presented key's shape.

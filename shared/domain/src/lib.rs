@@ -10,6 +10,7 @@ pub mod clients;
 pub mod clock;
 pub mod codes;
 pub mod devices;
+pub mod hex;
 pub mod idempotency;
 pub mod licensing;
 pub mod ports;

@@ -6,7 +6,7 @@ use rand_core::{OsRng, RngCore};
 pub fn random_hex(bytes: usize) -> String {
     let mut buffer = vec![0u8; bytes];
     OsRng.fill_bytes(&mut buffer);
-    buffer.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(&buffer)
 }
 
 /// 16 random bytes, e.g. for a device key.

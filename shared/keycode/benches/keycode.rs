@@ -13,11 +13,31 @@ fn key() -> SecretKey {
     SecretKey::from_hex("bc41ec9530f6dac86b1a29ab82edc5fb").unwrap()
 }
 
+/// How many hashes `siphash24_8_bytes_chained` runs per iteration.
+const CHAIN: u64 = 100;
+
 fn siphash(c: &mut Criterion) {
     let key = *key().as_bytes();
+    // Independent hashes: the CPU overlaps one with the next, so this is
+    // SipHash's throughput.
     c.bench_function("siphash24_8_bytes", |b| {
         b.iter(|| siphash24(black_box(&key), black_box(&[1, 2, 3, 4, 5, 6, 7, 8])))
     });
+    // Each hash over the last one's output, as OpenPAYGO's chain does: no
+    // overlap is possible, so this over CHAIN is one hash's latency, the
+    // floor for a chain link.
+    let mut group = c.benchmark_group("siphash24_8_bytes_chained");
+    group.throughput(Throughput::Elements(CHAIN));
+    group.bench_function(BenchmarkId::from_parameter(CHAIN), |b| {
+        b.iter(|| {
+            let mut value = black_box(1u64);
+            for _ in 0..CHAIN {
+                value = siphash24(&key, &value.to_le_bytes());
+            }
+            value
+        })
+    });
+    group.finish();
 }
 
 fn openpaygo(c: &mut Criterion) {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, Projection, ProjectionType, Put, ScalarAttributeType,
@@ -230,6 +231,36 @@ where
 
 pub(crate) fn corrupt(err: serde_dynamo::Error) -> StoreError {
     StoreError::Corrupt(err.to_string())
+}
+
+/// Every item `query` matches, over as many pages as DynamoDB cuts the
+/// answer into, decoded as `T`.
+pub(crate) async fn query_all<T: serde::de::DeserializeOwned>(
+    query: QueryFluentBuilder,
+) -> Result<Vec<T>, StoreError> {
+    let items: Vec<Item> = query
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<_, _>>()
+        .await
+        .map_err(unavailable)?;
+    items
+        .into_iter()
+        .map(|item| from_item(item).map_err(corrupt))
+        .collect()
+}
+
+/// A `transaction_outcome` classifier for transactions whose conditions
+/// all mean the same thing: any failed one answers `error`.
+pub(crate) fn any_failed_condition(
+    error: StoreError,
+) -> impl Fn(&[Option<&str>]) -> Option<StoreError> {
+    move |reasons| {
+        reasons
+            .contains(&Some("ConditionalCheckFailed"))
+            .then(|| error.clone())
+    }
 }
 
 /// Turns a transaction's result into the port's answer. `classify` reads
@@ -868,11 +899,7 @@ impl BatchStore for DynamoStore {
             .set_transact_items(Some(steps))
             .send()
             .await;
-        transaction_outcome(result, |reasons| {
-            reasons
-                .contains(&Some("ConditionalCheckFailed"))
-                .then_some(StoreError::AlreadyExists)
-        })
+        transaction_outcome(result, any_failed_condition(StoreError::AlreadyExists))
     }
 
     async fn find_by_idempotency_key(
@@ -960,26 +987,22 @@ impl BatchStore for DynamoStore {
             return Ok(Vec::new());
         }
         let last = first.saturating_add(count - 1);
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
+        let records: Vec<StoredItem<ItemRecord>> = query_all(
+            self.client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :last")
                 .expression_attribute_values(":pk", AttributeValue::S(batch_pk(client, batch_id)))
                 .expression_attribute_values(":first", AttributeValue::S(item_sk(first)))
                 .expression_attribute_values(":last", AttributeValue::S(item_sk(last)))
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in output.items.unwrap_or_default() {
-                let stored: StoredItem<ItemRecord> = from_item(item).map_err(corrupt)?;
+                .consistent_read(true),
+        )
+        .await?;
+        Ok(records
+            .into_iter()
+            .map(|stored| {
                 let record = stored.record;
-                items.push(BatchItem {
+                BatchItem {
                     item: BatchItemRef {
                         client: client.clone(),
                         batch_id: batch_id.to_owned(),
@@ -991,13 +1014,9 @@ impl BatchStore for DynamoStore {
                         arg: record.arg,
                     },
                     state: record.state,
-                });
-            }
-            match output.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => return Ok(items),
-            }
-        }
+                }
+            })
+            .collect())
     }
 
     async fn fail_item(

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 
 use crate::dynamo::{
-    corrupt, key, n, s, transaction_outcome, unavailable, DynamoStore, GSI1, GSI2, GSI3,
+    corrupt, key, n, query_all, s, transaction_outcome, unavailable, DynamoStore, GSI1, GSI2, GSI3,
 };
 
 fn challenges_pk(account: &ClientKey) -> String {
@@ -220,7 +220,6 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Up to `limit` refs due by `now` on one of the cleanup indexes.
     /// Up to `limit` entries of the cleanup index `index` that are due at
     /// `now`, the earliest first. The 16 shards are read at once: on a cold
     /// start the run would otherwise wait for 16 round trips in a row.
@@ -254,33 +253,27 @@ impl DynamoStore {
         upper: &str,
         limit: usize,
     ) -> Result<Vec<(String, ChallengeRef)>, StoreError> {
+        let mut entries = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression(format!("{index}pk = :pk AND {index}sk <= :upper"))
+            .expression_attribute_values(":pk", s(partition))
+            .expression_attribute_values(":upper", s(upper))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .into_paginator()
+            .items()
+            .send();
+        let sort_key = format!("{index}sk");
         let mut due = Vec::new();
-        let mut start = None;
         while due.len() < limit {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression(format!("{index}pk = :pk AND {index}sk <= :upper"))
-                .expression_attribute_values(":pk", s(partition.clone()))
-                .expression_attribute_values(":upper", s(upper))
-                .set_exclusive_start_key(start)
-                .limit(i32::try_from(limit - due.len()).unwrap_or(i32::MAX))
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in output.items.unwrap_or_default() {
-                match item.get(&format!("{index}sk")) {
-                    Some(AttributeValue::S(sort)) => {
-                        due.push((sort.clone(), ref_from_due_key(sort)?));
-                    }
-                    _ => return Err(StoreError::Corrupt("a cleanup entry without a key".into())),
-                }
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
+            let Some(item) = entries.next().await else {
                 break;
+            };
+            match item.map_err(unavailable)?.get(&sort_key) {
+                Some(AttributeValue::S(sort)) => due.push((sort.clone(), ref_from_due_key(sort)?)),
+                _ => return Err(StoreError::Corrupt("a cleanup entry without a key".into())),
             }
         }
         Ok(due)
@@ -446,39 +439,33 @@ impl ChallengeStore for DynamoStore {
             }
         };
         let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
-        let mut skipped = 0;
+        let mut items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(index)
+            .key_condition_expression(condition)
+            .set_filter_expression(filter)
+            .set_expression_attribute_values(Some(values))
+            .limit(100)
+            .into_paginator()
+            .items()
+            .send();
         let mut page = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .set_index_name(index.clone())
-                .key_condition_expression(condition)
-                .set_filter_expression(filter.clone())
-                .set_expression_attribute_values(Some(values.clone()))
-                .set_exclusive_start_key(start)
-                .limit(100)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in output.items.unwrap_or_default() {
-                if skipped < query.skip {
-                    skipped += 1;
-                    continue;
-                }
-                let stored: ChallengeItem = from_item(item).map_err(corrupt)?;
-                page.push(stored.record);
-                if page.len() == query.size {
-                    return Ok(page);
-                }
+        let mut skipped = 0;
+        while page.len() < query.size {
+            let Some(item) = items.next().await else {
+                break;
+            };
+            let item = item.map_err(unavailable)?;
+            if skipped < query.skip {
+                skipped += 1;
+                continue;
             }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(page);
-            }
+            let stored: ChallengeItem = from_item(item).map_err(corrupt)?;
+            page.push(stored.record);
         }
+        Ok(page)
     }
 
     async fn end_challenge(
@@ -633,29 +620,16 @@ impl ChallengeStore for DynamoStore {
         &self,
         challenge: &Challenge,
     ) -> Result<Vec<DeliveryEvent>, StoreError> {
-        let mut events = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
+        let stored: Vec<EventItem> = query_all(
+            self.client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk")
                 .expression_attribute_values(":pk", s(events_pk(&challenge.account, &challenge.id)))
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in output.items.unwrap_or_default() {
-                let stored: EventItem = from_item(item).map_err(corrupt)?;
-                events.push(stored.record);
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(events);
-            }
-        }
+                .consistent_read(true),
+        )
+        .await?;
+        Ok(stored.into_iter().map(|e| e.record).collect())
     }
 
     async fn expired_challenges(

@@ -20,8 +20,9 @@ use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 
 use crate::dynamo::{
-    client_pk, conditional, corrupt, key, n, s, transaction_outcome, unavailable, DynamoStore,
-    Item, StoredItem, GSI1, GSI1_PK, GSI1_SK, GSI2, GSI3, MAX_QUERIES_PER_PAGE, PK, SK,
+    any_failed_condition, client_pk, conditional, corrupt, key, n, query_all, s,
+    transaction_outcome, unavailable, DynamoStore, Item, StoredItem, GSI1, GSI1_PK, GSI1_SK, GSI2,
+    GSI3, MAX_QUERIES_PER_PAGE, PK, SK,
 };
 
 // ---- API keys ----
@@ -62,11 +63,7 @@ impl ApiKeyStore for DynamoStore {
             .transact_items(self.put_step(to_item(by_account).map_err(corrupt)?))
             .send()
             .await;
-        transaction_outcome(result, |reasons| {
-            reasons
-                .contains(&Some("ConditionalCheckFailed"))
-                .then_some(StoreError::AlreadyExists)
-        })
+        transaction_outcome(result, any_failed_condition(StoreError::AlreadyExists))
     }
 
     async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
@@ -80,30 +77,17 @@ impl ApiKeyStore for DynamoStore {
     }
 
     async fn list_api_keys(&self, account: &ClientKey) -> Result<Vec<ApiKey>, StoreError> {
-        let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
+        let stored: Vec<StoredItem<ApiKey>> = query_all(
+            self.client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                 .expression_attribute_values(":pk", s(client_pk(account)))
                 .expression_attribute_values(":prefix", s("APIKEY#"))
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in output.items.unwrap_or_default() {
-                let stored: StoredItem<ApiKey> = from_item(item).map_err(corrupt)?;
-                keys.push(stored.record);
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+                .consistent_read(true),
+        )
+        .await?;
+        let mut keys: Vec<ApiKey> = stored.into_iter().map(|k| k.record).collect();
         keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(keys)
     }
@@ -129,11 +113,7 @@ impl ApiKeyStore for DynamoStore {
             ))
             .send()
             .await;
-        transaction_outcome(result, |reasons| {
-            reasons
-                .contains(&Some("ConditionalCheckFailed"))
-                .then_some(StoreError::NotFound)
-        })
+        transaction_outcome(result, any_failed_condition(StoreError::NotFound))
     }
 }
 
@@ -433,11 +413,7 @@ impl LicenseStore for DynamoStore {
             .transact_items(self.put_step(to_item(claim).map_err(corrupt)?))
             .send()
             .await;
-        transaction_outcome(result, |reasons| {
-            reasons
-                .contains(&Some("ConditionalCheckFailed"))
-                .then_some(StoreError::AlreadyExists)
-        })
+        transaction_outcome(result, any_failed_condition(StoreError::AlreadyExists))
     }
 
     async fn get_product(
@@ -567,11 +543,7 @@ impl LicenseStore for DynamoStore {
             .transact_items(self.delete_step(sku_pk(account, &product.sku), SKU_SK, None))
             .send()
             .await;
-        match transaction_outcome(result, |reasons| {
-            reasons
-                .contains(&Some("ConditionalCheckFailed"))
-                .then_some(StoreError::Conflict)
-        }) {
+        match transaction_outcome(result, any_failed_condition(StoreError::Conflict)) {
             Err(StoreError::Conflict) if self.product_item(account, id).await?.is_none() => {
                 Err(StoreError::NotFound)
             }
@@ -691,31 +663,23 @@ impl LicenseStore for DynamoStore {
             return Ok(self.license_by_id_query(&unpaged, id).await?.len() as u64);
         }
         let scan = LicenseScan::new(query);
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(scan.index)
+            .key_condition_expression(format!("{}pk = :pk", scan.index))
+            .set_filter_expression(scan.filter)
+            .set_expression_attribute_names((!scan.names.is_empty()).then_some(scan.names))
+            .set_expression_attribute_values(Some(scan.values))
+            .select(Select::Count)
+            .into_paginator()
+            .send();
         let mut count = 0u64;
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(scan.index)
-                .key_condition_expression(format!("{}pk = :pk", scan.index))
-                .set_filter_expression(scan.filter.clone())
-                .set_expression_attribute_names(
-                    (!scan.names.is_empty()).then(|| scan.names.clone()),
-                )
-                .set_expression_attribute_values(Some(scan.values.clone()))
-                .set_exclusive_start_key(start)
-                .select(Select::Count)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            count += u64::try_from(output.count).unwrap_or(0);
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(count);
-            }
+        while let Some(page) = pages.next().await {
+            count += u64::try_from(page.map_err(unavailable)?.count).unwrap_or(0);
         }
+        Ok(count)
     }
 
     async fn delete_license(&self, account: &ClientKey, id: &str) -> Result<(), StoreError> {

@@ -3,7 +3,8 @@
 //! operation is one critical section, which is what makes its conditional
 //! writes atomic.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{btree_map, hash_map, BTreeMap, BTreeSet, HashMap};
+use std::hash::Hash;
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
@@ -175,15 +176,42 @@ impl MemoryStore {
     }
 }
 
+/// Insert-if-absent: the in-memory twin of a put conditional on
+/// `attribute_not_exists(pk)`.
+trait InsertNew<K, V> {
+    fn insert_new(&mut self, key: K, value: V) -> Result<(), StoreError>;
+}
+
+impl<K: Ord, V> InsertNew<K, V> for BTreeMap<K, V> {
+    fn insert_new(&mut self, key: K, value: V) -> Result<(), StoreError> {
+        match self.entry(key) {
+            btree_map::Entry::Vacant(slot) => {
+                slot.insert(value);
+                Ok(())
+            }
+            btree_map::Entry::Occupied(_) => Err(StoreError::AlreadyExists),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V> InsertNew<K, V> for HashMap<K, V> {
+    fn insert_new(&mut self, key: K, value: V) -> Result<(), StoreError> {
+        match self.entry(key) {
+            hash_map::Entry::Vacant(slot) => {
+                slot.insert(value);
+                Ok(())
+            }
+            hash_map::Entry::Occupied(_) => Err(StoreError::AlreadyExists),
+        }
+    }
+}
+
 #[async_trait]
 impl ClientStore for MemoryStore {
     async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        if state.clients.contains_key(&client.key) {
-            return Err(StoreError::AlreadyExists);
-        }
-        state.clients.insert(client.key.clone(), client.clone());
-        Ok(())
+        self.lock()
+            .clients
+            .insert_new(client.key.clone(), client.clone())
     }
 
     async fn get_client(&self, key: &ClientKey) -> Result<Option<Client>, StoreError> {
@@ -215,25 +243,17 @@ impl ClientStore for MemoryStore {
         // Expired entries are dropped as they are met, the way DynamoDB's
         // TTL eventually would.
         state.token_ids.retain(|_, expiry| *expiry > now);
-        let key = (client.clone(), token_id.to_owned());
-        if state.token_ids.contains_key(&key) {
-            return Err(StoreError::AlreadyExists);
-        }
-        state.token_ids.insert(key, expires_at);
-        Ok(())
+        state
+            .token_ids
+            .insert_new((client.clone(), token_id.to_owned()), expires_at)
     }
 }
 
 #[async_trait]
 impl DeviceStore for MemoryStore {
     async fn create_device(&self, device: &Device) -> Result<(), StoreError> {
-        let mut state = self.lock();
         let key = (device.client.clone(), device.serial.clone());
-        if state.devices.contains_key(&key) {
-            return Err(StoreError::AlreadyExists);
-        }
-        state.devices.insert(key, device.clone());
-        Ok(())
+        self.lock().devices.insert_new(key, device.clone())
     }
 
     async fn get_device(
@@ -386,10 +406,7 @@ impl BatchStore for MemoryStore {
             state.idempotency_keys.insert(key, batch.id.clone());
         }
         let id = (client, batch.id.clone());
-        if state.batches.contains_key(&id) {
-            return Err(StoreError::AlreadyExists);
-        }
-        state.batches.insert(id.clone(), batch.clone());
+        state.batches.insert_new(id.clone(), batch.clone())?;
         state.batch_items.insert(id, items.to_vec());
         Ok(())
     }
@@ -799,14 +816,9 @@ impl LicenseStore for MemoryStore {
     }
 
     async fn create_discount(&self, discount: &Discount) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        if state.discounts.contains_key(&discount.code) {
-            return Err(StoreError::AlreadyExists);
-        }
-        state
+        self.lock()
             .discounts
-            .insert(discount.code.clone(), discount.clone());
-        Ok(())
+            .insert_new(discount.code.clone(), discount.clone())
     }
 
     async fn get_discount(&self, code: &str) -> Result<Option<Discount>, StoreError> {
@@ -814,13 +826,8 @@ impl LicenseStore for MemoryStore {
     }
 
     async fn create_nonce(&self, nonce: &ActivationNonce) -> Result<(), StoreError> {
-        let mut state = self.lock();
         let key = (nonce.account.clone(), nonce.nonce.clone());
-        if state.nonces.contains_key(&key) {
-            return Err(StoreError::AlreadyExists);
-        }
-        state.nonces.insert(key, nonce.clone());
-        Ok(())
+        self.lock().nonces.insert_new(key, nonce.clone())
     }
 
     async fn get_nonce(
@@ -853,12 +860,9 @@ impl LicenseStore for MemoryStore {
     }
 
     async fn create_login_token(&self, token: &LoginToken) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        if state.login_tokens.contains_key(&token.hash) {
-            return Err(StoreError::AlreadyExists);
-        }
-        state.login_tokens.insert(token.hash.clone(), token.clone());
-        Ok(())
+        self.lock()
+            .login_tokens
+            .insert_new(token.hash.clone(), token.clone())
     }
 
     async fn redeem_login_token(

@@ -170,6 +170,18 @@ impl TestApi {
             .await
     }
 
+    /// `call` with an `Authorization` header, the way most tests call.
+    pub async fn call_as(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call(method, path, Some(authorization), body.as_ref())
+            .await
+    }
+
     pub async fn call_raw(
         &self,
         method: Method,
@@ -355,7 +367,7 @@ pub fn example_ethereum_key() -> k256::ecdsa::SigningKey {
 /// The `0x...` address of an Ethereum key.
 pub fn ethereum_address(key: &k256::ecdsa::SigningKey) -> String {
     let bytes = domain::licensing::signatures::ethereum_address(key.verifying_key());
-    format!("0x{}", domain::licensing::signatures::encode_hex(&bytes))
+    format!("0x{}", domain::hex::encode(&bytes))
 }
 
 /// What a wallet's `personal_sign(message)` answers: `0x` r || s || v.
@@ -364,7 +376,7 @@ pub fn personal_sign(key: &k256::ecdsa::SigningKey, message: &str) -> String {
     let (signature, recovery) = key.sign_prehash_recoverable(&hash).unwrap();
     let mut bytes = signature.to_bytes().to_vec();
     bytes.push(27 + recovery.to_byte());
-    format!("0x{}", domain::licensing::signatures::encode_hex(&bytes))
+    format!("0x{}", domain::hex::encode(&bytes))
 }
 
 /// A request's status alone, sent on a connection of its own: for spawned

@@ -22,38 +22,18 @@ async fn account(api: &TestApi, name: &str) -> (TestClient, Account) {
     (client, Account { api_key, bearer })
 }
 
-async fn send(
-    api: &TestApi,
-    method: Method,
-    path: &str,
-    auth: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    api.call(method, path, Some(auth), body.as_ref()).await
-}
-
 async fn new_product(api: &TestApi, auth: &str, body: Value) -> Value {
-    let (status, product) = send(
-        api,
-        Method::POST,
-        &format!("{V4}/products"),
-        auth,
-        Some(body),
-    )
-    .await;
+    let (status, product) = api
+        .call_as(Method::POST, &format!("{V4}/products"), auth, Some(body))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{product}");
     product
 }
 
 async fn new_license(api: &TestApi, auth: &str, body: Value) -> Value {
-    let (status, license) = send(
-        api,
-        Method::POST,
-        &format!("{V4}/licenses"),
-        auth,
-        Some(body),
-    )
-    .await;
+    let (status, license) = api
+        .call_as(Method::POST, &format!("{V4}/licenses"), auth, Some(body))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{license}");
     license
 }
@@ -81,10 +61,10 @@ async fn products_are_managed_per_account(api: &TestApi) {
         "Apikey x y",
         "Basic abc",
     ] {
-        let (status, body) = send(api, Method::GET, &products, bad, None).await;
+        let (status, body) = api.call_as(Method::GET, &products, bad, None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{bad}: {body}");
     }
-    let (status, _) = send(api, Method::GET, &products, &a.bearer, None).await;
+    let (status, _) = api.call_as(Method::GET, &products, &a.bearer, None).await;
     assert_eq!(status, StatusCode::OK);
 
     let editor = new_product(
@@ -98,14 +78,14 @@ async fn products_are_managed_per_account(api: &TestApi) {
     let id = editor["id"].as_str().unwrap();
     let generated = new_product(api, &a.bearer, json!({"name": "Viewer"})).await;
     assert_eq!(generated["sku"].as_str().unwrap().len(), 20);
-    let (status, body) = send(
-        api,
-        Method::POST,
-        &products,
-        &a.api_key,
-        Some(json!({"name": "Dup", "sku": "editor"})),
-    )
-    .await;
+    let (status, body) = api
+        .call_as(
+            Method::POST,
+            &products,
+            &a.api_key,
+            Some(json!({"name": "Dup", "sku": "editor"})),
+        )
+        .await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::CONFLICT, Some("product_exists"))
@@ -123,7 +103,9 @@ async fn products_are_managed_per_account(api: &TestApi) {
         (json!({"name": "x", "sku": "has space"}), "sku"),
         (json!({"name": "x", "id": "nope"}), "id"),
     ] {
-        let (status, body) = send(api, Method::POST, &products, &a.api_key, Some(bad)).await;
+        let (status, body) = api
+            .call_as(Method::POST, &products, &a.api_key, Some(bad))
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(body["field"], field);
     }
@@ -136,7 +118,7 @@ async fn products_are_managed_per_account(api: &TestApi) {
     );
 
     let one = format!("{products}/{id}");
-    let (status, body) = send(api, Method::GET, &one, &a.api_key, None).await;
+    let (status, body) = api.call_as(Method::GET, &one, &a.api_key, None).await;
     assert_eq!(
         (status, body["name"].as_str()),
         (StatusCode::OK, Some("Editor"))
@@ -145,128 +127,130 @@ async fn products_are_managed_per_account(api: &TestApi) {
         format!("{products}/{}", domain::licensing::new_uuid()),
         format!("{products}/not-a-uuid"),
     ] {
-        let (status, body) = send(api, Method::GET, &path, &a.api_key, None).await;
+        let (status, body) = api.call_as(Method::GET, &path, &a.api_key, None).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (StatusCode::NOT_FOUND, Some("product_not_found"))
         );
     }
-    let (status, _) = send(api, Method::GET, &one, &b.api_key, None).await;
+    let (status, _) = api.call_as(Method::GET, &one, &b.api_key, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "another account's product");
 
     // Paging.
-    let (status, page) = send(
-        api,
-        Method::GET,
-        &format!("{products}?limit=1"),
-        &a.api_key,
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(page["items"].as_array().unwrap().len(), 1);
-    let cursor = page["next_cursor"].as_str().unwrap();
-    let (_, rest) = send(
-        api,
-        Method::GET,
-        &format!("{products}?limit=1&cursor={cursor}"),
-        &a.api_key,
-        None,
-    )
-    .await;
-    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
-    assert_ne!(rest["items"][0]["id"], page["items"][0]["id"]);
-    for query in ["limit=0", "limit=101", "limit=x", "cursor=zzz"] {
-        let (status, _) = send(
-            api,
+    let (status, page) = api
+        .call_as(
             Method::GET,
-            &format!("{products}?{query}"),
+            &format!("{products}?limit=1"),
             &a.api_key,
             None,
         )
         .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, rest) = api
+        .call_as(
+            Method::GET,
+            &format!("{products}?limit=1&cursor={cursor}"),
+            &a.api_key,
+            None,
+        )
+        .await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert_ne!(rest["items"][0]["id"], page["items"][0]["id"]);
+    for query in ["limit=0", "limit=101", "limit=x", "cursor=zzz"] {
+        let (status, _) = api
+            .call_as(
+                Method::GET,
+                &format!("{products}?{query}"),
+                &a.api_key,
+                None,
+            )
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
     }
 
     // PATCH changes only what it names; null clears.
-    let (status, patched) = send(
-        api,
-        Method::PATCH,
-        &one,
-        &a.api_key,
-        Some(json!({"description": "Edits photos", "latest_version": null})),
-    )
-    .await;
+    let (status, patched) = api
+        .call_as(
+            Method::PATCH,
+            &one,
+            &a.api_key,
+            Some(json!({"description": "Edits photos", "latest_version": null})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert_eq!(patched["description"], "Edits photos");
     assert_eq!(patched["latest_version"], Value::Null);
     assert_eq!(patched["name"], "Editor");
     for bad in [json!({}), json!({"sku": "new"}), json!({"name": ""})] {
-        let (status, _) = send(api, Method::PATCH, &one, &a.api_key, Some(bad.clone())).await;
+        let (status, _) = api
+            .call_as(Method::PATCH, &one, &a.api_key, Some(bad.clone()))
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     }
-    let (status, _) = send(
-        api,
-        Method::PATCH,
-        &one,
-        &b.api_key,
-        Some(json!({"name": "Mine"})),
-    )
-    .await;
+    let (status, _) = api
+        .call_as(
+            Method::PATCH,
+            &one,
+            &b.api_key,
+            Some(json!({"name": "Mine"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Deleting: refused while licenses reference it, unless forced.
     let license = new_license(api, &a.api_key, json!({"product_id": id, "user_id": "K1"})).await;
-    let (status, body) = send(api, Method::DELETE, &one, &a.api_key, None).await;
+    let (status, body) = api.call_as(Method::DELETE, &one, &a.api_key, None).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::CONFLICT, Some("product_in_use"))
     );
-    let (status, _) = send(
-        api,
-        Method::DELETE,
-        &format!("{one}?force=maybe"),
-        &a.api_key,
-        None,
-    )
-    .await;
+    let (status, _) = api
+        .call_as(
+            Method::DELETE,
+            &format!("{one}?force=maybe"),
+            &a.api_key,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = send(
-        api,
-        Method::DELETE,
-        &format!("{one}?force=true"),
-        &b.api_key,
-        None,
-    )
-    .await;
+    let (status, _) = api
+        .call_as(
+            Method::DELETE,
+            &format!("{one}?force=true"),
+            &b.api_key,
+            None,
+        )
+        .await;
     assert_eq!(
         status,
         StatusCode::NOT_FOUND,
         "another account cannot delete it"
     );
-    let (status, body) = send(
-        api,
-        Method::DELETE,
-        &format!("{one}?force=true"),
-        &a.api_key,
-        None,
-    )
-    .await;
+    let (status, body) = api
+        .call_as(
+            Method::DELETE,
+            &format!("{one}?force=true"),
+            &a.api_key,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    let (status, _) = send(
-        api,
-        Method::GET,
-        &format!("{V4}/licenses/{}", license["id"].as_str().unwrap()),
-        &a.api_key,
-        None,
-    )
-    .await;
+    let (status, _) = api
+        .call_as(
+            Method::GET,
+            &format!("{V4}/licenses/{}", license["id"].as_str().unwrap()),
+            &a.api_key,
+            None,
+        )
+        .await;
     assert_eq!(
         status,
         StatusCode::NOT_FOUND,
         "a forced delete removes the licenses"
     );
-    let (status, _) = send(api, Method::DELETE, &one, &a.api_key, None).await;
+    let (status, _) = api.call_as(Method::DELETE, &one, &a.api_key, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // The SKU is free again.
     new_product(
@@ -308,14 +292,14 @@ async fn licenses_are_granted_listed_and_deleted(api: &TestApi) {
         json!({"product_id": pid, "user_id": "K2", "name": "Future", "valid_from": hour(24)}),
     )
     .await;
-    let (status, product) = send(
-        api,
-        Method::GET,
-        &format!("{V4}/products/{pid}"),
-        &a.api_key,
-        None,
-    )
-    .await;
+    let (status, product) = api
+        .call_as(
+            Method::GET,
+            &format!("{V4}/products/{pid}"),
+            &a.api_key,
+            None,
+        )
+        .await;
     assert_eq!(
         (status, product["license_count"].as_u64()),
         (StatusCode::OK, Some(2))
@@ -341,83 +325,89 @@ async fn licenses_are_granted_listed_and_deleted(api: &TestApi) {
             "user.country_code",
         ),
     ] {
-        let (status, body) = send(
-            api,
-            Method::POST,
-            &format!("{V4}/licenses"),
-            &a.api_key,
-            Some(bad),
-        )
-        .await;
+        let (status, body) = api
+            .call_as(
+                Method::POST,
+                &format!("{V4}/licenses"),
+                &a.api_key,
+                Some(bad),
+            )
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(body["field"], field, "{body}");
     }
-    let (status, body) = send(
-        api,
-        Method::POST,
-        &format!("{V4}/licenses"),
-        &b.api_key,
-        Some(json!({"product_id": pid, "user_id": "K9"})),
-    )
-    .await;
+    let (status, body) = api
+        .call_as(
+            Method::POST,
+            &format!("{V4}/licenses"),
+            &b.api_key,
+            Some(json!({"product_id": pid, "user_id": "K9"})),
+        )
+        .await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::NOT_FOUND, Some("product_not_found")),
         "another account's product"
     );
-    let (status, _) = send(
-        api,
-        Method::POST,
-        &format!("{V4}/licenses"),
-        &a.api_key,
-        Some(json!({"id": permanent["id"], "product_id": pid, "user_id": "K1"})),
-    )
-    .await;
+    let (status, _) = api
+        .call_as(
+            Method::POST,
+            &format!("{V4}/licenses"),
+            &a.api_key,
+            Some(json!({"id": permanent["id"], "product_id": pid, "user_id": "K1"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
 
     // Listing and filters.
     let list = |query: &str| format!("{V4}/licenses?{query}");
-    let (_, all) = send(api, Method::GET, &list(""), &a.api_key, None).await;
+    let (_, all) = api.call_as(Method::GET, &list(""), &a.api_key, None).await;
     assert_eq!(names(&all), ["Future", "Suite", "Tools trial"]);
-    let (_, none) = send(api, Method::GET, &list(""), &b.api_key, None).await;
+    let (_, none) = api.call_as(Method::GET, &list(""), &b.api_key, None).await;
     assert_eq!(names(&none), Vec::<String>::new());
-    let (_, by_product) = send(
-        api,
-        Method::GET,
-        &list(&format!("product_id={pid}")),
-        &a.api_key,
-        None,
-    )
-    .await;
+    let (_, by_product) = api
+        .call_as(
+            Method::GET,
+            &list(&format!("product_id={pid}")),
+            &a.api_key,
+            None,
+        )
+        .await;
     assert_eq!(names(&by_product), ["Future", "Suite"]);
-    let (_, by_user) = send(api, Method::GET, &list("user_id=K1"), &a.api_key, None).await;
+    let (_, by_user) = api
+        .call_as(Method::GET, &list("user_id=K1"), &a.api_key, None)
+        .await;
     assert_eq!(names(&by_user), ["Suite", "Tools trial"]);
-    let (_, pending) = send(api, Method::GET, &list("status=pending"), &a.api_key, None).await;
+    let (_, pending) = api
+        .call_as(Method::GET, &list("status=pending"), &a.api_key, None)
+        .await;
     assert_eq!(names(&pending), ["Future"]);
-    let (_, window) = send(
-        api,
-        Method::GET,
-        &list(&format!("valid_from={}", hour(2).replace(':', "%3A"))),
-        &a.api_key,
-        None,
-    )
-    .await;
+    let (_, window) = api
+        .call_as(
+            Method::GET,
+            &list(&format!("valid_from={}", hour(2).replace(':', "%3A"))),
+            &a.api_key,
+            None,
+        )
+        .await;
     assert_eq!(
         names(&window),
         ["Future", "Suite"],
         "the trial ends in an hour"
     );
-    let (_, paged) = send(api, Method::GET, &list("limit=2"), &a.api_key, None).await;
+    let (_, paged) = api
+        .call_as(Method::GET, &list("limit=2"), &a.api_key, None)
+        .await;
     assert_eq!(names(&paged), ["Future", "Suite"]);
     let cursor = paged["next_cursor"].as_str().unwrap();
-    let (_, rest) = send(
-        api,
-        Method::GET,
-        &list(&format!("limit=2&cursor={cursor}")),
-        &a.api_key,
-        None,
-    )
-    .await;
+    let (_, rest) = api
+        .call_as(
+            Method::GET,
+            &list(&format!("limit=2&cursor={cursor}")),
+            &a.api_key,
+            None,
+        )
+        .await;
     assert_eq!(names(&rest), ["Tools trial"]);
     assert_eq!(rest["next_cursor"], Value::Null);
     for bad in [
@@ -428,79 +418,81 @@ async fn licenses_are_granted_listed_and_deleted(api: &TestApi) {
         "limit=500",
         "valid_from=2030-01-01T00%3A00%3A00Z&valid_to=2029-01-01T00%3A00%3A00Z",
     ] {
-        let (status, body) = send(api, Method::GET, &list(bad), &a.api_key, None).await;
+        let (status, body) = api.call_as(Method::GET, &list(bad), &a.api_key, None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
     }
     // Time passes: the trial expires.
     api.clock.advance_secs(2 * 3600);
-    let (_, expired) = send(api, Method::GET, &list("status=expired"), &a.api_key, None).await;
+    let (_, expired) = api
+        .call_as(Method::GET, &list("status=expired"), &a.api_key, None)
+        .await;
     assert_eq!(names(&expired), ["Tools trial"]);
     assert_eq!(expired["items"][0]["is_active"], false);
 
-    let (status, user) = send(
-        api,
-        Method::GET,
-        &format!("{V4}/users/K1/licenses"),
-        &a.api_key,
-        None,
-    )
-    .await;
+    let (status, user) = api
+        .call_as(
+            Method::GET,
+            &format!("{V4}/users/K1/licenses"),
+            &a.api_key,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(names(&user), ["Suite", "Tools trial"]);
-    let (_, user_active) = send(
-        api,
-        Method::GET,
-        &format!("{V4}/users/K1/licenses?status=active"),
-        &a.api_key,
-        None,
-    )
-    .await;
+    let (_, user_active) = api
+        .call_as(
+            Method::GET,
+            &format!("{V4}/users/K1/licenses?status=active"),
+            &a.api_key,
+            None,
+        )
+        .await;
     assert_eq!(names(&user_active), ["Suite"]);
-    let (_, nobody) = send(
-        api,
-        Method::GET,
-        &format!("{V4}/users/K1/licenses"),
-        &b.api_key,
-        None,
-    )
-    .await;
+    let (_, nobody) = api
+        .call_as(
+            Method::GET,
+            &format!("{V4}/users/K1/licenses"),
+            &b.api_key,
+            None,
+        )
+        .await;
     assert_eq!(names(&nobody), Vec::<String>::new());
-    let (status, _) = send(
-        api,
-        Method::GET,
-        &format!("{V4}/users/K1/licenses?user_id=K2"),
-        &a.api_key,
-        None,
-    )
-    .await;
+    let (status, _) = api
+        .call_as(
+            Method::GET,
+            &format!("{V4}/users/K1/licenses?user_id=K2"),
+            &a.api_key,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     let one = format!("{V4}/licenses/{}", permanent["id"].as_str().unwrap());
-    let (status, body) = send(api, Method::GET, &one, &a.api_key, None).await;
+    let (status, body) = api.call_as(Method::GET, &one, &a.api_key, None).await;
     assert_eq!((status, &body["key"]), (StatusCode::OK, &permanent["key"]));
-    let (status, _) = send(api, Method::GET, &one, &b.api_key, None).await;
+    let (status, _) = api.call_as(Method::GET, &one, &b.api_key, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = send(api, Method::DELETE, &one, &b.api_key, None).await;
+    let (status, _) = api.call_as(Method::DELETE, &one, &b.api_key, None).await;
     assert_eq!(
         status,
         StatusCode::NOT_FOUND,
         "another account cannot delete it"
     );
-    let (status, _) = send(api, Method::DELETE, &one, &a.api_key, None).await;
+    let (status, _) = api.call_as(Method::DELETE, &one, &a.api_key, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, body) = send(api, Method::DELETE, &one, &a.api_key, None).await;
+    let (status, body) = api.call_as(Method::DELETE, &one, &a.api_key, None).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::NOT_FOUND, Some("license_not_found"))
     );
-    let (_, product) = send(
-        api,
-        Method::GET,
-        &format!("{V4}/products/{pid}"),
-        &a.api_key,
-        None,
-    )
-    .await;
+    let (_, product) = api
+        .call_as(
+            Method::GET,
+            &format!("{V4}/products/{pid}"),
+            &a.api_key,
+            None,
+        )
+        .await;
     assert_eq!(product["license_count"], 1);
 }
 
@@ -511,18 +503,18 @@ async fn batches_report_each_item(api: &TestApi) {
     let pid = p["id"].as_str().unwrap();
     let foreign = new_product(api, &b.api_key, json!({"name": "B"})).await;
     let create = format!("{V4}/licenses/batch_create");
-    let (status, outcome) = send(
-        api,
-        Method::POST,
-        &create,
-        &a.api_key,
-        Some(json!({"licenses": [
-            {"product_id": pid, "user_id": "U1"},
-            {"product_id": foreign["id"], "user_id": "U2"},
-            {"product_id": pid, "user_id": "U3", "name": "Third"},
-        ]})),
-    )
-    .await;
+    let (status, outcome) = api
+        .call_as(
+            Method::POST,
+            &create,
+            &a.api_key,
+            Some(json!({"licenses": [
+                {"product_id": pid, "user_id": "U1"},
+                {"product_id": foreign["id"], "user_id": "U2"},
+                {"product_id": pid, "user_id": "U3", "name": "Third"},
+            ]})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{outcome}");
     assert_eq!(
         (outcome["succeeded"].as_u64(), outcome["failed"].as_u64()),
@@ -545,54 +537,56 @@ async fn batches_report_each_item(api: &TestApi) {
         json!({"licenses": too_many}),
         json!({"licenses": [{"product_id": pid, "user_id": "U"}, {"product_id": pid}]}),
     ] {
-        let (status, body) = send(api, Method::POST, &create, &a.api_key, Some(bad)).await;
+        let (status, body) = api
+            .call_as(Method::POST, &create, &a.api_key, Some(bad))
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     }
-    let (_, body) = send(
-        api,
-        Method::POST,
-        &create,
-        &a.api_key,
-        Some(json!({"licenses": [{"product_id": pid, "user_id": "U"}, {"product_id": pid}]})),
-    )
-    .await;
+    let (_, body) = api
+        .call_as(
+            Method::POST,
+            &create,
+            &a.api_key,
+            Some(json!({"licenses": [{"product_id": pid, "user_id": "U"}, {"product_id": pid}]})),
+        )
+        .await;
     assert_eq!(
         body["field"], "licenses[1].user_id",
         "nothing is created when one item is invalid"
     );
-    let (_, product) = send(
-        api,
-        Method::GET,
-        &format!("{V4}/products/{pid}"),
-        &a.api_key,
-        None,
-    )
-    .await;
+    let (_, product) = api
+        .call_as(
+            Method::GET,
+            &format!("{V4}/products/{pid}"),
+            &a.api_key,
+            None,
+        )
+        .await;
     assert_eq!(product["license_count"], 2);
 
     let delete = format!("{V4}/licenses/batch_delete");
     let unknown = domain::licensing::new_uuid();
-    let (status, outcome) = send(
-        api,
-        Method::POST,
-        &delete,
-        &b.api_key,
-        Some(json!({"license_ids": [created[0]]})),
-    )
-    .await;
+    let (status, outcome) = api
+        .call_as(
+            Method::POST,
+            &delete,
+            &b.api_key,
+            Some(json!({"license_ids": [created[0]]})),
+        )
+        .await;
     assert_eq!(
         (status, outcome["failed"].as_u64()),
         (StatusCode::OK, Some(1)),
         "another account's license"
     );
-    let (_, outcome) = send(
-        api,
-        Method::POST,
-        &delete,
-        &a.api_key,
-        Some(json!({"license_ids": [created[0], unknown, created[1]]})),
-    )
-    .await;
+    let (_, outcome) = api
+        .call_as(
+            Method::POST,
+            &delete,
+            &a.api_key,
+            Some(json!({"license_ids": [created[0], unknown, created[1]]})),
+        )
+        .await;
     assert_eq!(
         (outcome["succeeded"].as_u64(), outcome["failed"].as_u64()),
         (Some(2), Some(1))
@@ -605,17 +599,19 @@ async fn batches_report_each_item(api: &TestApi) {
         json!({"license_ids": [unknown, unknown]}),
         json!({"ids": [unknown]}),
     ] {
-        let (status, body) = send(api, Method::POST, &delete, &a.api_key, Some(bad)).await;
+        let (status, body) = api
+            .call_as(Method::POST, &delete, &a.api_key, Some(bad))
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     }
-    let (_, product) = send(
-        api,
-        Method::GET,
-        &format!("{V4}/products/{pid}"),
-        &a.api_key,
-        None,
-    )
-    .await;
+    let (_, product) = api
+        .call_as(
+            Method::GET,
+            &format!("{V4}/products/{pid}"),
+            &a.api_key,
+            None,
+        )
+        .await;
     assert_eq!(product["license_count"], 0);
 }
 
@@ -653,14 +649,14 @@ async fn the_vendor_api_speaks_its_envelope(api: &TestApi) {
         format!("productId={pid}"),
         "productSku=arpc3ydo0qbxbufuncdh".to_owned(),
     ] {
-        let (status, body) = send(
-            api,
-            Method::GET,
-            &format!("{VENDOR}/Accounts/r1/GetProductLicenses?{query}"),
-            &a.api_key,
-            None,
-        )
-        .await;
+        let (status, body) = api
+            .call_as(
+                Method::GET,
+                &format!("{VENDOR}/Accounts/r1/GetProductLicenses?{query}"),
+                &a.api_key,
+                None,
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["errors"], json!([]));
         let licenses = body["response"]["licenses"].as_array().unwrap();
@@ -686,26 +682,26 @@ async fn the_vendor_api_speaks_its_envelope(api: &TestApi) {
         ),
         ("productSku=unknown", StatusCode::NOT_FOUND),
     ] {
-        let (got, body) = send(
-            api,
-            Method::GET,
-            &format!("{VENDOR}/Accounts/r1/GetProductLicenses?{query}"),
-            &a.api_key,
-            None,
-        )
-        .await;
+        let (got, body) = api
+            .call_as(
+                Method::GET,
+                &format!("{VENDOR}/Accounts/r1/GetProductLicenses?{query}"),
+                &a.api_key,
+                None,
+            )
+            .await;
         assert_eq!(got, status, "{query}: {body}");
         assert_eq!(body["response"], Value::Null);
         assert!(body["errors"][0].as_str().is_some(), "{body}");
     }
-    let (status, body) = send(
-        api,
-        Method::GET,
-        &format!("{VENDOR}/Accounts/r1/GetProductLicenses?productId={pid}"),
-        &b.api_key,
-        None,
-    )
-    .await;
+    let (status, body) = api
+        .call_as(
+            Method::GET,
+            &format!("{VENDOR}/Accounts/r1/GetProductLicenses?productId={pid}"),
+            &b.api_key,
+            None,
+        )
+        .await;
     assert_eq!(
         status,
         StatusCode::NOT_FOUND,
@@ -764,14 +760,14 @@ async fn the_vendor_api_speaks_its_envelope(api: &TestApi) {
     }
 
     // Get: the extended view, only for the owning account.
-    let (status, body) = send(
-        api,
-        Method::GET,
-        &format!("{VENDOR}/Licenses/r1/Get?key={key}"),
-        &a.api_key,
-        None,
-    )
-    .await;
+    let (status, body) = api
+        .call_as(
+            Method::GET,
+            &format!("{VENDOR}/Licenses/r1/Get?key={key}"),
+            &a.api_key,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let license = &body["response"]["license"];
     assert_eq!(license["productSku"], "arpc3ydo0qbxbufuncdh");
@@ -780,14 +776,14 @@ async fn the_vendor_api_speaks_its_envelope(api: &TestApi) {
     assert_eq!(license["isPermanent"], true);
     assert_eq!(license["keyIdentifier"], key);
     assert_eq!(license["isActive"], true);
-    let (status, _) = send(
-        api,
-        Method::GET,
-        &format!("{VENDOR}/Licenses/r1/Get?key={key}"),
-        &b.api_key,
-        None,
-    )
-    .await;
+    let (status, _) = api
+        .call_as(
+            Method::GET,
+            &format!("{VENDOR}/Licenses/r1/Get?key={key}"),
+            &b.api_key,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // One-time login tokens: the holder gets one with the key, the vendor
@@ -806,28 +802,40 @@ async fn the_vendor_api_speaks_its_envelope(api: &TestApi) {
     let validity =
         |token: &str| format!("{VENDOR}/Authentication/r1/GetTokenValidity?token={token}");
     let token = token_for(key.to_owned()).await;
-    let (status, _) = send(api, Method::GET, &validity(&token), &b.api_key, None).await;
+    let (status, _) = api
+        .call_as(Method::GET, &validity(&token), &b.api_key, None)
+        .await;
     assert_eq!(
         status,
         StatusCode::NOT_FOUND,
         "another vendor cannot redeem it"
     );
-    let (status, body) = send(api, Method::GET, &validity(&token), &a.api_key, None).await;
+    let (status, body) = api
+        .call_as(Method::GET, &validity(&token), &a.api_key, None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         body["response"]["authenticatedIdentity"],
         json!({"identifier": "K109025530", "firstName": "Erika", "lastName": "Mustermann",
                "email": "erika@example.com", "isEmailVerified": true, "countryCode3Letter": "DEU"})
     );
-    let (status, body) = send(api, Method::GET, &validity(&token), &a.api_key, None).await;
+    let (status, body) = api
+        .call_as(Method::GET, &validity(&token), &a.api_key, None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "single use: {body}");
-    let (status, _) = send(api, Method::GET, &validity("olt_made_up"), &a.api_key, None).await;
+    let (status, _) = api
+        .call_as(Method::GET, &validity("olt_made_up"), &a.api_key, None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = send(api, Method::GET, &validity(""), &a.api_key, None).await;
+    let (status, _) = api
+        .call_as(Method::GET, &validity(""), &a.api_key, None)
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let stale = token_for(timed["key"].as_str().unwrap().to_owned()).await;
     api.clock.advance_secs(601);
-    let (status, _) = send(api, Method::GET, &validity(&stale), &a.api_key, None).await;
+    let (status, _) = api
+        .call_as(Method::GET, &validity(&stale), &a.api_key, None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "expired");
     // The timed license has now been expired for a while too: no token.
     api.clock.advance_secs(3600);
@@ -944,17 +952,38 @@ fn subscription_license(name: &str) -> Value {
     })
 }
 
+/// Creates a subscription license from `body` and deploys it to Ethereum;
+/// answers its contract address.
+async fn deployed_contract(api: &TestApi, auth: &str, body: Value) -> String {
+    let (status, created) = api.call_as(Method::POST, "/create", auth, Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let id = created["payload"]["id"].as_str().unwrap();
+    let (status, deployed) = api
+        .call_as(
+            Method::POST,
+            &format!("/deploy/{id}"),
+            auth,
+            Some(json!({"contract": {"blockchain": "ETHEREUM"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{deployed}");
+    deployed["payload"]["contract"]["address"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 async fn the_subscription_api_creates_queries_and_deploys(api: &TestApi) {
     let (_, a) = account(api, "Vendor A").await;
     let (_, b) = account(api, "Vendor B").await;
-    let (status, created) = send(
-        api,
-        Method::POST,
-        "/create",
-        &a.api_key,
-        Some(subscription_license("Office")),
-    )
-    .await;
+    let (status, created) = api
+        .call_as(
+            Method::POST,
+            "/create",
+            &a.api_key,
+            Some(subscription_license("Office")),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{created}");
     assert_eq!(created["status"], "OK");
     let office = created["payload"].clone();
@@ -962,14 +991,14 @@ async fn the_subscription_api_creates_queries_and_deploys(api: &TestApi) {
     assert_eq!(office["price"], "10000000000000000");
     assert_eq!(office["owner"], Value::Null);
     let software = office["software"].as_str().unwrap().to_owned();
-    let (status, _) = send(
-        api,
-        Method::GET,
-        &format!("{V4}/products/{software}"),
-        &a.api_key,
-        None,
-    )
-    .await;
+    let (status, _) = api
+        .call_as(
+            Method::GET,
+            &format!("{V4}/products/{software}"),
+            &a.api_key,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "a product was made for it");
 
     let mut more = Vec::new();
@@ -977,14 +1006,18 @@ async fn the_subscription_api_creates_queries_and_deploys(api: &TestApi) {
         let mut body = subscription_license(name);
         body["software"] = json!(software);
         body["owner"] = json!("0x96dc73c8b5969608c77375f085949744b5177660");
-        let (status, created) = send(api, Method::POST, "/create", &a.bearer, Some(body)).await;
+        let (status, created) = api
+            .call_as(Method::POST, "/create", &a.bearer, Some(body))
+            .await;
         assert_eq!(status, StatusCode::OK, "{created}");
         more.push(created["payload"].clone());
     }
     let mut subscription = subscription_license("Teams");
     subscription["type"] = json!("CONTRACT_SUBSCRIPTION");
     subscription["expireTime"] = json!(api.clock.now().secs() + 86_400);
-    let (status, teams) = send(api, Method::POST, "/create", &a.api_key, Some(subscription)).await;
+    let (status, teams) = api
+        .call_as(Method::POST, "/create", &a.api_key, Some(subscription))
+        .await;
     assert_eq!(status, StatusCode::OK, "{teams}");
     assert_eq!(teams["payload"]["type"], "CONTRACT_SUBSCRIPTION");
 
@@ -1007,7 +1040,9 @@ async fn the_subscription_api_creates_queries_and_deploys(api: &TestApi) {
         ),
         (json!({"name": "x", "price": "-1"}), StatusCode::BAD_REQUEST),
     ] {
-        let (got, body) = send(api, Method::POST, "/create", &a.api_key, Some(bad.clone())).await;
+        let (got, body) = api
+            .call_as(Method::POST, "/create", &a.api_key, Some(bad.clone()))
+            .await;
         assert_eq!(got, status, "{bad}: {body}");
         assert!(body["error"].is_string(), "{{\"error\": msg}}: {body}");
         assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
@@ -1015,7 +1050,9 @@ async fn the_subscription_api_creates_queries_and_deploys(api: &TestApi) {
 
     // Queries: sorted by name, the total count, offset paging.
     let query = |body: Value, auth: String| async move {
-        let (status, answer) = send(api, Method::POST, "/query/license", &auth, Some(body)).await;
+        let (status, answer) = api
+            .call_as(Method::POST, "/query/license", &auth, Some(body))
+            .await;
         assert_eq!(status, StatusCode::OK, "{answer}");
         answer
     };
@@ -1075,14 +1112,14 @@ async fn the_subscription_api_creates_queries_and_deploys(api: &TestApi) {
         json!({"filter": {"software": "not-a-uuid"}}),
         json!({"filter": "id"}),
     ] {
-        let (status, body) = send(
-            api,
-            Method::POST,
-            "/query/license",
-            &a.api_key,
-            Some(bad.clone()),
-        )
-        .await;
+        let (status, body) = api
+            .call_as(
+                Method::POST,
+                "/query/license",
+                &a.api_key,
+                Some(bad.clone()),
+            )
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
         assert!(body["error"].is_string());
     }
@@ -1093,14 +1130,14 @@ async fn the_subscription_api_creates_queries_and_deploys(api: &TestApi) {
     let wallet = api_tests::example_ethereum_key();
     let owner = api_tests::ethereum_address(&wallet);
     let ethereum = json!({"blockchain": "ETHEREUM"});
-    let (status, body) = send(
-        api,
-        Method::POST,
-        &deploy,
-        &a.api_key,
-        Some(json!({"contract": ethereum})),
-    )
-    .await;
+    let (status, body) = api
+        .call_as(
+            Method::POST,
+            &deploy,
+            &a.api_key,
+            Some(json!({"contract": ethereum})),
+        )
+        .await;
     assert_eq!(
         status,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -1112,35 +1149,37 @@ async fn the_subscription_api_creates_queries_and_deploys(api: &TestApi) {
         json!({"owner": "K1", "contract": ethereum}),
         json!({"id": domain::licensing::new_uuid(), "owner": owner, "contract": ethereum}),
     ] {
-        let (status, body) = send(api, Method::POST, &deploy, &a.api_key, Some(bad.clone())).await;
+        let (status, body) = api
+            .call_as(Method::POST, &deploy, &a.api_key, Some(bad.clone()))
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
     }
-    let (status, _) = send(
-        api,
-        Method::POST,
-        &deploy,
-        &b.api_key,
-        Some(json!({"owner": owner, "contract": ethereum})),
-    )
-    .await;
+    let (status, _) = api
+        .call_as(
+            Method::POST,
+            &deploy,
+            &b.api_key,
+            Some(json!({"owner": owner, "contract": ethereum})),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "another account's license");
-    let (status, _) = send(
-        api,
-        Method::POST,
-        &format!("/deploy/{}", domain::licensing::new_uuid()),
-        &a.api_key,
-        Some(json!({"owner": owner, "contract": ethereum})),
-    )
-    .await;
+    let (status, _) = api
+        .call_as(
+            Method::POST,
+            &format!("/deploy/{}", domain::licensing::new_uuid()),
+            &a.api_key,
+            Some(json!({"owner": owner, "contract": ethereum})),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, deployed) = send(
-        api,
-        Method::POST,
-        &deploy,
-        &a.api_key,
-        Some(json!({"id": id, "owner": owner, "contract": ethereum})),
-    )
-    .await;
+    let (status, deployed) = api
+        .call_as(
+            Method::POST,
+            &deploy,
+            &a.api_key,
+            Some(json!({"id": id, "owner": owner, "contract": ethereum})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{deployed}");
     let contract = deployed["payload"]["contract"].clone();
     assert_eq!(contract["blockchain"], "ETHEREUM");
@@ -1151,50 +1190,50 @@ async fn the_subscription_api_creates_queries_and_deploys(api: &TestApi) {
         3
     );
     assert_eq!(deployed["payload"]["owner"], owner);
-    let (status, again) = send(
-        api,
-        Method::POST,
-        &deploy,
-        &a.api_key,
-        Some(json!({"contract": ethereum})),
-    )
-    .await;
+    let (status, again) = api
+        .call_as(
+            Method::POST,
+            &deploy,
+            &a.api_key,
+            Some(json!({"contract": ethereum})),
+        )
+        .await;
     assert_eq!(
         (status, &again["payload"]["contract"]),
         (StatusCode::OK, &contract),
         "a repeat answers the same"
     );
-    let (status, _) = send(
-        api,
-        Method::POST,
-        &deploy,
-        &a.api_key,
-        Some(json!({"contract": {"blockchain": "POLYGON"}})),
-    )
-    .await;
+    let (status, _) = api
+        .call_as(
+            Method::POST,
+            &deploy,
+            &a.api_key,
+            Some(json!({"contract": {"blockchain": "POLYGON"}})),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "already deployed elsewhere");
     let word = more[1]["id"].as_str().unwrap();
-    let (status, body) = send(
-        api,
-        Method::POST,
-        &format!("/deploy/{word}"),
-        &a.api_key,
-        Some(json!({"owner": owner, "contract": ethereum})),
-    )
-    .await;
+    let (status, body) = api
+        .call_as(
+            Method::POST,
+            &format!("/deploy/{word}"),
+            &a.api_key,
+            Some(json!({"owner": owner, "contract": ethereum})),
+        )
+        .await;
     assert_eq!(
         (status, body["error"].is_string()),
         (StatusCode::CONFLICT, true),
         "owner mismatch: {body}"
     );
-    let (_, listed) = send(
-        api,
-        Method::POST,
-        "/query/license",
-        &a.api_key,
-        Some(json!({"filter": {"owner": owner}})),
-    )
-    .await;
+    let (_, listed) = api
+        .call_as(
+            Method::POST,
+            "/query/license",
+            &a.api_key,
+            Some(json!({"filter": {"owner": owner}})),
+        )
+        .await;
     assert_eq!(
         listed["records"][0]["contract"], contract,
         "the deployment is stored"
@@ -1211,31 +1250,17 @@ async fn activation_needs_a_fresh_signed_nonce(api: &TestApi) {
 
     let mut body = subscription_license("Office");
     body["owner"] = json!(owner.to_uppercase().replacen("0X", "0x", 1));
-    let (_, created) = send(api, Method::POST, "/create", &a.api_key, Some(body)).await;
-    let id = created["payload"]["id"].as_str().unwrap().to_owned();
-    let (status, deployed) = send(
-        api,
-        Method::POST,
-        &format!("/deploy/{id}"),
-        &a.api_key,
-        Some(json!({"contract": {"blockchain": "ETHEREUM"}})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{deployed}");
-    let contract = deployed["payload"]["contract"]["address"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let contract = deployed_contract(api, &a.api_key, body).await;
 
     let nonce_for = |address: String, auth: String| async move {
-        let (status, body) = send(
-            api,
-            Method::POST,
-            "/activation/nonce",
-            &auth,
-            Some(json!({"address": address})),
-        )
-        .await;
+        let (status, body) = api
+            .call_as(
+                Method::POST,
+                "/activation/nonce",
+                &auth,
+                Some(json!({"address": address})),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["status"], "OK");
         body["payload"]["nonce"].as_str().unwrap().to_owned()
@@ -1245,20 +1270,16 @@ async fn activation_needs_a_fresh_signed_nonce(api: &TestApi) {
         json!({"address": "0x1234"}),
         json!({"address": "someone"}),
     ] {
-        let (status, body) = send(
-            api,
-            Method::POST,
-            "/activation/nonce",
-            &a.api_key,
-            Some(bad),
-        )
-        .await;
+        let (status, body) = api
+            .call_as(Method::POST, "/activation/nonce", &a.api_key, Some(bad))
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert!(body["error"].is_string());
     }
     let activate = |address: &str, nonce: &str, sign: String, contract: &str| json!({"address": address, "contract": contract, "tokenId": "1", "nonce": nonce, "sign": sign});
     let call = |body: Value, auth: String| async move {
-        send(api, Method::POST, "/activation/activate", &auth, Some(body)).await
+        api.call_as(Method::POST, "/activation/activate", &auth, Some(body))
+            .await
     };
 
     let nonce = nonce_for(owner.clone(), a.api_key.clone()).await;
@@ -1412,20 +1433,7 @@ async fn activation_needs_a_fresh_signed_nonce(api: &TestApi) {
         domain::clients::PublicKey::from_p256(p256::PublicKey::from(device.verifying_key()));
     let mut body = subscription_license("Firmware");
     body["owner"] = json!(device_key.to_spki_base64());
-    let (_, created) = send(api, Method::POST, "/create", &a.api_key, Some(body)).await;
-    let firmware = created["payload"]["id"].as_str().unwrap().to_owned();
-    let (_, deployed) = send(
-        api,
-        Method::POST,
-        &format!("/deploy/{firmware}"),
-        &a.api_key,
-        Some(json!({"contract": {"blockchain": "ETHEREUM"}})),
-    )
-    .await;
-    let device_contract = deployed["payload"]["contract"]["address"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let device_contract = deployed_contract(api, &a.api_key, body).await;
     let pem = device_key.to_pem();
     let nonce = nonce_for(pem.clone(), a.api_key.clone()).await;
     let signature: p256::ecdsa::Signature = device.sign(nonce.as_bytes());
@@ -1443,20 +1451,7 @@ async fn activation_needs_a_fresh_signed_nonce(api: &TestApi) {
     let mut body = subscription_license("Suspended");
     body["owner"] = json!(owner);
     body["status"] = json!("INACTIVE");
-    let (_, created) = send(api, Method::POST, "/create", &a.api_key, Some(body)).await;
-    let suspended = created["payload"]["id"].as_str().unwrap().to_owned();
-    let (_, deployed) = send(
-        api,
-        Method::POST,
-        &format!("/deploy/{suspended}"),
-        &a.api_key,
-        Some(json!({"contract": {"blockchain": "ETHEREUM"}})),
-    )
-    .await;
-    let suspended_contract = deployed["payload"]["contract"]["address"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let suspended_contract = deployed_contract(api, &a.api_key, body).await;
     let nonce = nonce_for(owner.clone(), a.api_key.clone()).await;
     let (status, _) = call(
         activate(

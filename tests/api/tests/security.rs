@@ -222,64 +222,56 @@ struct Owned {
     login_token: String,
 }
 
-async fn call(
-    api: &TestApi,
-    method: Method,
-    path: &str,
-    auth: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    api.call(method, path, Some(auth), body.as_ref()).await
-}
-
 async fn build_tenant(api: &TestApi, auth: &str) -> Owned {
     let device = json!({"serialNum": "SHARED-1", "protocol": "openpaygo", "secretKey": DEVICE_KEY});
     assert_eq!(
-        call(api, Method::POST, "/devices", auth, Some(device))
+        api.call_as(Method::POST, "/devices", auth, Some(device))
             .await
             .0,
         StatusCode::CREATED
     );
     let code = json!({"serialNum": "SHARED-1", "codeType": "add_time", "arg": 1});
     assert_eq!(
-        call(api, Method::POST, "/codes", auth, Some(code)).await.0,
+        api.call_as(Method::POST, "/codes", auth, Some(code))
+            .await
+            .0,
         StatusCode::CREATED
     );
-    let (_, batch) = call(
-        api,
-        Method::POST,
-        "/batch",
-        auth,
-        Some(json!({"items": [{"serialNum": "SHARED-1", "codeType": "add_time", "arg": 2}]})),
-    )
-    .await;
+    let (_, batch) = api
+        .call_as(
+            Method::POST,
+            "/batch",
+            auth,
+            Some(json!({"items": [{"serialNum": "SHARED-1", "codeType": "add_time", "arg": 2}]})),
+        )
+        .await;
     // The worker issues the batch's code in the background; wait, so A's
     // device stands still while B probes it.
     for _ in 0..100 {
         let path = format!("/batch/{}", batch["id"].as_str().unwrap());
-        let status = call(api, Method::GET, &path, auth, None).await.1["status"].clone();
+        let status = api.call_as(Method::GET, &path, auth, None).await.1["status"].clone();
         if status != "pending" && status != "running" {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let (_, product) = call(
-        api,
-        Method::POST,
-        &format!("{V4}/products"),
-        auth,
-        Some(json!({"name": "Suite", "sku": "suite"})),
-    )
-    .await;
+    let (_, product) = api
+        .call_as(
+            Method::POST,
+            &format!("{V4}/products"),
+            auth,
+            Some(json!({"name": "Suite", "sku": "suite"})),
+        )
+        .await;
     let product = product["id"].as_str().unwrap().to_owned();
-    let (_, license) = call(
-        api,
-        Method::POST,
-        &format!("{V4}/licenses"),
-        auth,
-        Some(json!({"product_id": product, "user_id": "holder-a"})),
-    )
-    .await;
+    let (_, license) = api
+        .call_as(
+            Method::POST,
+            &format!("{V4}/licenses"),
+            auth,
+            Some(json!({"product_id": product, "user_id": "holder-a"})),
+        )
+        .await;
     let (_, token) = api
         .post_form(
             &format!("{VENDOR}/Authentication/r1/CreateToken"),
@@ -288,41 +280,41 @@ async fn build_tenant(api: &TestApi, auth: &str) -> Owned {
         )
         .await;
     let owner = "0x2c7536e3605d9c16a7a3d7b1898e529396a65c23";
-    let (_, subscription) = call(
-        api,
-        Method::POST,
-        "/create",
-        auth,
-        Some(json!({"type": "CONTRACT_PERPETUAL", "name": "Seat", "status": "ACTIVE"})),
-    )
-    .await;
+    let (_, subscription) = api
+        .call_as(
+            Method::POST,
+            "/create",
+            auth,
+            Some(json!({"type": "CONTRACT_PERPETUAL", "name": "Seat", "status": "ACTIVE"})),
+        )
+        .await;
     let subscription = subscription["payload"]["id"].as_str().unwrap().to_owned();
-    let (status, deployed) = call(
-        api,
-        Method::POST,
-        &format!("/deploy/{subscription}"),
-        auth,
-        Some(json!({"owner": owner, "contract": {"blockchain": "ETHEREUM"}})),
-    )
-    .await;
+    let (status, deployed) = api
+        .call_as(
+            Method::POST,
+            &format!("/deploy/{subscription}"),
+            auth,
+            Some(json!({"owner": owner, "contract": {"blockchain": "ETHEREUM"}})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{deployed}");
-    let (_, nonce) = call(
-        api,
-        Method::POST,
-        "/activation/nonce",
-        auth,
-        Some(json!({"address": owner})),
-    )
-    .await;
-    let (_, challenge) = call(
-        api,
-        Method::POST,
-        CHALLENGES,
-        auth,
-        Some(json!({"person_id": "person-a",
+    let (_, nonce) = api
+        .call_as(
+            Method::POST,
+            "/activation/nonce",
+            auth,
+            Some(json!({"address": owner})),
+        )
+        .await;
+    let (_, challenge) = api
+        .call_as(
+            Method::POST,
+            CHALLENGES,
+            auth,
+            Some(json!({"person_id": "person-a",
         "origin": "WEB", "purpose": "DEVICE_BINDING", "delivery_method": "SNAILMAIL"})),
-    )
-    .await;
+        )
+        .await;
     let challenge_id = challenge["id"].as_str().unwrap().to_owned();
     let (status, headers, _) = api
         .send(
@@ -397,7 +389,7 @@ async fn no_tenant_reaches_another(api: &TestApi) {
     let o = build_tenant(api, &a_auth).await;
     let mut reached = BTreeSet::new();
     let device_path = format!("/devices/{}", o.serial);
-    let (_, device_before) = call(api, Method::GET, &device_path, &a_auth, None).await;
+    let (_, device_before) = api.call_as(Method::GET, &device_path, &a_auth, None).await;
 
     // Requests naming something of A's: each is 404 for B.
     let license = format!("{V4}/licenses/{}", o.license);
@@ -536,7 +528,7 @@ async fn no_tenant_reaches_another(api: &TestApi) {
     ];
     for p in not_found {
         let method = Method::from_bytes(p.route.0.as_bytes()).unwrap();
-        let (status, answer) = call(api, method, &p.path, &p.auth, p.body).await;
+        let (status, answer) = api.call_as(method, &p.path, &p.auth, p.body).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{:?}: {answer}", p.route);
         reached.insert(p.route);
     }
@@ -595,7 +587,7 @@ async fn no_tenant_reaches_another(api: &TestApi) {
         ),
     ];
     for (route, path, auth, list) in empty {
-        let (status, answer) = call(api, Method::GET, &path, auth, None).await;
+        let (status, answer) = api.call_as(Method::GET, &path, auth, None).await;
         assert_eq!(status, StatusCode::OK, "{route:?}: {answer}");
         assert_eq!(
             answer.pointer(list),
@@ -604,14 +596,14 @@ async fn no_tenant_reaches_another(api: &TestApi) {
         );
         reached.insert(route);
     }
-    let (_, queried) = call(
-        api,
-        Method::POST,
-        "/query/license",
-        &bk,
-        Some(json!({"filter": {"id": o.subscription}})),
-    )
-    .await;
+    let (_, queried) = api
+        .call_as(
+            Method::POST,
+            "/query/license",
+            &bk,
+            Some(json!({"filter": {"id": o.subscription}})),
+        )
+        .await;
     assert_eq!(
         (&queried["count"], &queried["records"]),
         (&json!(0), &json!([]))
@@ -629,7 +621,7 @@ async fn no_tenant_reaches_another(api: &TestApi) {
             json!({"license_ids": [o.license]}),
         ),
     ] {
-        let (status, outcome) = call(api, Method::POST, route.1, &bk, Some(body)).await;
+        let (status, outcome) = api.call_as(Method::POST, route.1, &bk, Some(body)).await;
         assert_eq!(
             (status, &outcome["failed"]),
             (StatusCode::OK, &json!(1)),
@@ -648,30 +640,30 @@ async fn no_tenant_reaches_another(api: &TestApi) {
     reached.insert(("POST", "/auth"));
     // A's nonce is not B's: 409 as for an unknown nonce.
     let key = api_tests::example_ethereum_key();
-    let (status, _) = call(api, Method::POST, "/activation/activate", &bk, Some(json!({"address": o.owner,
+    let (status, _) = api.call_as(Method::POST, "/activation/activate", &bk, Some(json!({"address": o.owner,
         "contract": o.contract, "tokenId": "1", "nonce": o.nonce, "sign": api_tests::personal_sign(&key, &o.nonce)}))).await;
     assert_eq!(status, StatusCode::CONFLICT);
     reached.insert(("POST", "/activation/activate"));
-    let (_, own) = call(
-        api,
-        Method::POST,
-        "/activation/nonce",
-        &bk,
-        Some(json!({"address": o.owner})),
-    )
-    .await;
+    let (_, own) = api
+        .call_as(
+            Method::POST,
+            "/activation/nonce",
+            &bk,
+            Some(json!({"address": o.owner})),
+        )
+        .await;
     assert_ne!(own["payload"]["nonce"], json!(o.nonce));
     reached.insert(("POST", "/activation/nonce"));
 
     // Public by design, and holding nothing of the account or the holder.
-    let (_, public) = call(
-        api,
-        Method::GET,
-        &format!("{VENDOR}/Licenses/r1/GetPublic?key={}", o.license_key),
-        &bk,
-        None,
-    )
-    .await;
+    let (_, public) = api
+        .call_as(
+            Method::GET,
+            &format!("{VENDOR}/Licenses/r1/GetPublic?key={}", o.license_key),
+            &bk,
+            None,
+        )
+        .await;
     let shown: BTreeSet<&str> = public["response"]
         .as_object()
         .unwrap()
@@ -703,7 +695,7 @@ async fn no_tenant_reaches_another(api: &TestApi) {
         token["response"]["token"].as_str().unwrap()
     );
     assert_eq!(
-        call(api, Method::GET, &redeem, &bk, None).await.0,
+        api.call_as(Method::GET, &redeem, &bk, None).await.0,
         StatusCode::NOT_FOUND
     );
     reached.insert(("POST", "/API/Public/v1/Authentication/r1/CreateToken"));
@@ -741,7 +733,7 @@ async fn no_tenant_reaches_another(api: &TestApi) {
             StatusCode::CREATED,
         ),
     ] {
-        let (status, answer) = call(api, Method::POST, &path, auth, Some(body)).await;
+        let (status, answer) = api.call_as(Method::POST, &path, auth, Some(body)).await;
         assert_eq!(status, wanted, "{route:?}: {answer}");
         reached.insert(route);
     }
@@ -754,39 +746,39 @@ async fn no_tenant_reaches_another(api: &TestApi) {
     );
 
     // A's data is as it was, and A's challenge still verifies.
-    let (_, device) = call(api, Method::GET, &device_path, &a_auth, None).await;
+    let (_, device) = api.call_as(Method::GET, &device_path, &a_auth, None).await;
     assert_eq!(device, device_before);
-    let (status, _) = call(
-        api,
-        Method::GET,
-        &format!("{V4}/licenses/{}", o.license),
-        &a_auth,
-        None,
-    )
-    .await;
+    let (status, _) = api
+        .call_as(
+            Method::GET,
+            &format!("{V4}/licenses/{}", o.license),
+            &a_auth,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let (_, kept) = call(api, Method::GET, &product, &a_auth, None).await;
+    let (_, kept) = api.call_as(Method::GET, &product, &a_auth, None).await;
     assert_eq!(
         (&kept["name"], &kept["license_count"]),
         (&json!("Suite"), &json!(1))
     );
-    let (_, events) = call(
-        api,
-        Method::GET,
-        &format!("{challenge}/delivery_events"),
-        &a_auth,
-        None,
-    )
-    .await;
+    let (_, events) = api
+        .call_as(
+            Method::GET,
+            &format!("{challenge}/delivery_events"),
+            &a_auth,
+            None,
+        )
+        .await;
     assert_eq!(events.as_array().unwrap().len(), 1);
-    let (status, verified) = call(
-        api,
-        Method::POST,
-        &format!("{challenge}/verify"),
-        &a_auth,
-        Some(json!({"person_id": o.person, "code": o.code})),
-    )
-    .await;
+    let (status, verified) = api
+        .call_as(
+            Method::POST,
+            &format!("{challenge}/verify"),
+            &a_auth,
+            Some(json!({"person_id": o.person, "code": o.code})),
+        )
+        .await;
     assert_eq!(
         (status, &verified["usage_count"]),
         (StatusCode::OK, &json!(1)),
@@ -856,8 +848,7 @@ async fn secrets_never_leave(api: &TestApi) {
 
     // Devices with a given key and a generated one; codes; a batch.
     record(
-        call(
-            api,
+        api.call_as(
             Method::POST,
             "/devices",
             &bearer,
@@ -866,8 +857,7 @@ async fn secrets_never_leave(api: &TestApi) {
         .await,
     );
     record(
-        call(
-            api,
+        api.call_as(
             Method::POST,
             "/devices",
             &bearer,
@@ -877,8 +867,7 @@ async fn secrets_never_leave(api: &TestApi) {
     );
     for serial in ["S-1", "S-2"] {
         record(
-            call(
-                api,
+            api.call_as(
                 Method::POST,
                 "/codes",
                 &bearer,
@@ -887,21 +876,14 @@ async fn secrets_never_leave(api: &TestApi) {
             .await,
         );
         record(
-            call(
-                api,
-                Method::GET,
-                &format!("/devices/{serial}"),
-                &bearer,
-                None,
-            )
-            .await,
+            api.call_as(Method::GET, &format!("/devices/{serial}"), &bearer, None)
+                .await,
         );
     }
-    record(call(api, Method::GET, "/devices", &bearer, None).await);
-    record(call(api, Method::GET, "/codes", &bearer, None).await);
+    record(api.call_as(Method::GET, "/devices", &bearer, None).await);
+    record(api.call_as(Method::GET, "/codes", &bearer, None).await);
     let batch = record(
-        call(
-            api,
+        api.call_as(
             Method::POST,
             "/batch",
             &bearer,
@@ -911,8 +893,7 @@ async fn secrets_never_leave(api: &TestApi) {
     )
     .1;
     record(
-        call(
-            api,
+        api.call_as(
             Method::GET,
             &format!("/batch/{}", batch["id"].as_str().unwrap()),
             &bearer,
@@ -922,8 +903,7 @@ async fn secrets_never_leave(api: &TestApi) {
     );
     // Refusals that involve a secret: a bad key, a duplicate, a wrong API key.
     record(
-        call(
-            api,
+        api.call_as(
             Method::POST,
             "/devices",
             &bearer,
@@ -934,8 +914,7 @@ async fn secrets_never_leave(api: &TestApi) {
         .await,
     );
     record(
-        call(
-            api,
+        api.call_as(
             Method::POST,
             "/devices",
             &bearer,
@@ -945,21 +924,14 @@ async fn secrets_never_leave(api: &TestApi) {
     );
     let wrong_key = format!("{}x", &api_key[..api_key.len() - 1]);
     record(
-        call(
-            api,
-            Method::GET,
-            &format!("{V4}/products"),
-            &wrong_key,
-            None,
-        )
-        .await,
+        api.call_as(Method::GET, &format!("{V4}/products"), &wrong_key, None)
+            .await,
     );
     record(exchange(api, &auth_token).await);
 
     // Licensing with the API key, through a deployment's certificate.
     let product = record(
-        call(
-            api,
+        api.call_as(
             Method::POST,
             &format!("{V4}/products"),
             &api_key,
@@ -969,8 +941,7 @@ async fn secrets_never_leave(api: &TestApi) {
     )
     .1;
     record(
-        call(
-            api,
+        api.call_as(
             Method::POST,
             &format!("{V4}/licenses"),
             &api_key,
@@ -979,8 +950,7 @@ async fn secrets_never_leave(api: &TestApi) {
         .await,
     );
     let seat = record(
-        call(
-            api,
+        api.call_as(
             Method::POST,
             "/create",
             &api_key,
@@ -989,11 +959,10 @@ async fn secrets_never_leave(api: &TestApi) {
         .await,
     )
     .1;
-    record(call(api, Method::POST, &format!("/deploy/{}", seat["payload"]["id"].as_str().unwrap()), &api_key,
+    record(api.call_as(Method::POST, &format!("/deploy/{}", seat["payload"]["id"].as_str().unwrap()), &api_key,
         Some(json!({"owner": "0x2c7536e3605d9c16a7a3d7b1898e529396a65c23", "contract": {"blockchain": "ETHEREUM"}}))).await);
     record(
-        call(
-            api,
+        api.call_as(
             Method::POST,
             CHALLENGES,
             &bearer,

@@ -8,10 +8,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::model::{parse_uuid, Deployment, License};
-use super::signatures::{decode_hex, encode_hex};
 use super::LicenseError;
 use crate::auth::P256SigningKey;
 use crate::clock::Timestamp;
+use crate::hex;
 
 pub trait LicenseDeployer: Send + Sync {
     /// Deploys `license` (whose holder is set) for `blockchain`.
@@ -102,13 +102,17 @@ impl LicenseDeployer for CertificateDeployer {
 /// sixteen, so an activation finds the license from the address alone.
 pub fn contract_address(license: &License) -> String {
     let tag = Sha256::digest(format!("license-contract:{}", license.account).as_bytes());
-    format!("0x{}{}", encode_hex(&tag[..4]), license.id.replace('-', ""))
+    format!(
+        "0x{}{}",
+        hex::encode(&tag[..4]),
+        license.id.replace('-', "")
+    )
 }
 
 /// The license id inside a contract address this platform made.
 pub fn license_id_of_contract(address: &str) -> Option<String> {
     let hex = address.trim().strip_prefix("0x")?;
-    decode_hex(hex).filter(|b| b.len() == 20)?;
+    hex::decode(hex).filter(|b| b.len() == 20)?;
     let id = hex[8..].to_ascii_lowercase();
     parse_uuid(&format!(
         "{}-{}-{}-{}-{}",

@@ -361,15 +361,7 @@ pub fn new_uuid() -> String {
     let mut bytes = random_16();
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    crate::hex::uuid_text(&bytes)
 }
 
 /// The lowercase form of a UUID in `8-4-4-4-12` hex, or `None`.

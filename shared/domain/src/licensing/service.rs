@@ -10,11 +10,12 @@ use sha2::{Digest, Sha256};
 use super::deploy::{license_id_of_contract, LicenseDeployer, BLOCKCHAINS};
 use super::model::*;
 use super::requests::*;
-use super::signatures::{encode_hex, Signer};
+use super::signatures::Signer;
 use super::views::{AuthenticatedIdentity, IssuedLoginToken, PublicLicenseInfo};
 use super::LicenseError;
 use crate::clients::ClientKey;
 use crate::clock::{Clock, Timestamp};
+use crate::hex;
 use crate::ports::{LicenseStore, Page, StoreError};
 use crate::random::random_hex;
 
@@ -687,7 +688,7 @@ impl LicenseService {
 }
 
 fn token_hash(token: &str) -> String {
-    encode_hex(&Sha256::digest(token.as_bytes()))
+    hex::encode(&Sha256::digest(token.as_bytes()))
 }
 
 /// A product SKU like the vendor document's: 20 lowercase letters and digits.

@@ -9,6 +9,7 @@ use sha3::{Digest, Keccak256};
 
 use super::LicenseError;
 use crate::clients::PublicKey;
+use crate::hex;
 
 /// An activation address, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +27,7 @@ impl Signer {
             .strip_prefix("0x")
             .or_else(|| address.strip_prefix("0X"))
         {
-            let bytes = decode_hex(hex).filter(|b| b.len() == 20).ok_or_else(|| {
+            let bytes = hex::decode(hex).filter(|b| b.len() == 20).ok_or_else(|| {
                 LicenseError::invalid("address", "is not a 20-byte Ethereum address")
             })?;
             let mut out = [0u8; 20];
@@ -44,7 +45,7 @@ impl Signer {
     /// One text per signer: lowercase `0x...`, or the key's base64 SPKI.
     pub fn canonical(&self) -> String {
         match self {
-            Signer::Ethereum(bytes) => format!("0x{}", encode_hex(bytes)),
+            Signer::Ethereum(bytes) => format!("0x{}", hex::encode(bytes)),
             Signer::Device(key) => key.to_spki_base64(),
         }
     }
@@ -134,23 +135,9 @@ fn decode_signature(text: &str) -> Option<Vec<u8>> {
         .strip_prefix("0x")
         .or_else(|| text.strip_prefix("0X"))
         .unwrap_or(text);
-    decode_hex(hex)
+    hex::decode(hex)
         .or_else(|| STANDARD.decode(text).ok())
         .or_else(|| URL_SAFE_NO_PAD.decode(text).ok())
-}
-
-pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
-}
-
-pub fn encode_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -189,17 +176,17 @@ mod tests {
             .unwrap();
         let mut bytes = signature.to_bytes().to_vec();
         bytes.push(recovery.to_byte());
-        signer.verify("n1", &encode_hex(&bytes)).unwrap();
+        signer.verify("n1", &hex::encode(&bytes)).unwrap();
         // The same signature with s replaced by n - s and v flipped.
         let (r, s) = signature.split_scalars();
         let high = k256::ecdsa::Signature::from_scalars(r, -*s).unwrap();
         let mut high_bytes = high.to_bytes().to_vec();
         high_bytes.push(27 + (recovery.to_byte() ^ 1));
         signer
-            .verify("n1", &format!("0x{}", encode_hex(&high_bytes)))
+            .verify("n1", &format!("0x{}", hex::encode(&high_bytes)))
             .unwrap();
         bytes[64] = 5;
-        assert!(signer.verify("n1", &encode_hex(&bytes)).is_err());
+        assert!(signer.verify("n1", &hex::encode(&bytes)).is_err());
     }
 
     #[test]
@@ -215,7 +202,7 @@ mod tests {
             .verify("n2", &STANDARD.encode(signature.to_bytes()))
             .unwrap();
         signer
-            .verify("n2", &encode_hex(signature.to_der().as_bytes()))
+            .verify("n2", &hex::encode(signature.to_der().as_bytes()))
             .unwrap();
         assert_eq!(
             signer.verify("n3", &STANDARD.encode(signature.to_bytes())),
