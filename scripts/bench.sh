@@ -4,7 +4,7 @@
 # Runtime API, the codes handlers' latency, load tests of the local API on
 # the in-memory store and on DynamoDB Local, then the keycode and batch
 # benchmarks. Writes the tables in docs/benchmarks.md.
-#   scripts/bench.sh            everything (about 40 minutes cold on 2 cores)
+#   scripts/bench.sh            everything (about 30-40 minutes cold on 2 cores)
 #   SKIP_SLOW=1 scripts/bench.sh   without the keycode and batch benchmarks
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -365,36 +365,22 @@ async fn licenses_are_granted_listed_and_deleted(api: &TestApi) {
     assert_eq!(names(&all), ["Future", "Suite", "Tools trial"]);
     let (_, none) = api.call_as(Method::GET, &list(""), &b.api_key, None).await;
     assert_eq!(names(&none), Vec::<String>::new());
-    let (_, by_product) = api
-        .call_as(
-            Method::GET,
-            &list(&format!("product_id={pid}")),
-            &a.api_key,
-            None,
-        )
-        .await;
-    assert_eq!(names(&by_product), ["Future", "Suite"]);
-    let (_, by_user) = api
-        .call_as(Method::GET, &list("user_id=K1"), &a.api_key, None)
-        .await;
-    assert_eq!(names(&by_user), ["Suite", "Tools trial"]);
-    let (_, pending) = api
-        .call_as(Method::GET, &list("status=pending"), &a.api_key, None)
-        .await;
-    assert_eq!(names(&pending), ["Future"]);
-    let (_, window) = api
-        .call_as(
-            Method::GET,
-            &list(&format!("valid_from={}", hour(2).replace(':', "%3A"))),
-            &a.api_key,
-            None,
-        )
-        .await;
-    assert_eq!(
-        names(&window),
-        ["Future", "Suite"],
-        "the trial ends in an hour"
-    );
+    let filters = [
+        (format!("product_id={pid}"), vec!["Future", "Suite"]),
+        ("user_id=K1".to_owned(), vec!["Suite", "Tools trial"]),
+        ("status=pending".to_owned(), vec!["Future"]),
+        // The trial ends in an hour.
+        (
+            format!("valid_from={}", hour(2).replace(':', "%3A")),
+            vec!["Future", "Suite"],
+        ),
+    ];
+    for (query, expected) in filters {
+        let (_, found) = api
+            .call_as(Method::GET, &list(&query), &a.api_key, None)
+            .await;
+        assert_eq!(names(&found), expected, "{query}");
+    }
     let (_, paged) = api
         .call_as(Method::GET, &list("limit=2"), &a.api_key, None)
         .await;
