@@ -58,7 +58,7 @@ for backend in "${backends[@]}"; do
   # One worker: Hypothesis parses source files to describe its strategies,
   # and CPython 3.11.7 (this machine's) can raise "AST constructor recursion
   # depth mismatch" when two threads do that at once (CPython gh-106905).
-  "$venv/bin/st" run "$base/openapi.json" \
+  SCHEMATHESIS_HOOKS=scripts/contract_hooks.py "$venv/bin/st" run "$base/openapi.json" \
     --header "Authorization: Bearer $(login)" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
     --max-examples "$examples" --seed 20261123 --workers 1 \
