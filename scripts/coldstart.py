@@ -147,8 +147,7 @@ class StoreProxy(http.server.BaseHTTPRequestHandler):
 
 def busy_time(intervals, until):
     """Seconds in which at least one interval was open, up to `until`."""
-    total, open_end = 0.0, None
-    open_start = None
+    total, open_start, open_end = 0.0, None, None
     for start, end, _ in sorted(intervals):
         start, end = min(start, until), min(end, until)
         if open_end is None or start > open_end:
@@ -239,18 +238,8 @@ def measure(binary, event, env, runs, tokens=None, proxy_port=None):
             refused.append(sum(1 for *_, status in recorded if status != 200))
             waits.append(round(wait, 2))
             owns.append(round(elapsed - wait, 2))
-    result = {
-        "binary": os.path.basename(binary),
-        "runs_ms": times,
-        "median_ms": median(times),
-        "max_ms": max(times),
-        "init_runs_ms": inits,
-        "init_median_ms": median(inits),
-        "init_max_ms": max(inits),
-        "answer": first_answer,
-    }
     if proxy_port is not None:
-        result = {
+        return {
             "runs_ms": times,
             "store_calls": calls,
             # Answers other than 200: DynamoDB Local refusing or throttling,
@@ -262,7 +251,16 @@ def measure(binary, event, env, runs, tokens=None, proxy_port=None):
             "own_median_ms": median(owns),
             "own_max_ms": max(owns),
         }
-    return result
+    return {
+        "binary": os.path.basename(binary),
+        "runs_ms": times,
+        "median_ms": median(times),
+        "max_ms": max(times),
+        "init_runs_ms": inits,
+        "init_median_ms": median(inits),
+        "init_max_ms": max(inits),
+        "answer": first_answer,
+    }
 
 
 def measure_with_store_split(binary, event, env, runs, tokens):
