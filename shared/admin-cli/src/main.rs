@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use domain::api_keys::ApiKey;
 use domain::auth::{ClientAuthClaims, P256SigningKey};
+use domain::clients::api_keys::ApiKey;
 use domain::clients::{Client, ClientKey, PublicKey, RegisteredKey};
 use domain::clock::{Clock, SystemClock};
 use domain::devices::{NewDevice, ProtocolName, SerialInput, SerialNumber};

@@ -197,7 +197,7 @@ async fn the_seed_file_carries_clients_keys_and_devices_to_the_local_api() {
     assert!(!seed_text.contains(&second), "only hashes are stored");
     let store = MemoryStore::from_seed(Seed::load(&dir.join(".local/seed.json")).unwrap()).unwrap();
     let stores = Stores::from_adapter(Arc::new(store));
-    let find = |key: &str| domain::api_keys::lookup_hash(key).unwrap();
+    let find = |key: &str| domain::clients::api_keys::lookup_hash(key).unwrap();
     assert!(stores
         .api_keys
         .find_api_key(&find(&second))

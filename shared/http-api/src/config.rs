@@ -6,8 +6,8 @@ use std::sync::Arc;
 use domain::auth::{AccessTokenVerifier, P256SigningKey};
 use domain::challenges::ChallengeConfig;
 use domain::clients::PublicKey;
-use domain::ports::ChunkQueue;
 use domain::rate_limits::{RateLimit, RateLimits};
+use domain::ChunkQueue;
 use storage::{dynamodb_client, sqs_client, DynamoStore, SqsQueue, Stores};
 
 #[derive(Debug, thiserror::Error)]

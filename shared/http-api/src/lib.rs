@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use domain::api_keys::lookup_hash;
 use domain::auth::AccessTokenVerifier;
+use domain::clients::api_keys::lookup_hash;
 use domain::clients::ClientKey;
 use domain::clock::Clock;
-use domain::ports::ApiKeyStore;
+use domain::ApiKeyStore;
 use domain::AuthError;
 use tracing::Instrument;
 

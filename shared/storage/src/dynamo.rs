@@ -16,10 +16,11 @@ use domain::batches::{Batch, BatchItem, BatchItemRef, BatchPosition, ItemState};
 use domain::clients::{Client as ApiClient, ClientKey, RegisteredKey};
 use domain::clock::Timestamp;
 use domain::codes::CodeOrder;
-use domain::codes::{CodePosition, CodeQuery, CodeRecord, SortOrder};
+use domain::codes::{CodePosition, CodeQuery, CodeRecord};
 use domain::devices::{Device, SerialNumber};
 use domain::idempotency::KEY_TTL_SECS;
-use domain::ports::{BatchStore, ClientStore, CodeStore, DeviceStore, Page, StoreError};
+use domain::paging::SortOrder;
+use domain::{BatchStore, ClientStore, CodeStore, DeviceStore, Page, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 

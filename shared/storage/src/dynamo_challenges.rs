@@ -11,7 +11,7 @@ use domain::challenges::{
 };
 use domain::clients::ClientKey;
 use domain::clock::Timestamp;
-use domain::ports::{ChallengeStore, StoreError};
+use domain::{ChallengeStore, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 

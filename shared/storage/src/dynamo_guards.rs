@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use domain::clients::ClientKey;
 use domain::clock::Timestamp;
 use domain::idempotency::{ClaimOutcome, IdempotencyRecord, KeyState, StoredResponse};
-use domain::ports::{IdempotencyStore, RateLimitStore, StoreError};
+use domain::{IdempotencyStore, RateLimitStore, StoreError};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_attribute_value, to_attribute_value};
 
 use crate::dynamo::{conditional, corrupt, key, n, s, DynamoStore, PK, SK, TTL_ATTRIBUTE};

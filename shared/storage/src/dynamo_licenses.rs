@@ -8,14 +8,14 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, ReturnValue, Select, TransactWriteItem, Update,
 };
-use domain::api_keys::ApiKey;
+use domain::clients::api_keys::ApiKey;
 use domain::clients::ClientKey;
 use domain::clock::Timestamp;
 use domain::licensing::{
     ActivationNonce, Discount, HolderProfile, License, LicensePosition, LicenseQuery, LicenseState,
     LoginToken, Product,
 };
-use domain::ports::{ApiKeyStore, LicenseStore, Page, StoreError};
+use domain::{ApiKeyStore, LicenseStore, Page, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 

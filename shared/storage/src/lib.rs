@@ -16,7 +16,7 @@ pub use queue::{sqs_client, MemoryQueue, SqsQueue};
 
 use std::sync::Arc;
 
-use domain::ports::{
+use domain::{
     ApiKeyStore, BatchStore, ChallengeStore, ClientStore, CodeStore, DeviceStore, IdempotencyStore,
     LicenseStore, RateLimitStore,
 };

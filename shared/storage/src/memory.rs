@@ -9,14 +9,14 @@ use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use domain::api_keys::ApiKey;
 use domain::batches::{Batch, BatchItem, BatchItemRef, BatchPosition, ItemState};
 use domain::challenges::{
     Challenge, ChallengeQuery, ChallengeRef, DeliveryEvent, EndReason, Purpose,
 };
+use domain::clients::api_keys::ApiKey;
 use domain::clients::{Client, ClientKey, RegisteredKey};
 use domain::clock::Timestamp;
-use domain::codes::{CodePosition, CodeQuery, CodeRecord, SortOrder};
+use domain::codes::{CodePosition, CodeQuery, CodeRecord};
 use domain::devices::{Device, SerialNumber};
 use domain::idempotency::{
     ClaimOutcome, IdempotencyRecord, KeyState, StoredResponse, KEY_TTL_SECS,
@@ -25,7 +25,8 @@ use domain::licensing::{
     ActivationNonce, Discount, HolderProfile, License, LicensePosition, LicenseQuery, LoginToken,
     Product,
 };
-use domain::ports::{
+use domain::paging::SortOrder;
+use domain::{
     ApiKeyStore, BatchStore, ChallengeStore, ClientStore, CodeStore, DeviceStore, IdempotencyStore,
     LicenseStore, Page, RateLimitStore, StoreError,
 };

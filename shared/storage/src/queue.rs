@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use domain::batches::Chunk;
-use domain::ports::{ChunkQueue, StoreError};
+use domain::{ChunkQueue, StoreError};
 use tokio::sync::mpsc;
 
 /// An in-process queue; the local API's worker task reads the other end.

@@ -324,7 +324,8 @@ impl TestApi {
     /// A new API key of `client`'s account, stored as the admin CLI stores
     /// it; returns the `Authorization` header value.
     pub async fn api_key(&self, client: &TestClient) -> String {
-        let issued = domain::api_keys::ApiKey::issue(&client.key, "tests", self.clock.now());
+        let issued =
+            domain::clients::api_keys::ApiKey::issue(&client.key, "tests", self.clock.now());
         self.stores
             .api_keys
             .create_api_key(&issued.record)

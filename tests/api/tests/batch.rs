@@ -15,8 +15,8 @@ use domain::clients::ClientKey;
 use domain::clock::{SystemClock, Timestamp};
 use domain::codes::{CodePosition, CodeQuery, CodeRecord};
 use domain::devices::{Device, NewDevice};
-use domain::ports::{ChunkQueue, CodeStore, Page, StoreError};
 use domain::{BatchService, CodesService};
+use domain::{ChunkQueue, CodeStore, Page, StoreError};
 use http::{Method, StatusCode};
 use keycode::simulator::{Entry, SimulatedDevice};
 use keycode::{DeviceProtocol, DeviceSecrets, SecretKey};
@@ -376,7 +376,7 @@ async fn a_ten_thousand_item_batch_completes_through_the_local_api() {
         batch_id: Some(id.to_owned()),
         created_from: Timestamp::MIN,
         created_to: Timestamp::MAX,
-        order: domain::codes::SortOrder::Ascending,
+        order: domain::paging::SortOrder::Ascending,
         limit: 100,
         after: None,
     };
@@ -512,7 +512,7 @@ async fn batch_codes(stores: &Stores, client: &ClientKey, batch: &str) -> Vec<u3
         batch_id: Some(batch.to_owned()),
         created_from: Timestamp::MIN,
         created_to: Timestamp::MAX,
-        order: domain::codes::SortOrder::Ascending,
+        order: domain::paging::SortOrder::Ascending,
         limit: 100,
         after: None,
     };

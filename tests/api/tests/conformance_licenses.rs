@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use api_tests::on_both_stores;
-use domain::api_keys::ApiKey;
+use domain::clients::api_keys::ApiKey;
 use domain::clients::ClientKey;
 use domain::clock::Timestamp;
 use domain::licensing::*;
-use domain::ports::LicenseStore;
+use domain::LicenseStore;
 use domain::StoreError;
 use storage::Stores;
 

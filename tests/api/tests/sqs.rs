@@ -13,7 +13,7 @@ use domain::batches::{BatchRequest, BatchStatus, Chunk};
 use domain::clients::ClientKey;
 use domain::clock::SystemClock;
 use domain::devices::NewDevice;
-use domain::ports::ChunkQueue;
+use domain::ChunkQueue;
 use domain::{BatchService, CodesService};
 use serde_json::json;
 use storage::{sqs_client, MemoryStore, SqsQueue, Stores};

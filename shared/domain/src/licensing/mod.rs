@@ -7,6 +7,7 @@
 
 pub mod deploy;
 pub mod model;
+pub mod port;
 pub mod requests;
 pub mod service;
 pub mod signatures;
@@ -15,7 +16,8 @@ pub mod views;
 pub use model::*;
 pub use service::{LicenseService, LicensingConfig};
 
-use crate::ports::StoreError;
+use crate::field::FieldError;
+use crate::store::StoreError;
 
 /// Why a licensing request failed. The HTTP mapping is in `http-api`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,6 +64,12 @@ pub enum LicenseError {
     DiscountExists,
     #[error(transparent)]
     Store(StoreError),
+}
+
+impl From<FieldError> for LicenseError {
+    fn from(FieldError { field, reason }: FieldError) -> Self {
+        LicenseError::InvalidField { field, reason }
+    }
 }
 
 impl LicenseError {

@@ -1,5 +1,7 @@
 //! Devices and their codes: registration, `POST /codes` and `GET /codes`.
 
+pub mod port;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,12 +10,15 @@ use base64::Engine;
 use keycode::{CodeError, CodeType};
 use serde::{Deserialize, Serialize};
 
-use crate::batches::BatchItemRef;
 use crate::clients::ClientKey;
 use crate::clock::{Clock, Timestamp};
+use crate::devices::port::DeviceStore;
 use crate::devices::{Device, DeviceView, NewDevice, SerialInput, SerialNumber};
-use crate::ports::{CodeStore, DeviceStore, Page, StoreError};
+use crate::field::FieldError;
+use crate::paging::{page_limit, Page, SortOrder};
 use crate::random::{random_16, random_hex};
+use crate::store::StoreError;
+use port::CodeStore;
 
 /// Why a device or code request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,10 +44,13 @@ pub enum CodesError {
 
 impl CodesError {
     pub fn invalid(field: &str, reason: &str) -> Self {
-        CodesError::InvalidField {
-            field: field.to_owned(),
-            reason: reason.to_owned(),
-        }
+        FieldError::new(field, reason).into()
+    }
+}
+
+impl From<FieldError> for CodesError {
+    fn from(FieldError { field, reason }: FieldError) -> Self {
+        CodesError::InvalidField { field, reason }
     }
 }
 
@@ -55,6 +63,16 @@ pub struct CodeRequest {
     pub arg: Option<i64>,
     /// Deprecated: with no `codeType`, the days of an `add_time` code.
     pub data: Option<i64>,
+}
+
+/// The batch item a code fulfils: the code write marks it done in the same
+/// atomic step. It lives with codes, which know nothing else of batches, so
+/// that `batches` builds on `codes` and not the other way round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchItemRef {
+    pub client: ClientKey,
+    pub batch_id: String,
+    pub index: u32,
 }
 
 /// A validated code request.
@@ -184,13 +202,6 @@ fn is_code_id(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SortOrder {
-    Ascending,
-    #[default]
-    Descending,
-}
-
 /// A validated `GET /codes` query, scoped to one client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeQuery {
@@ -233,25 +244,9 @@ pub struct ListCodesParams {
     pub cursor: Option<String>,
 }
 
-/// Page sizes of every listing: default and maximum.
-pub const DEFAULT_PAGE_SIZE: usize = 50;
-pub const MAX_PAGE_SIZE: usize = 100;
-
 /// Reads a `limit` parameter within 1..=MAX_PAGE_SIZE.
 pub fn parse_limit(limit: Option<&str>) -> Result<usize, CodesError> {
-    match limit {
-        None => Ok(DEFAULT_PAGE_SIZE),
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-            .ok_or_else(|| {
-                CodesError::invalid(
-                    "limit",
-                    &format!("must be a whole number 1-{MAX_PAGE_SIZE}"),
-                )
-            }),
-    }
+    Ok(page_limit("limit", limit)?)
 }
 
 impl ListCodesParams {

@@ -1,12 +1,14 @@
 //! Devices: the PAYG products a client issues codes for, each with its
 //! keycode protocol and secret.
 
+pub mod port;
+
 use keycode::{DeviceProtocol, DeviceSecrets, SecretKey};
 use serde::{Deserialize, Serialize};
 
 use crate::clients::ClientKey;
 use crate::clock::Timestamp;
-use crate::codes::CodesError;
+use crate::field::FieldError;
 use crate::random::random_16;
 
 /// A device serial number: 1-64 characters of A-Z, a-z, 0-9, `.`, `_`, `:`
@@ -18,7 +20,7 @@ pub struct SerialNumber(String);
 impl SerialNumber {
     pub const MAX_LEN: usize = 64;
 
-    pub fn parse(text: &str) -> Result<Self, CodesError> {
+    pub fn parse(text: &str) -> Result<Self, FieldError> {
         let valid = (1..=Self::MAX_LEN).contains(&text.len())
             && text
                 .bytes()
@@ -26,7 +28,7 @@ impl SerialNumber {
         if valid {
             Ok(SerialNumber(text.to_owned()))
         } else {
-            Err(CodesError::invalid(
+            Err(FieldError::new(
                 "serialNum",
                 "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'",
             ))
@@ -39,7 +41,7 @@ impl SerialNumber {
 }
 
 impl TryFrom<String> for SerialNumber {
-    type Error = CodesError;
+    type Error = FieldError;
     fn try_from(text: String) -> Result<Self, Self::Error> {
         SerialNumber::parse(&text)
     }
@@ -60,7 +62,7 @@ pub enum SerialInput {
 }
 
 impl SerialInput {
-    pub fn parse(&self) -> Result<SerialNumber, CodesError> {
+    pub fn parse(&self) -> Result<SerialNumber, FieldError> {
         match self {
             SerialInput::Text(text) => SerialNumber::parse(text),
             SerialInput::Number(number) => SerialNumber::parse(&number.to_string()),
@@ -129,20 +131,21 @@ pub const MAX_TIME_DIVIDER: u32 = 86_400;
 
 impl NewDevice {
     /// The device record this request describes.
-    pub fn into_device(self, client: &ClientKey, now: Timestamp) -> Result<Device, CodesError> {
+    pub fn into_device(self, client: &ClientKey, now: Timestamp) -> Result<Device, FieldError> {
         let serial = self.serial_num.parse()?;
         let key = match &self.secret_key {
-            Some(hex) => SecretKey::from_hex(hex)
-                .map_err(|e| CodesError::invalid("secretKey", &e.to_string()))?,
+            Some(hex) => {
+                SecretKey::from_hex(hex).map_err(|e| FieldError::new("secretKey", e.to_string()))?
+            }
             None => SecretKey::from_bytes(random_16()),
         };
         let protocol = match self.protocol {
             ProtocolName::Openpaygo => {
                 let time_divider = self.time_divider.unwrap_or(1);
                 if !(1..=MAX_TIME_DIVIDER).contains(&time_divider) {
-                    return Err(CodesError::invalid(
+                    return Err(FieldError::new(
                         "timeDivider",
-                        &format!("must be 1-{MAX_TIME_DIVIDER}"),
+                        format!("must be 1-{MAX_TIME_DIVIDER}"),
                     ));
                 }
                 DeviceProtocol::OpenPaygo {
@@ -159,10 +162,7 @@ impl NewDevice {
                     ("startingCode", self.starting_code.is_some()),
                 ];
                 if let Some((field, _)) = openpaygo_only.iter().find(|(_, given)| *given) {
-                    return Err(CodesError::invalid(
-                        field,
-                        "applies to OpenPAYGO devices only",
-                    ));
+                    return Err(FieldError::new(field, "applies to OpenPAYGO devices only"));
                 }
                 if nexus == ProtocolName::NexusFull {
                     DeviceProtocol::NexusFull
@@ -268,7 +268,7 @@ mod tests {
     fn refuses_bad_fields_by_name() {
         let client = ClientKey::parse("ck_test").unwrap();
         let field_of = |json: &str| match request(json).into_device(&client, Timestamp::MIN) {
-            Err(CodesError::InvalidField { field, .. }) => field,
+            Err(FieldError { field, .. }) => field,
             other => panic!("{json}: {other:?}"),
         };
         assert_eq!(

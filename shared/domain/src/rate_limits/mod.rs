@@ -4,11 +4,14 @@
 //! `template.yaml` come first; these make sure one client cannot take more
 //! than its share even from many addresses. `docs/security.md`.
 
+pub mod port;
+
 use std::sync::Arc;
 
 use crate::clients::ClientKey;
 use crate::clock::{Clock, Timestamp};
-use crate::ports::{RateLimitStore, StoreError};
+use crate::store::StoreError;
+use port::RateLimitStore;
 
 /// At most `requests` per `window_secs` for one client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +122,6 @@ impl RateLimits {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::ports::RateLimitStore;
     use std::collections::HashMap;
     use std::sync::Mutex;
 

@@ -1,5 +1,8 @@
 //! API clients and the P-256 public keys they authenticate with.
 
+pub mod api_keys;
+pub mod port;
+
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
 use p256::pkcs8::{DecodePublicKey, EncodePublicKey};

@@ -1,248 +1,6 @@
-//! Batch code generation: `POST /batch` stores a batch and its items and
-//! queues them in chunks; a worker issues each item's code exactly once,
-//! however often a chunk is delivered.
+//! `BatchService`: accepting a batch, working its chunks, and reading results.
 
-use std::sync::Arc;
-
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use serde::{Deserialize, Serialize};
-
-use crate::clients::ClientKey;
-use crate::clock::{Clock, Timestamp};
-use crate::codes::{parse_limit, CodeOrder, CodeRequest, CodesError, CodesService};
-use crate::idempotency::{validate_key, KEY_TTL_SECS};
-use crate::ports::{BatchStore, ChunkQueue, Page, StoreError};
-use crate::random::random_hex;
-
-/// The most items one batch may hold.
-pub const MAX_BATCH_ITEMS: usize = 10_000;
-/// Items per queued chunk: one SQS message, well under its 256 KiB.
-pub const CHUNK_SIZE: u32 = 100;
-/// How many invalid items a 400 lists before it stops counting out loud.
-const MAX_LISTED_ERRORS: usize = 100;
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BatchError {
-    #[error("the batch must hold 1-{MAX_BATCH_ITEMS} items")]
-    WrongSize,
-    #[error("{} item(s) are invalid", .0.len())]
-    InvalidItems(Vec<ItemError>),
-    #[error("{field}: {reason}")]
-    InvalidField { field: String, reason: String },
-    #[error("this Idempotency-Key was used with a different request body")]
-    IdempotencyKeyReused,
-    #[error("no batch with this id")]
-    NotFound,
-    #[error(transparent)]
-    Store(StoreError),
-}
-
-/// Why one item of a `POST /batch` was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ItemError {
-    pub index: usize,
-    pub field: String,
-    pub reason: String,
-}
-
-/// The body of `POST /batch`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BatchRequest {
-    pub items: Vec<CodeRequest>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BatchStatus {
-    Pending,
-    Running,
-    Completed,
-    CompletedWithErrors,
-    Failed,
-}
-
-/// A batch as stored; `done` and `failed` move with each item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Batch {
-    pub id: String,
-    pub client_key: ClientKey,
-    pub total: u32,
-    pub done: u32,
-    pub failed: u32,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-    /// The caller's `Idempotency-Key`, if it sent one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub idempotency_key: Option<String>,
-    /// A digest of the request body, to tell a retry from a reuse of the key.
-    pub request_digest: String,
-}
-
-impl Batch {
-    pub fn status(&self) -> BatchStatus {
-        let finished = self.done + self.failed;
-        if finished == 0 {
-            BatchStatus::Pending
-        } else if finished < self.total {
-            BatchStatus::Running
-        } else if self.failed == 0 {
-            BatchStatus::Completed
-        } else if self.done == 0 {
-            BatchStatus::Failed
-        } else {
-            BatchStatus::CompletedWithErrors
-        }
-    }
-
-    pub fn chunks(&self) -> Vec<Chunk> {
-        (0..self.total)
-            .step_by(CHUNK_SIZE as usize)
-            .map(|first| Chunk {
-                client_key: self.client_key.clone(),
-                batch_id: self.id.clone(),
-                first,
-                count: CHUNK_SIZE.min(self.total - first),
-            })
-            .collect()
-    }
-
-    pub fn position(&self) -> BatchPosition {
-        BatchPosition {
-            created_at: self.created_at,
-            id: self.id.clone(),
-        }
-    }
-}
-
-/// Where a batch sits in creation order.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct BatchPosition {
-    pub created_at: Timestamp,
-    pub id: String,
-}
-
-/// What the API shows of a batch.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchView {
-    pub id: String,
-    pub status: BatchStatus,
-    pub total: u32,
-    pub done: u32,
-    pub failed: u32,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-    pub status_url: String,
-}
-
-impl From<&Batch> for BatchView {
-    fn from(batch: &Batch) -> Self {
-        BatchView {
-            id: batch.id.clone(),
-            status: batch.status(),
-            total: batch.total,
-            done: batch.done,
-            failed: batch.failed,
-            created_at: batch.created_at,
-            updated_at: batch.updated_at,
-            status_url: format!("/batch/{}", batch.id),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum ItemState {
-    Pending,
-    #[serde(rename_all = "camelCase")]
-    Done {
-        code_id: String,
-        code: String,
-        count: u32,
-    },
-    Failed {
-        reason: String,
-    },
-}
-
-/// One requested code of a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchItem {
-    pub item: BatchItemRef,
-    pub order: CodeOrder,
-    pub state: ItemState,
-}
-
-/// Names one item: what a code write claims in the same step.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchItemRef {
-    pub client: ClientKey,
-    pub batch_id: String,
-    pub index: u32,
-}
-
-/// A slice of a batch's items: one queue message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Chunk {
-    pub client_key: ClientKey,
-    pub batch_id: String,
-    pub first: u32,
-    pub count: u32,
-}
-
-/// One item as `GET /batch/{id}` shows it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ItemView {
-    pub index: u32,
-    pub serial_num: String,
-    pub code_type: &'static str,
-    pub arg: u32,
-    #[serde(flatten)]
-    pub state: ItemState,
-}
-
-impl From<&BatchItem> for ItemView {
-    fn from(item: &BatchItem) -> Self {
-        ItemView {
-            index: item.item.index,
-            serial_num: item.order.serial.as_str().to_owned(),
-            code_type: item.order.code_type.as_str(),
-            arg: item.order.arg,
-            state: item.state.clone(),
-        }
-    }
-}
-
-/// `GET /batch/{id}`: the batch and one page of its results.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchDetail {
-    #[serde(flatten)]
-    pub batch: BatchView,
-    pub results: Vec<ItemView>,
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchListing {
-    pub batches: Vec<BatchView>,
-    pub next_cursor: Option<String>,
-}
-
-/// What became of a chunk when the worker was done with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChunkOutcome {
-    /// Every item is done or failed for good.
-    Finished,
-    /// A transient failure; deliver the chunk again.
-    Retry(String),
-}
+use super::*;
 
 /// Digest of a request body for idempotency checks: SipHash-2-4 under a
 /// fixed key, twice with different keys (a fingerprint, not a MAC).
@@ -419,7 +177,7 @@ impl BatchService {
         limit: Option<&str>,
         cursor: Option<&str>,
     ) -> Result<BatchListing, BatchError> {
-        let limit = parse_limit(limit).map_err(field_error)?;
+        let limit = page_limit("limit", limit)?;
         let after = cursor.map(decode_batch_cursor).transpose()?;
         let Page { items, next } = self
             .batches
@@ -442,7 +200,7 @@ impl BatchService {
         cursor: Option<&str>,
     ) -> Result<BatchDetail, BatchError> {
         let batch = self.get(client, id).await?;
-        let limit = parse_limit(limit).map_err(field_error)?;
+        let limit = page_limit("limit", limit)?;
         let from = match cursor {
             None => 0,
             Some(text) => text
@@ -587,16 +345,6 @@ fn csv_field(text: &str) -> String {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
         text.to_owned()
-    }
-}
-
-fn field_error(err: CodesError) -> BatchError {
-    match err {
-        CodesError::InvalidField { field, reason } => BatchError::InvalidField { field, reason },
-        other => BatchError::InvalidField {
-            field: String::new(),
-            reason: other.to_string(),
-        },
     }
 }
 

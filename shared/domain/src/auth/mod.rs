@@ -10,11 +10,12 @@ use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use serde::{Deserialize, Serialize};
 
+use crate::clients::port::ClientStore;
 use crate::clients::{ClientKey, PublicKey};
 use crate::clock::{Clock, Timestamp};
-use crate::ports::{ClientStore, StoreError};
 use crate::random::random_hex;
 use crate::rate_limits::{RateLimitError, RateLimiter};
+use crate::store::StoreError;
 
 /// Why authentication failed. Every variant but `Store` is a 401 whose
 /// message names the rule that failed; none tells an unknown client apart

@@ -8,6 +8,8 @@
 //! `CLAIM_LEASE_SECS`; after that a retry may take the key over and do the
 //! work again.
 
+pub mod port;
+
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -16,8 +18,9 @@ use sha2::{Digest, Sha256};
 use crate::clients::ClientKey;
 use crate::clock::{Clock, Timestamp};
 use crate::hex;
-use crate::ports::{IdempotencyStore, StoreError};
 use crate::random::random_hex;
+use crate::store::StoreError;
+use port::IdempotencyStore;
 
 /// The longest `Idempotency-Key` accepted.
 pub const MAX_KEY_LEN: usize = 128;

@@ -1,0 +1,58 @@
+//! The storage and queue ports of batches.
+
+use async_trait::async_trait;
+
+use super::{Batch, BatchItem, BatchItemRef, BatchPosition, Chunk};
+use crate::clients::ClientKey;
+use crate::clock::Timestamp;
+use crate::paging::Page;
+use crate::store::StoreError;
+
+#[async_trait]
+pub trait BatchStore: Send + Sync {
+    /// Stores a batch and all its items. With an idempotency key, the key is
+    /// claimed in the same step: `AlreadyExists` when the client already
+    /// used it, and then nothing is stored.
+    async fn create_batch(&self, batch: &Batch, items: &[BatchItem]) -> Result<(), StoreError>;
+
+    async fn find_by_idempotency_key(
+        &self,
+        client: &ClientKey,
+        key: &str,
+    ) -> Result<Option<Batch>, StoreError>;
+
+    async fn get_batch(&self, client: &ClientKey, id: &str) -> Result<Option<Batch>, StoreError>;
+
+    /// The client's batches, newest first, after `after`.
+    async fn list_batches(
+        &self,
+        client: &ClientKey,
+        limit: usize,
+        after: Option<&BatchPosition>,
+    ) -> Result<Page<Batch, BatchPosition>, StoreError>;
+
+    /// Up to `count` items from index `first`, in index order.
+    async fn list_items(
+        &self,
+        client: &ClientKey,
+        batch_id: &str,
+        first: u32,
+        count: u32,
+    ) -> Result<Vec<BatchItem>, StoreError>;
+
+    /// Marks a pending item failed and counts it on its batch, as one step.
+    /// `AlreadyExists` when the item is no longer pending.
+    async fn fail_item(
+        &self,
+        item: &BatchItemRef,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+}
+
+/// Where chunks of batch work wait for the worker: SQS on AWS, a channel in
+/// the local API. Delivery is at least once.
+#[async_trait]
+pub trait ChunkQueue: Send + Sync {
+    async fn send(&self, chunks: &[Chunk]) -> Result<(), StoreError>;
+}

@@ -1,0 +1,219 @@
+//! The subscription API: the query body and license bodies.
+
+use super::*;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct QueryFilter {
+    pub id: Option<String>,
+    pub software: Option<String>,
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct QueryOffset {
+    pub id: String,
+    pub software: Option<String>,
+}
+
+/// `offset` is `0` (or absent) for the first page, else the last license of
+/// the previous page.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OffsetBody {
+    Start(u64),
+    After(QueryOffset),
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct QueryBody {
+    pub offset: Option<OffsetBody>,
+    pub limit: Option<i64>,
+    pub filter: Option<QueryFilter>,
+}
+
+/// The subscription API's page size: default and maximum.
+pub const SUBSCRIPTION_DEFAULT_LIMIT: usize = 100;
+
+impl QueryBody {
+    /// The query, and the license id the page starts after.
+    pub fn validate(
+        &self,
+        account: &crate::clients::ClientKey,
+        now: Timestamp,
+    ) -> Result<(LicenseQuery, Option<String>), LicenseError> {
+        let limit = match self.limit {
+            None => SUBSCRIPTION_DEFAULT_LIMIT,
+            Some(n) if (1..=SUBSCRIPTION_DEFAULT_LIMIT as i64).contains(&n) => n as usize,
+            Some(_) => {
+                return Err(LicenseError::invalid(
+                    "limit",
+                    format!("must be 1-{SUBSCRIPTION_DEFAULT_LIMIT}"),
+                ))
+            }
+        };
+        let offset = match &self.offset {
+            None | Some(OffsetBody::Start(0)) => None,
+            Some(OffsetBody::Start(_)) => {
+                return Err(LicenseError::invalid(
+                    "offset",
+                    "must be 0 or the {id, software} of the last license of the previous page",
+                ))
+            }
+            Some(OffsetBody::After(o)) => Some(uuid_field("offset.id", &o.id)?),
+        };
+        let filter = self.filter.clone().unwrap_or_default();
+        let mut query = LicenseQuery::all(account, now, limit);
+        query.id = filter
+            .id
+            .as_deref()
+            .map(|id| uuid_field("filter.id", id))
+            .transpose()?;
+        query.product_id = filter
+            .software
+            .as_deref()
+            .map(|s| uuid_field("filter.software", s))
+            .transpose()?;
+        query.holder = optional_text("filter.owner", &filter.owner, MAX_IDENTIFIER)?;
+        Ok((query, offset))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SubscriptionLicenseBody {
+    pub id: Option<String>,
+    pub software: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub image: Option<String>,
+    pub status: Option<String>,
+    pub company: Option<String>,
+    pub metadata: Option<String>,
+    pub price: Option<String>,
+    pub owner: Option<String>,
+    /// For `CONTRACT_SUBSCRIPTION`: the end, in epoch seconds.
+    #[serde(rename = "expireTime")]
+    pub expire_time: Option<serde_json::Value>,
+}
+
+pub const PERPETUAL: &str = "CONTRACT_PERPETUAL";
+pub const SUBSCRIPTION: &str = "CONTRACT_SUBSCRIPTION";
+
+impl SubscriptionLicenseBody {
+    pub fn validate(&self, now: Timestamp) -> Result<NewLicense, LicenseError> {
+        let name = self
+            .name
+            .as_deref()
+            .ok_or_else(|| LicenseError::invalid("name", "is required"))?;
+        let status = match self.status.as_deref() {
+            None | Some("ACTIVE") => LicenseStatus::Active,
+            Some("INACTIVE") => LicenseStatus::Inactive,
+            Some(_) => {
+                return Err(LicenseError::invalid(
+                    "status",
+                    "must be ACTIVE or INACTIVE",
+                ))
+            }
+        };
+        let expire = match &self.expire_time {
+            None => None,
+            Some(value) => {
+                let secs = match value {
+                    serde_json::Value::Number(n) => n.as_i64(),
+                    serde_json::Value::String(s) => s.parse::<i64>().ok(),
+                    _ => None,
+                };
+                let secs = secs.filter(|s| *s > now.secs() && *s < PERMANENT_UNTIL.secs());
+                Some(Timestamp::from_secs(secs.ok_or_else(|| {
+                    LicenseError::invalid("expireTime", "must be a future time in epoch seconds")
+                })?))
+            }
+        };
+        let valid_until = match (self.kind.as_deref().unwrap_or(PERPETUAL), expire) {
+            (PERPETUAL, None) => None,
+            (PERPETUAL, Some(_)) => {
+                return Err(LicenseError::invalid(
+                    "expireTime",
+                    "is only for CONTRACT_SUBSCRIPTION",
+                ))
+            }
+            (SUBSCRIPTION, Some(end)) => Some(end),
+            (SUBSCRIPTION, None) => {
+                return Err(LicenseError::invalid(
+                    "expireTime",
+                    "is required for CONTRACT_SUBSCRIPTION",
+                ))
+            }
+            _ => {
+                return Err(LicenseError::invalid(
+                    "type",
+                    "must be CONTRACT_PERPETUAL or CONTRACT_SUBSCRIPTION",
+                ))
+            }
+        };
+        if self
+            .price
+            .as_deref()
+            .is_some_and(|p| p.is_empty() || p.len() > 78 || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(LicenseError::invalid(
+                "price",
+                "must be a whole number in the smallest unit, as text",
+            ));
+        }
+        Ok(NewLicense {
+            id: self
+                .id
+                .as_deref()
+                .map(|id| uuid_field("id", id))
+                .transpose()?,
+            // Resolved by the service: absent means "make a product".
+            product_id: match &self.software {
+                Some(s) => uuid_field("software", s)?,
+                None => String::new(),
+            },
+            holder: optional_text("owner", &self.owner, MAX_TEXT)?,
+            name: Some(text_field("name", name, MAX_NAME)?),
+            order_id: None,
+            valid_from: None,
+            valid_until,
+            status,
+            listing: Listing {
+                description: optional_text("description", &self.description, MAX_TEXT)?,
+                image: optional_text("image", &self.image, MAX_TEXT)?,
+                company: optional_text("company", &self.company, MAX_NAME)?,
+                price: self.price.clone(),
+                metadata: optional_text("metadata", &self.metadata, MAX_TEXT)?,
+            },
+            profile: None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ContractBody {
+    pub blockchain: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeployBody {
+    pub id: Option<String>,
+    pub owner: Option<String>,
+    pub contract: Option<ContractBody>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NonceBody {
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivateBody {
+    pub address: Option<String>,
+    pub contract: Option<String>,
+    pub token_id: Option<String>,
+    pub nonce: Option<String>,
+    pub sign: Option<String>,
+}
