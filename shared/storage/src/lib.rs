@@ -3,12 +3,9 @@
 #![forbid(unsafe_code)]
 
 pub mod dynamo;
-mod dynamo_challenges;
-mod dynamo_guards;
-mod dynamo_licenses;
 pub mod memory;
 pub mod queue;
-pub mod records;
+pub mod device_record;
 
 pub use dynamo::{dynamodb_client, DynamoStore};
 pub use memory::{MemoryStore, Seed};

@@ -1,25 +1,20 @@
-//! The DynamoDB side of `Idempotency-Key` records and rate-limit counters
-//! (`docs/storage.md`). Both expire through the table's TTL; the conditions
-//! also treat a record past its time as absent, since TTL deletes late.
+//! `Idempotency-Key` records on DynamoDB. They expire through the table's
+//! TTL; the conditions also treat a record past its time as absent, since
+//! TTL deletes late.
 
 use async_trait::async_trait;
 use domain::clients::ClientKey;
 use domain::clock::Timestamp;
 use domain::idempotency::{ClaimOutcome, IdempotencyRecord, KeyState, StoredResponse};
-use domain::{IdempotencyStore, RateLimitStore, StoreError};
+use domain::{IdempotencyStore, StoreError};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_attribute_value, to_attribute_value};
 
-use crate::dynamo::{conditional, corrupt, key, n, s, DynamoStore, PK, SK, TTL_ATTRIBUTE};
+use crate::dynamo::schema::{request_key_pk, PK, REQUEST_KEY_SK, SK, TTL_ATTRIBUTE};
+use crate::dynamo::{conditional, corrupt, key, n, s, DynamoStore};
 
-const REQUEST_KEY_SK: &str = "IDEMPOTENCY";
-const RATE_SK: &str = "RATE";
 /// How often a claim retries when the record it lost to vanished before it
 /// could be read (released or expired in between).
 const CLAIM_ATTEMPTS: usize = 3;
-
-fn request_key_pk(account: &ClientKey, key: &str) -> String {
-    format!("REQUEST#{account}#{key}")
-}
 
 #[async_trait]
 impl IdempotencyStore for DynamoStore {
@@ -120,37 +115,5 @@ impl IdempotencyStore for DynamoStore {
             .await
             .map(|_| ())
             .map_err(conditional(StoreError::Conflict))
-    }
-}
-
-#[async_trait]
-impl RateLimitStore for DynamoStore {
-    async fn count_request(
-        &self,
-        bucket: &str,
-        limit: u32,
-        window_end: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let counted = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("RATE#{bucket}"), RATE_SK)))
-            .update_expression("ADD requests :one SET #ttl = :ttl")
-            .condition_expression("attribute_not_exists(requests) OR requests < :limit")
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(limit))
-            // A minute of slack: TTL deletes late anyway, and the bucket
-            // must not go while its window is still counting.
-            .expression_attribute_values(":ttl", n(window_end.secs() + 60))
-            .send()
-            .await
-            .map_err(conditional(StoreError::Conflict));
-        match counted {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(other) => Err(other),
-        }
     }
 }

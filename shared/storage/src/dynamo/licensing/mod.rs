@@ -1,160 +1,31 @@
-//! The DynamoDB adapter's licensing half: API keys, products, licenses and
-//! what hangs off them. Keys and indexes are in `docs/storage.md`.
+//! Products, licenses and what hangs off them on DynamoDB.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, ReturnValue, Select, TransactWriteItem, Update,
-};
-use domain::clients::api_keys::ApiKey;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValue, Select, TransactWriteItem};
 use domain::clients::ClientKey;
 use domain::clock::Timestamp;
 use domain::licensing::{
-    ActivationNonce, Discount, HolderProfile, License, LicensePosition, LicenseQuery, LicenseState,
-    LoginToken, Product,
+    ActivationNonce, Discount, HolderProfile, License, LicensePosition, LicenseQuery, LoginToken,
+    Product,
 };
-use domain::{ApiKeyStore, LicenseStore, Page, StoreError};
+use domain::{LicenseStore, Page, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 
+use crate::dynamo::schema::{
+    license_key_pk, license_pk, licenses_gsi3, login_token_pk, nonce_pk, product_pk, products_gsi,
+    sku_pk, GSI1, GSI1_PK, GSI1_SK, LICENSE_KEY_SK, LICENSE_SK, LOGIN_TOKEN_SK, NONCE_SK, PK,
+    PRODUCT_SK, SK, SKU_SK,
+};
 use crate::dynamo::{
-    any_failed_condition, client_pk, conditional, corrupt, key, n, query_all, s,
-    transaction_outcome, unavailable, DynamoStore, Item, StoredItem, GSI1, GSI1_PK, GSI1_SK, GSI2,
-    GSI3, MAX_QUERIES_PER_PAGE, PK, SK,
+    any_failed_condition, conditional, corrupt, key, n, s, transaction_outcome, unavailable,
+    DynamoStore, StoredItem, MAX_QUERIES_PER_PAGE,
 };
 
-// ---- API keys ----
-
-const API_KEY_SK: &str = "APIKEY";
-
-fn api_key_pk(hash: &str) -> String {
-    format!("APIKEY#{hash}")
-}
-
-fn api_key_sk(id: &str) -> String {
-    format!("APIKEY#{id}")
-}
-
-#[async_trait]
-impl ApiKeyStore for DynamoStore {
-    async fn create_api_key(&self, api_key: &ApiKey) -> Result<(), StoreError> {
-        // One item to find a presented key by its hash, one under the
-        // account to list and revoke it by id.
-        let by_hash = StoredItem {
-            pk: api_key_pk(&api_key.hash),
-            sk: API_KEY_SK.to_owned(),
-            gsi1pk: None,
-            gsi1sk: None,
-            record: api_key,
-        };
-        let by_account = StoredItem {
-            pk: client_pk(&api_key.account),
-            sk: api_key_sk(&api_key.id),
-            gsi1pk: None,
-            gsi1sk: None,
-            record: api_key,
-        };
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(self.put_step(to_item(by_hash).map_err(corrupt)?))
-            .transact_items(self.put_step(to_item(by_account).map_err(corrupt)?))
-            .send()
-            .await;
-        transaction_outcome(result, any_failed_condition(StoreError::AlreadyExists))
-    }
-
-    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
-        match self.get(api_key_pk(hash), API_KEY_SK).await? {
-            None => Ok(None),
-            Some(item) => {
-                let stored: StoredItem<ApiKey> = from_item(item).map_err(corrupt)?;
-                Ok(Some(stored.record))
-            }
-        }
-    }
-
-    async fn list_api_keys(&self, account: &ClientKey) -> Result<Vec<ApiKey>, StoreError> {
-        let stored: Vec<StoredItem<ApiKey>> = query_all(
-            self.client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(client_pk(account)))
-                .expression_attribute_values(":prefix", s("APIKEY#"))
-                .consistent_read(true),
-        )
-        .await?;
-        let mut keys: Vec<ApiKey> = stored.into_iter().map(|k| k.record).collect();
-        keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        Ok(keys)
-    }
-
-    async fn revoke_api_key(&self, account: &ClientKey, id: &str) -> Result<(), StoreError> {
-        let item = self
-            .get(client_pk(account), &api_key_sk(id))
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let stored: StoredItem<ApiKey> = from_item(item).map_err(corrupt)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(self.delete_step(
-                client_pk(account),
-                &api_key_sk(id),
-                Some("attribute_exists(pk)"),
-            ))
-            .transact_items(self.delete_step(
-                api_key_pk(&stored.record.hash),
-                API_KEY_SK,
-                Some("attribute_exists(pk)"),
-            ))
-            .send()
-            .await;
-        transaction_outcome(result, any_failed_condition(StoreError::NotFound))
-    }
-}
-
-// ---- products, licenses and the rest ----
-
-const PRODUCT_SK: &str = "PRODUCT";
-const SKU_SK: &str = "SKU";
-const LICENSE_SK: &str = "LICENSE";
-const LICENSE_KEY_SK: &str = "LICENSEKEY";
-
-fn product_pk(account: &ClientKey, id: &str) -> String {
-    format!("PRODUCT#{account}#{id}")
-}
-
-fn products_gsi(account: &ClientKey) -> String {
-    format!("PRODUCTS#{account}")
-}
-
-fn sku_pk(account: &ClientKey, sku: &str) -> String {
-    format!("SKU#{account}#{sku}")
-}
-
-fn license_pk(account: &ClientKey, id: &str) -> String {
-    format!("LICENSE#{account}#{id}")
-}
-
-fn licenses_gsi1(account: &ClientKey) -> String {
-    format!("LICENSES#{account}")
-}
-
-fn licenses_gsi2(account: &ClientKey, product: &str) -> String {
-    format!("LICENSEPRODUCT#{account}#{product}")
-}
-
-fn licenses_gsi3(account: &ClientKey, holder: &str) -> String {
-    format!("LICENSEHOLDER#{account}#{holder}")
-}
-
-fn license_key_pk(key: &str) -> String {
-    format!("LICENSEKEY#{key}")
-}
+mod items;
 
 /// A license with its three index keys. gsi1 lists an account's licenses,
 /// gsi2 a product's, gsi3 a holder's, all in (name, id) order.
@@ -172,26 +43,6 @@ struct LicenseItem {
     gsi3sk: Option<String>,
     #[serde(flatten)]
     record: License,
-}
-
-impl LicenseItem {
-    fn new(license: &License) -> Self {
-        let position = license.position().sort_key();
-        LicenseItem {
-            pk: license_pk(&license.account, &license.id),
-            sk: LICENSE_SK.to_owned(),
-            gsi1pk: licenses_gsi1(&license.account),
-            gsi1sk: position.clone(),
-            gsi2pk: licenses_gsi2(&license.account, &license.product_id),
-            gsi2sk: position.clone(),
-            gsi3pk: license
-                .holder
-                .as_ref()
-                .map(|h| licenses_gsi3(&license.account, h)),
-            gsi3sk: license.holder.as_ref().map(|_| position),
-            record: license.clone(),
-        }
-    }
 }
 
 /// A record kept under a wrapper, for items whose TTL attribute would
@@ -234,161 +85,6 @@ struct LicenseScan {
     filter: Option<String>,
     names: HashMap<String, String>,
     values: HashMap<String, AttributeValue>,
-}
-
-impl LicenseScan {
-    fn new(query: &LicenseQuery) -> Self {
-        let (index, partition) = match (&query.product_id, &query.holder) {
-            (Some(product), _) => (GSI2, licenses_gsi2(&query.account, product)),
-            (None, Some(holder)) => (GSI3, licenses_gsi3(&query.account, holder)),
-            (None, None) => (GSI1, licenses_gsi1(&query.account)),
-        };
-        let mut filters = Vec::new();
-        let mut names = HashMap::new();
-        let mut values = HashMap::from([(":pk".to_owned(), s(partition.clone()))]);
-        if let (Some(holder), GSI2) = (&query.holder, index) {
-            filters.push("holder = :holder".to_owned());
-            values.insert(":holder".into(), s(holder.clone()));
-        }
-        if let Some(state) = query.state {
-            names.insert("#status".to_owned(), "status".to_owned());
-            // DynamoDB refuses values an expression does not use.
-            if state == LicenseState::Suspended {
-                values.insert(":inactive".into(), s("INACTIVE"));
-            } else {
-                values.insert(":now".into(), s(query.now.to_rfc3339()));
-                values.insert(":active".into(), s("ACTIVE"));
-            }
-            filters.push(
-                match state {
-                    LicenseState::Suspended => "#status = :inactive",
-                    LicenseState::Active => {
-                        "#status = :active AND validFrom <= :now AND (attribute_not_exists(validUntil) OR validUntil > :now)"
-                    }
-                    LicenseState::Pending => "#status = :active AND validFrom > :now",
-                    LicenseState::Expired => "#status = :active AND validFrom <= :now AND validUntil <= :now",
-                }
-                .to_owned(),
-            );
-        }
-        if let Some(from) = query.window_from {
-            filters.push("(attribute_not_exists(validUntil) OR validUntil > :windowFrom)".into());
-            values.insert(":windowFrom".into(), s(from.to_rfc3339()));
-        }
-        if let Some(to) = query.window_to {
-            filters.push("validFrom <= :windowTo".into());
-            values.insert(":windowTo".into(), s(to.to_rfc3339()));
-        }
-        LicenseScan {
-            index,
-            partition,
-            filter: (!filters.is_empty()).then(|| filters.join(" AND ")),
-            names,
-            values,
-        }
-    }
-
-    fn start_key(&self, query: &LicenseQuery, position: &LicensePosition) -> Item {
-        let sort = position.sort_key();
-        HashMap::from([
-            (PK.to_owned(), s(license_pk(&query.account, &position.id))),
-            (SK.to_owned(), s(LICENSE_SK)),
-            (format!("{}pk", self.index), s(self.partition.clone())),
-            (format!("{}sk", self.index), s(sort)),
-        ])
-    }
-}
-
-impl DynamoStore {
-    fn license_from(item: Item) -> Result<License, StoreError> {
-        let stored: LicenseItem = from_item(item).map_err(corrupt)?;
-        Ok(stored.record)
-    }
-
-    /// A query for one license by id, answered with a read.
-    async fn license_by_id_query(
-        &self,
-        query: &LicenseQuery,
-        id: &str,
-    ) -> Result<Vec<License>, StoreError> {
-        let found = self.get_license(&query.account, id).await?;
-        Ok(found
-            .filter(|l| query.matches(l))
-            .filter(|l| {
-                query
-                    .after
-                    .as_ref()
-                    .is_none_or(|after| l.position() > *after)
-            })
-            .into_iter()
-            .collect())
-    }
-
-    async fn product_item(
-        &self,
-        account: &ClientKey,
-        id: &str,
-    ) -> Result<Option<Product>, StoreError> {
-        match self.get(product_pk(account, id), PRODUCT_SK).await? {
-            None => Ok(None),
-            Some(item) => {
-                let stored: StoredItem<Product> = from_item(item).map_err(corrupt)?;
-                Ok(Some(stored.record))
-            }
-        }
-    }
-
-    fn count_step(&self, account: &ClientKey, product: &str, by: i64) -> TransactWriteItem {
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(product_pk(account, product), PRODUCT_SK)))
-            .update_expression("ADD licenseCount :by")
-            .expression_attribute_values(":by", n(by));
-        update = if by > 0 {
-            update
-                .condition_expression("attribute_exists(pk) AND retired = :false")
-                .expression_attribute_values(":false", AttributeValue::Bool(false))
-        } else {
-            update.condition_expression("attribute_exists(pk)")
-        };
-        TransactWriteItem::builder()
-            .update(
-                update
-                    .build()
-                    .expect("update has table, key and expression"),
-            )
-            .build()
-    }
-
-    async fn expiring_item<T: for<'de> Deserialize<'de>>(
-        &self,
-        pk: String,
-        sk: &str,
-    ) -> Result<Option<ExpiringItem<T>>, StoreError> {
-        match self.get(pk, sk).await? {
-            None => Ok(None),
-            Some(item) => Ok(Some(from_item(item).map_err(corrupt)?)),
-        }
-    }
-
-    async fn put_expiring<T: Serialize>(
-        &self,
-        pk: String,
-        sk: &str,
-        account: Option<&ClientKey>,
-        expires_at: Timestamp,
-        record: &T,
-    ) -> Result<(), StoreError> {
-        let item = ExpiringItem {
-            pk,
-            sk: sk.to_owned(),
-            account: account.cloned(),
-            expires_at: expires_at.secs() + 1,
-            expires_at_millis: expires_at.millis(),
-            record,
-        };
-        self.put_new(to_item(item).map_err(corrupt)?).await
-    }
 }
 
 #[async_trait]
@@ -877,15 +573,4 @@ impl LicenseStore for DynamoStore {
         let stored: ExpiringItem<LoginToken> = from_item(item).map_err(corrupt)?;
         Ok(stored.record)
     }
-}
-
-const NONCE_SK: &str = "NONCE";
-const LOGIN_TOKEN_SK: &str = "LOGINTOKEN";
-
-fn nonce_pk(account: &ClientKey, nonce: &str) -> String {
-    format!("NONCE#{account}#{nonce}")
-}
-
-fn login_token_pk(hash: &str) -> String {
-    format!("LOGINTOKEN#{hash}")
 }

@@ -1,11 +1,11 @@
-//! The DynamoDB adapter's activation challenges. Keys and indexes are in
-//! `docs/storage.md`; why they are shaped so is in `docs/challenges.md`.
+//! Activation challenges on DynamoDB. Why the keys are shaped so is in
+//! `docs/challenges.md`.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use domain::challenges::{
     Challenge, ChallengeQuery, ChallengeRef, DeliveryEvent, EndReason, Purpose,
 };
@@ -15,58 +15,13 @@ use domain::{ChallengeStore, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 
-use crate::dynamo::{
-    corrupt, key, n, query_all, s, transaction_outcome, unavailable, DynamoStore, GSI1, GSI2, GSI3,
+use crate::dynamo::schema::{
+    challenge_code_pk, challenge_events_pk, challenge_sk, challenge_slot_pk, challenges_pk, GSI1,
+    GSI2, GSI3,
 };
+use crate::dynamo::{corrupt, key, n, query_all, s, transaction_outcome, unavailable, DynamoStore};
 
-fn challenges_pk(account: &ClientKey) -> String {
-    format!("CHALLENGES#{account}")
-}
-
-fn challenge_sk(id: &str) -> String {
-    format!("CHALLENGE#{id}")
-}
-
-fn slot_pk(account: &ClientKey, person: &str, purpose: Purpose) -> String {
-    let purpose = serde_json::to_value(purpose).expect("an enum serializes");
-    format!(
-        "CHALLENGESLOT#{account}#{person}#{}",
-        purpose.as_str().unwrap_or_default()
-    )
-}
-
-fn code_pk(account: &ClientKey, code: &str) -> String {
-    format!("CHALLENGECODE#{account}#{code}")
-}
-
-fn events_pk(account: &ClientKey, challenge: &str) -> String {
-    format!("CHALLENGEEVENTS#{account}#{challenge}")
-}
-
-/// The cleanup's indexes are spread over 16 partitions by the last hex digit
-/// of the challenge id, so no one partition takes every account's writes.
-const SHARDS: &str = "0123456789abcdef";
-
-fn shard(id: &str) -> char {
-    id.chars().last().unwrap_or('0')
-}
-
-/// `<millis, 15 digits>#<account>#<id>`: time order across accounts.
-fn due_key(at: Timestamp, account: &ClientKey, id: &str) -> String {
-    format!("{:015}#{account}#{id}", at.millis())
-}
-
-fn ref_from_due_key(sort: &str) -> Result<ChallengeRef, StoreError> {
-    let mut parts = sort.splitn(3, '#');
-    let (_, account, id) = (parts.next(), parts.next(), parts.next());
-    match (account.map(ClientKey::parse), id) {
-        (Some(Ok(account)), Some(id)) => Ok(ChallengeRef {
-            account,
-            id: id.to_owned(),
-        }),
-        _ => Err(StoreError::Corrupt(format!("bad cleanup key {sort:?}"))),
-    }
-}
+mod items;
 
 #[derive(Serialize, Deserialize)]
 struct ChallengeItem {
@@ -108,178 +63,6 @@ struct EventItem {
     record: DeliveryEvent,
 }
 
-impl DynamoStore {
-    fn challenge_item(&self, c: &Challenge, retention_secs: i64) -> ChallengeItem {
-        let purge = c.purge_at(retention_secs);
-        ChallengeItem {
-            pk: challenges_pk(&c.account),
-            sk: challenge_sk(&c.id),
-            gsi1pk: format!("CHALLENGEPERSON#{}#{}", c.account, c.person_id),
-            gsi1sk: c.id.clone(),
-            gsi2pk: Some(format!("CHALLENGESLIVE#{}", shard(&c.id))),
-            gsi2sk: Some(due_key(c.expires_at, &c.account, &c.id)),
-            gsi3pk: format!("CHALLENGESPURGE#{}", shard(&c.id)),
-            gsi3sk: due_key(purge, &c.account, &c.id),
-            ttl: purge.secs() + 1,
-            record: c.clone(),
-        }
-    }
-
-    fn claim_put(
-        &self,
-        pk: String,
-        sk: &str,
-        c: &Challenge,
-        condition: &str,
-        values: HashMap<String, AttributeValue>,
-    ) -> Put {
-        let claim = Claim {
-            pk,
-            sk: sk.to_owned(),
-            challenge_id: c.id.clone(),
-            expires_at_millis: c.expires_at.millis(),
-            expires_at: c.expires_at.secs() + 1,
-        };
-        Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(claim).expect("a claim always serializes")))
-            .condition_expression(condition)
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .expect("put has table and item")
-    }
-
-    /// A delete of a claim that is a no-op unless the claim is this
-    /// challenge's, so freeing never frees someone else's.
-    fn claim_release(&self, pk: String, sk: &str, id: &str) -> Delete {
-        Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .condition_expression("attribute_not_exists(pk) OR challengeId = :id")
-            .expression_attribute_values(":id", s(id))
-            .build()
-            .expect("delete has table and key")
-    }
-
-    /// The update that ends a live challenge at `at`.
-    fn end_update(
-        &self,
-        c: &Challenge,
-        at: Timestamp,
-        reason: EndReason,
-        retention_secs: i64,
-    ) -> Result<Update, StoreError> {
-        let mut ended = c.clone();
-        ended.expires_at = at;
-        let purge = ended.purge_at(retention_secs);
-        Ok(Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(challenges_pk(&c.account), &challenge_sk(&c.id))))
-            .update_expression(
-                "SET ended = :reason, expires_at = :at, gsi3sk = :purge, expiresAt = :ttl REMOVE gsi2pk, gsi2sk",
-            )
-            .condition_expression("attribute_not_exists(ended) AND expires_at > :at")
-            .expression_attribute_values(":reason", to_attribute_value(reason).map_err(corrupt)?)
-            .expression_attribute_values(":at", s(at.to_rfc3339()))
-            .expression_attribute_values(":purge", s(due_key(purge, &c.account, &c.id)))
-            .expression_attribute_values(":ttl", n(purge.secs() + 1))
-            .build()
-            .expect("update has table, key and expression"))
-    }
-
-    /// `NotFound` when the challenge is gone, else `Conflict`: what a failed
-    /// condition on it means.
-    async fn gone_or_conflict(&self, account: &ClientKey, id: &str) -> StoreError {
-        match self.get_challenge(account, id).await {
-            Ok(None) => StoreError::NotFound,
-            Ok(Some(_)) => StoreError::Conflict,
-            Err(e) => e,
-        }
-    }
-
-    async fn release_claims(&self, c: &Challenge) -> Result<(), StoreError> {
-        for (pk, sk) in [
-            (slot_pk(&c.account, &c.person_id, c.purpose), "SLOT"),
-            (code_pk(&c.account, &c.code), "CODE"),
-        ] {
-            let result = self
-                .client
-                .delete_item()
-                .table_name(&self.table)
-                .set_key(Some(key(pk, sk)))
-                .condition_expression("challengeId = :id")
-                .expression_attribute_values(":id", s(c.id.clone()))
-                .send()
-                .await;
-            match result {
-                Ok(_) => {}
-                Err(err) if err.code() == Some("ConditionalCheckFailedException") => {}
-                Err(err) => return Err(unavailable(err)),
-            }
-        }
-        Ok(())
-    }
-
-    /// Up to `limit` entries of the cleanup index `index` that are due at
-    /// `now`, the earliest first. The 16 shards are read at once: on a cold
-    /// start the run would otherwise wait for 16 round trips in a row.
-    async fn due(
-        &self,
-        index: &str,
-        prefix: &str,
-        now: Timestamp,
-        limit: usize,
-    ) -> Result<Vec<ChallengeRef>, StoreError> {
-        let upper = format!("{:015}#~", now.millis());
-        let shards = SHARDS
-            .chars()
-            .map(|shard| self.due_in_shard(index, format!("{prefix}#{shard}"), &upper, limit));
-        let mut due: Vec<(String, ChallengeRef)> = futures_util::future::try_join_all(shards)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
-        // Sort keys start with the due time, so this is oldest first.
-        due.sort_by(|a, b| a.0.cmp(&b.0));
-        due.truncate(limit);
-        Ok(due.into_iter().map(|(_, r)| r).collect())
-    }
-
-    /// Up to `limit` due entries of one shard, with their sort keys.
-    async fn due_in_shard(
-        &self,
-        index: &str,
-        partition: String,
-        upper: &str,
-        limit: usize,
-    ) -> Result<Vec<(String, ChallengeRef)>, StoreError> {
-        let mut entries = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(index)
-            .key_condition_expression(format!("{index}pk = :pk AND {index}sk <= :upper"))
-            .expression_attribute_values(":pk", s(partition))
-            .expression_attribute_values(":upper", s(upper))
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .into_paginator()
-            .items()
-            .send();
-        let sort_key = format!("{index}sk");
-        let mut due = Vec::new();
-        while due.len() < limit {
-            let Some(item) = entries.next().await else {
-                break;
-            };
-            match item.map_err(unavailable)?.get(&sort_key) {
-                Some(AttributeValue::S(sort)) => due.push((sort.clone(), ref_from_due_key(sort)?)),
-                _ => return Err(StoreError::Corrupt("a cleanup entry without a key".into())),
-            }
-        }
-        Ok(due)
-    }
-}
-
 #[async_trait]
 impl ChallengeStore for DynamoStore {
     async fn create_challenge(
@@ -296,14 +79,14 @@ impl ChallengeStore for DynamoStore {
         let at_now = || HashMap::from([(":now".to_owned(), n(now.millis()))]);
         let slot = match replacing {
             Some(old) => self.claim_put(
-                slot_pk(account, &challenge.person_id, challenge.purpose),
+                challenge_slot_pk(account, &challenge.person_id, challenge.purpose),
                 "SLOT",
                 challenge,
                 "challengeId = :old",
                 HashMap::from([(":old".to_owned(), s(old.id.clone()))]),
             ),
             None => self.claim_put(
-                slot_pk(account, &challenge.person_id, challenge.purpose),
+                challenge_slot_pk(account, &challenge.person_id, challenge.purpose),
                 "SLOT",
                 challenge,
                 free,
@@ -311,7 +94,7 @@ impl ChallengeStore for DynamoStore {
             ),
         };
         let code = self.claim_put(
-            code_pk(account, &challenge.code),
+            challenge_code_pk(account, &challenge.code),
             "CODE",
             challenge,
             free,
@@ -331,7 +114,11 @@ impl ChallengeStore for DynamoStore {
             if old.code != challenge.code {
                 steps.push(
                     TransactWriteItem::builder()
-                        .delete(self.claim_release(code_pk(account, &old.code), "CODE", &old.id))
+                        .delete(self.claim_release(
+                            challenge_code_pk(account, &old.code),
+                            "CODE",
+                            &old.id,
+                        ))
                         .build(),
                 );
             }
@@ -381,7 +168,7 @@ impl ChallengeStore for DynamoStore {
         now: Timestamp,
     ) -> Result<Option<Challenge>, StoreError> {
         let Some(item) = self
-            .get(slot_pk(account, person_id, purpose), "SLOT")
+            .get(challenge_slot_pk(account, person_id, purpose), "SLOT")
             .await?
         else {
             return Ok(None);
@@ -487,7 +274,7 @@ impl ChallengeStore for DynamoStore {
             .transact_items(
                 TransactWriteItem::builder()
                     .delete(self.claim_release(
-                        slot_pk(account, &challenge.person_id, challenge.purpose),
+                        challenge_slot_pk(account, &challenge.person_id, challenge.purpose),
                         "SLOT",
                         &challenge.id,
                     ))
@@ -496,7 +283,7 @@ impl ChallengeStore for DynamoStore {
             .transact_items(
                 TransactWriteItem::builder()
                     .delete(self.claim_release(
-                        code_pk(account, &challenge.code),
+                        challenge_code_pk(account, &challenge.code),
                         "CODE",
                         &challenge.id,
                     ))
@@ -592,7 +379,7 @@ impl ChallengeStore for DynamoStore {
             .build()
             .expect("update has table, key and expression");
         let item = EventItem {
-            pk: events_pk(&event.account, &event.challenge_id),
+            pk: challenge_events_pk(&event.account, &event.challenge_id),
             sk: format!("EVENT#{}", event.id),
             record: event.clone(),
         };
@@ -625,7 +412,10 @@ impl ChallengeStore for DynamoStore {
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(events_pk(&challenge.account, &challenge.id)))
+                .expression_attribute_values(
+                    ":pk",
+                    s(challenge_events_pk(&challenge.account, &challenge.id)),
+                )
                 .consistent_read(true),
         )
         .await?;
@@ -691,7 +481,7 @@ impl ChallengeStore for DynamoStore {
                 .delete_item()
                 .table_name(&self.table)
                 .set_key(Some(key(
-                    events_pk(&r.account, &r.id),
+                    challenge_events_pk(&r.account, &r.id),
                     &format!("EVENT#{}", event.id),
                 )))
                 .send()

@@ -1,0 +1,356 @@
+//! Batches and their items on DynamoDB.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use domain::batches::{Batch, BatchItem, BatchItemRef, BatchPosition, ItemState};
+use domain::clients::ClientKey;
+use domain::clock::Timestamp;
+use domain::codes::CodeOrder;
+use domain::devices::SerialNumber;
+use domain::idempotency::KEY_TTL_SECS;
+use domain::{BatchStore, Page, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
+
+use crate::dynamo::schema::{
+    batch_pk, item_sk, GSI1, GSI1_PK, GSI1_SK, META_SK, PK, SK, TTL_ATTRIBUTE,
+};
+use crate::dynamo::{
+    any_failed_condition, corrupt, query_all, transaction_outcome, unavailable, DynamoStore,
+    StoredItem,
+};
+
+/// A batch item as stored.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemRecord {
+    index: u32,
+    serial_num: SerialNumber,
+    #[serde(with = "code_type_text")]
+    code_type: keycode::CodeType,
+    arg: u32,
+    #[serde(flatten)]
+    state: ItemState,
+}
+
+mod code_type_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &keycode::CodeType, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(t.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<keycode::CodeType, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// How many `BatchWriteItem` calls a batch's items go out in at once.
+const PARALLEL_ITEM_WRITES: usize = 8;
+
+/// DynamoDB's limit on items per `BatchWriteItem`.
+const BATCH_WRITE_LIMIT: usize = 25;
+
+impl DynamoStore {
+    pub(super) fn count_on_batch(
+        &self,
+        item: &BatchItemRef,
+        counter: &str,
+        at: Timestamp,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(
+                PK,
+                AttributeValue::S(batch_pk(&item.client, &item.batch_id)),
+            )
+            .key(SK, AttributeValue::S(META_SK.into()))
+            .update_expression("ADD #counter :one SET updatedAt = :at")
+            .expression_attribute_names("#counter", counter)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(
+                ":at",
+                serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(at).map_err(corrupt)?,
+            )
+            .build()
+            .expect("update has table, key and expression");
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    async fn write_items(
+        &self,
+        requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    ) -> Result<(), StoreError> {
+        let mut pending = requests;
+        // Unprocessed items come back under throttling; they are sent again
+        // with a growing pause, a bounded number of times.
+        for attempt in 0..8u32 {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+            }
+            let output = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            pending = output
+                .unprocessed_items
+                .and_then(|mut tables| tables.remove(&self.table))
+                .unwrap_or_default();
+        }
+        Err(StoreError::Unavailable(
+            "DynamoDB kept items unprocessed".into(),
+        ))
+    }
+}
+
+#[async_trait]
+impl BatchStore for DynamoStore {
+    async fn create_batch(&self, batch: &Batch, items: &[BatchItem]) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        let pk = batch_pk(&batch.client_key, &batch.id);
+        // Items first: until the batch record exists they are unreachable,
+        // so a failure part-way leaves nothing a client can see.
+        let requests = items
+            .iter()
+            .map(|item| {
+                let record = StoredItem {
+                    pk: pk.clone(),
+                    sk: item_sk(item.item.index),
+                    gsi1pk: None,
+                    gsi1sk: None,
+                    record: ItemRecord {
+                        index: item.item.index,
+                        serial_num: item.order.serial.clone(),
+                        code_type: item.order.code_type,
+                        arg: item.order.arg,
+                        state: item.state.clone(),
+                    },
+                };
+                let put = PutRequest::builder()
+                    .set_item(Some(to_item(record).map_err(corrupt)?))
+                    .build()
+                    .expect("put request has an item");
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let groups: Vec<Vec<WriteRequest>> = requests
+            .chunks(BATCH_WRITE_LIMIT)
+            .map(<[WriteRequest]>::to_vec)
+            .collect();
+        stream::iter(groups)
+            .map(|group| self.write_items(group))
+            .buffer_unordered(PARALLEL_ITEM_WRITES)
+            .try_collect::<Vec<()>>()
+            .await?;
+
+        let meta = StoredItem {
+            pk: pk.clone(),
+            sk: META_SK.into(),
+            gsi1pk: Some(format!("BATCHES#{}", batch.client_key)),
+            gsi1sk: Some(format!("{:015}#{}", batch.created_at.millis(), batch.id)),
+            record: batch,
+        };
+        let mut steps = vec![self.put_step(to_item(meta).map_err(corrupt)?)];
+        if let Some(key) = &batch.idempotency_key {
+            let expires = batch.created_at.plus_secs(KEY_TTL_SECS);
+            steps.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .item(
+                                PK,
+                                AttributeValue::S(format!(
+                                    "IDEMPOTENCY#{}#batch#{key}",
+                                    batch.client_key
+                                )),
+                            )
+                            .item(SK, AttributeValue::S("IDEMPOTENCY".into()))
+                            .item("batchId", AttributeValue::S(batch.id.clone()))
+                            .item(TTL_ATTRIBUTE, AttributeValue::N(expires.secs().to_string()))
+                            // A key past its TTL that DynamoDB has not yet
+                            // deleted is free again.
+                            .condition_expression("attribute_not_exists(pk) OR #ttl <= :now")
+                            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                            .expression_attribute_values(
+                                ":now",
+                                AttributeValue::N(batch.created_at.secs().to_string()),
+                            )
+                            .build()
+                            .expect("put has table and item"),
+                    )
+                    .build(),
+            );
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(steps))
+            .send()
+            .await;
+        transaction_outcome(result, any_failed_condition(StoreError::AlreadyExists))
+    }
+
+    async fn find_by_idempotency_key(
+        &self,
+        client: &ClientKey,
+        key: &str,
+    ) -> Result<Option<Batch>, StoreError> {
+        let Some(item) = self
+            .get(format!("IDEMPOTENCY#{client}#batch#{key}"), "IDEMPOTENCY")
+            .await?
+        else {
+            return Ok(None);
+        };
+        match item.get("batchId") {
+            Some(AttributeValue::S(id)) => self.get_batch(client, id).await,
+            _ => Err(StoreError::Corrupt(
+                "an idempotency record has no batch id".into(),
+            )),
+        }
+    }
+
+    async fn get_batch(&self, client: &ClientKey, id: &str) -> Result<Option<Batch>, StoreError> {
+        match self.get(batch_pk(client, id), META_SK).await? {
+            None => Ok(None),
+            Some(item) => {
+                let stored: StoredItem<Batch> = from_item(item).map_err(corrupt)?;
+                Ok(Some(stored.record))
+            }
+        }
+    }
+
+    async fn list_batches(
+        &self,
+        client: &ClientKey,
+        limit: usize,
+        after: Option<&BatchPosition>,
+    ) -> Result<Page<Batch, BatchPosition>, StoreError> {
+        let partition = format!("BATCHES#{client}");
+        let start = after.map(|p| {
+            HashMap::from([
+                (PK.to_owned(), AttributeValue::S(batch_pk(client, &p.id))),
+                (SK.to_owned(), AttributeValue::S(META_SK.into())),
+                (GSI1_PK.to_owned(), AttributeValue::S(partition.clone())),
+                (
+                    GSI1_SK.to_owned(),
+                    AttributeValue::S(format!("{:015}#{}", p.created_at.millis(), p.id)),
+                ),
+            ])
+        });
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(partition.clone()))
+            .set_exclusive_start_key(start)
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let items = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                from_item::<StoredItem<Batch>>(item)
+                    .map(|s| s.record)
+                    .map_err(corrupt)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = output.last_evaluated_key.is_some();
+        Ok(Page::new(items, more, Batch::position))
+    }
+
+    async fn list_items(
+        &self,
+        client: &ClientKey,
+        batch_id: &str,
+        first: u32,
+        count: u32,
+    ) -> Result<Vec<BatchItem>, StoreError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let last = first.saturating_add(count - 1);
+        let records: Vec<StoredItem<ItemRecord>> = query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :last")
+                .expression_attribute_values(":pk", AttributeValue::S(batch_pk(client, batch_id)))
+                .expression_attribute_values(":first", AttributeValue::S(item_sk(first)))
+                .expression_attribute_values(":last", AttributeValue::S(item_sk(last)))
+                .consistent_read(true),
+        )
+        .await?;
+        Ok(records
+            .into_iter()
+            .map(|stored| {
+                let record = stored.record;
+                BatchItem {
+                    item: BatchItemRef {
+                        client: client.clone(),
+                        batch_id: batch_id.to_owned(),
+                        index: record.index,
+                    },
+                    order: CodeOrder {
+                        serial: record.serial_num,
+                        code_type: record.code_type,
+                        arg: record.arg,
+                    },
+                    state: record.state,
+                }
+            })
+            .collect())
+    }
+
+    async fn fail_item(
+        &self,
+        item: &BatchItemRef,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let failed = Update::builder()
+            .table_name(&self.table)
+            .key(
+                PK,
+                AttributeValue::S(batch_pk(&item.client, &item.batch_id)),
+            )
+            .key(SK, AttributeValue::S(item_sk(item.index)))
+            .update_expression("SET #status = :failed, reason = :reason")
+            .condition_expression("#status = :pending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":failed", AttributeValue::S("failed".into()))
+            .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
+            .expression_attribute_values(":reason", AttributeValue::S(reason.to_owned()))
+            .build()
+            .expect("update has table, key and expression");
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(failed).build())
+            .transact_items(self.count_on_batch(item, "failed", at)?)
+            .send()
+            .await;
+        transaction_outcome(result, |reasons| match reasons {
+            [Some("ConditionalCheckFailed"), ..] => Some(StoreError::AlreadyExists),
+            _ if reasons.contains(&Some("TransactionConflict")) => Some(StoreError::Conflict),
+            _ => None,
+        })
+    }
+}

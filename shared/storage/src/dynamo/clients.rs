@@ -1,0 +1,214 @@
+//! Clients, their used auth token ids, and API keys on DynamoDB.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::AttributeValue;
+use domain::clients::api_keys::ApiKey;
+use domain::clients::{Client as ApiClient, ClientKey, RegisteredKey};
+use domain::clock::Timestamp;
+use domain::{ApiKeyStore, ClientStore, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
+
+use crate::dynamo::schema::{
+    api_key_pk, api_key_sk, client_pk, API_KEY_SK, CLIENT_SK, PK, SK, TOKEN_SK, TTL_ATTRIBUTE,
+};
+use crate::dynamo::{
+    any_failed_condition, conditional, corrupt, query_all, s, transaction_outcome, unavailable,
+    DynamoStore, StoredItem,
+};
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClientItem {
+    pk: String,
+    sk: String,
+    client_key: ClientKey,
+    name: String,
+    created_at: Timestamp,
+    /// SPKI base64 -> time added. A map, so adding a key can be a
+    /// conditional `SET publicKeys.#key`.
+    public_keys: HashMap<String, Timestamp>,
+}
+
+#[async_trait]
+impl ClientStore for DynamoStore {
+    async fn create_client(&self, client: &ApiClient) -> Result<(), StoreError> {
+        let item = ClientItem {
+            pk: client_pk(&client.key),
+            sk: CLIENT_SK.into(),
+            client_key: client.key.clone(),
+            name: client.name.clone(),
+            created_at: client.created_at,
+            public_keys: client
+                .public_keys
+                .iter()
+                .map(|k| (k.spki.clone(), k.added_at))
+                .collect(),
+        };
+        self.put_new(to_item(item).map_err(corrupt)?).await
+    }
+
+    async fn get_client(&self, key: &ClientKey) -> Result<Option<ApiClient>, StoreError> {
+        let Some(item) = self.get(client_pk(key), CLIENT_SK).await? else {
+            return Ok(None);
+        };
+        let item: ClientItem = from_item(item).map_err(corrupt)?;
+        let mut public_keys: Vec<RegisteredKey> = item
+            .public_keys
+            .into_iter()
+            .map(|(spki, added_at)| RegisteredKey { spki, added_at })
+            .collect();
+        public_keys.sort_by(|a, b| (a.added_at, &a.spki).cmp(&(b.added_at, &b.spki)));
+        Ok(Some(ApiClient {
+            key: item.client_key,
+            name: item.name,
+            public_keys,
+            created_at: item.created_at,
+        }))
+    }
+
+    async fn add_public_key(
+        &self,
+        client: &ClientKey,
+        key: &RegisteredKey,
+    ) -> Result<(), StoreError> {
+        let added_at =
+            serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(key.added_at).map_err(corrupt)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(client_pk(client)))
+            .key(SK, AttributeValue::S(CLIENT_SK.into()))
+            .update_expression("SET publicKeys.#key = :added")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(publicKeys.#key)")
+            .expression_attribute_names("#key", &key.spki)
+            .expression_attribute_values(":added", added_at)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => {
+                // The condition has two halves; a read tells which failed.
+                match self.get_client(client).await? {
+                    None => Err(StoreError::NotFound),
+                    Some(_) => Err(StoreError::AlreadyExists),
+                }
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn claim_token_id(
+        &self,
+        client: &ClientKey,
+        token_id: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        // An expired record may linger until TTL removes it, so the
+        // condition also lets a write replace one whose time is up.
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, AttributeValue::S(format!("TOKEN#{client}#{token_id}")))
+            .item(SK, AttributeValue::S(TOKEN_SK.into()))
+            .item(
+                TTL_ATTRIBUTE,
+                AttributeValue::N(expires_at.secs().to_string()),
+            )
+            .item(
+                "expiresAtMillis",
+                AttributeValue::N(expires_at.millis().to_string()),
+            )
+            .condition_expression("attribute_not_exists(pk) OR expiresAtMillis <= :now")
+            .expression_attribute_values(":now", AttributeValue::N(now.millis().to_string()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(conditional(StoreError::AlreadyExists))
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for DynamoStore {
+    async fn create_api_key(&self, api_key: &ApiKey) -> Result<(), StoreError> {
+        // One item to find a presented key by its hash, one under the
+        // account to list and revoke it by id.
+        let by_hash = StoredItem {
+            pk: api_key_pk(&api_key.hash),
+            sk: API_KEY_SK.to_owned(),
+            gsi1pk: None,
+            gsi1sk: None,
+            record: api_key,
+        };
+        let by_account = StoredItem {
+            pk: client_pk(&api_key.account),
+            sk: api_key_sk(&api_key.id),
+            gsi1pk: None,
+            gsi1sk: None,
+            record: api_key,
+        };
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(self.put_step(to_item(by_hash).map_err(corrupt)?))
+            .transact_items(self.put_step(to_item(by_account).map_err(corrupt)?))
+            .send()
+            .await;
+        transaction_outcome(result, any_failed_condition(StoreError::AlreadyExists))
+    }
+
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        match self.get(api_key_pk(hash), API_KEY_SK).await? {
+            None => Ok(None),
+            Some(item) => {
+                let stored: StoredItem<ApiKey> = from_item(item).map_err(corrupt)?;
+                Ok(Some(stored.record))
+            }
+        }
+    }
+
+    async fn list_api_keys(&self, account: &ClientKey) -> Result<Vec<ApiKey>, StoreError> {
+        let stored: Vec<StoredItem<ApiKey>> = query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(client_pk(account)))
+                .expression_attribute_values(":prefix", s("APIKEY#"))
+                .consistent_read(true),
+        )
+        .await?;
+        let mut keys: Vec<ApiKey> = stored.into_iter().map(|k| k.record).collect();
+        keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(keys)
+    }
+
+    async fn revoke_api_key(&self, account: &ClientKey, id: &str) -> Result<(), StoreError> {
+        let item = self
+            .get(client_pk(account), &api_key_sk(id))
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let stored: StoredItem<ApiKey> = from_item(item).map_err(corrupt)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(self.delete_step(
+                client_pk(account),
+                &api_key_sk(id),
+                Some("attribute_exists(pk)"),
+            ))
+            .transact_items(self.delete_step(
+                api_key_pk(&stored.record.hash),
+                API_KEY_SK,
+                Some("attribute_exists(pk)"),
+            ))
+            .send()
+            .await;
+        transaction_outcome(result, any_failed_condition(StoreError::NotFound))
+    }
+}

@@ -1,0 +1,252 @@
+//! The table in one place: its attribute and index names, how it is
+//! created, and the format of every key (`docs/storage.md`).
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use domain::challenges::{ChallengeRef, Purpose};
+use domain::clients::ClientKey;
+use domain::clock::Timestamp;
+use domain::codes::CodePosition;
+use domain::devices::SerialNumber;
+use domain::StoreError;
+
+use crate::dynamo::{unavailable, DynamoStore};
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1: &str = "gsi1";
+pub const GSI1_PK: &str = "gsi1pk";
+pub const GSI1_SK: &str = "gsi1sk";
+
+/// Licenses by product, and by holder; `docs/storage.md`.
+pub const GSI2: &str = "gsi2";
+pub const GSI3: &str = "gsi3";
+
+/// Epoch seconds; DynamoDB's TTL deletes items some time after this.
+pub const TTL_ATTRIBUTE: &str = "expiresAt";
+
+impl DynamoStore {
+    /// Creates the table with its index and TTL, as `template.yaml` declares
+    /// it; for DynamoDB Local and tests. Succeeds when the table exists.
+    pub async fn create_table(&self) -> Result<(), StoreError> {
+        let key = |name: &str, key_type| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(key_type)
+                .build()
+                .expect("key schema has both fields")
+        };
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute definition has both fields")
+        };
+        let index = |name: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(&format!("{name}pk"), KeyType::Hash))
+                .key_schema(key(&format!("{name}sk"), KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .expect("index has name and keys")
+        };
+        let mut create = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key(PK, KeyType::Hash))
+            .key_schema(key(SK, KeyType::Range))
+            .attribute_definitions(attribute(PK))
+            .attribute_definitions(attribute(SK));
+        for name in [GSI1, GSI2, GSI3] {
+            create = create
+                .attribute_definitions(attribute(&format!("{name}pk")))
+                .attribute_definitions(attribute(&format!("{name}sk")))
+                .global_secondary_indexes(index(name));
+        }
+        let created = create.send().await;
+        match created {
+            Ok(_) => {}
+            Err(err) if err.code() == Some("ResourceInUseException") => return Ok(()),
+            Err(err) => return Err(unavailable(err)),
+        }
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name(TTL_ATTRIBUTE)
+                    .build()
+                    .expect("TTL spec has both fields"),
+            )
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+pub(crate) const CLIENT_SK: &str = "CLIENT";
+pub(crate) const TOKEN_SK: &str = "TOKEN";
+
+pub(crate) fn client_pk(client: &ClientKey) -> String {
+    format!("CLIENT#{client}")
+}
+
+pub(crate) const API_KEY_SK: &str = "APIKEY";
+
+pub(crate) fn api_key_pk(hash: &str) -> String {
+    format!("APIKEY#{hash}")
+}
+
+pub(crate) fn api_key_sk(id: &str) -> String {
+    format!("APIKEY#{id}")
+}
+
+pub(crate) fn device_sk(serial: &SerialNumber) -> String {
+    format!("DEVICE#{}", serial.as_str())
+}
+
+pub(crate) fn device_codes_pk(client: &ClientKey, serial: &SerialNumber) -> String {
+    format!("DEVICECODES#{client}#{}", serial.as_str())
+}
+
+/// Fixed width, so string order is time order up to year 9999.
+pub(crate) fn code_sk(created_at: Timestamp, id: &str) -> String {
+    format!("CODE#{:015}#{id}", created_at.millis())
+}
+
+pub(crate) fn position_from_sk(sk: &str) -> Result<CodePosition, StoreError> {
+    let bad = || StoreError::Corrupt(format!("unexpected code sort key {sk:?}"));
+    let rest = sk.strip_prefix("CODE#").ok_or_else(bad)?;
+    let (millis, id) = rest.split_once('#').ok_or_else(bad)?;
+    Ok(CodePosition {
+        created_at: Timestamp::from_millis(millis.parse().map_err(|_| bad())?),
+        id: id.to_owned(),
+    })
+}
+
+pub(crate) const META_SK: &str = "META";
+
+pub(crate) fn batch_pk(client: &ClientKey, batch_id: &str) -> String {
+    format!("BATCH#{client}#{batch_id}")
+}
+
+pub(crate) fn item_sk(index: u32) -> String {
+    format!("ITEM#{index:05}")
+}
+
+pub(crate) const PRODUCT_SK: &str = "PRODUCT";
+pub(crate) const SKU_SK: &str = "SKU";
+pub(crate) const LICENSE_SK: &str = "LICENSE";
+pub(crate) const LICENSE_KEY_SK: &str = "LICENSEKEY";
+
+pub(crate) fn product_pk(account: &ClientKey, id: &str) -> String {
+    format!("PRODUCT#{account}#{id}")
+}
+
+pub(crate) fn products_gsi(account: &ClientKey) -> String {
+    format!("PRODUCTS#{account}")
+}
+
+pub(crate) fn sku_pk(account: &ClientKey, sku: &str) -> String {
+    format!("SKU#{account}#{sku}")
+}
+
+pub(crate) fn license_pk(account: &ClientKey, id: &str) -> String {
+    format!("LICENSE#{account}#{id}")
+}
+
+pub(crate) fn licenses_gsi1(account: &ClientKey) -> String {
+    format!("LICENSES#{account}")
+}
+
+pub(crate) fn licenses_gsi2(account: &ClientKey, product: &str) -> String {
+    format!("LICENSEPRODUCT#{account}#{product}")
+}
+
+pub(crate) fn licenses_gsi3(account: &ClientKey, holder: &str) -> String {
+    format!("LICENSEHOLDER#{account}#{holder}")
+}
+
+pub(crate) fn license_key_pk(key: &str) -> String {
+    format!("LICENSEKEY#{key}")
+}
+
+pub(crate) const NONCE_SK: &str = "NONCE";
+pub(crate) const LOGIN_TOKEN_SK: &str = "LOGINTOKEN";
+
+pub(crate) fn nonce_pk(account: &ClientKey, nonce: &str) -> String {
+    format!("NONCE#{account}#{nonce}")
+}
+
+pub(crate) fn login_token_pk(hash: &str) -> String {
+    format!("LOGINTOKEN#{hash}")
+}
+
+pub(crate) fn challenges_pk(account: &ClientKey) -> String {
+    format!("CHALLENGES#{account}")
+}
+
+pub(crate) fn challenge_sk(id: &str) -> String {
+    format!("CHALLENGE#{id}")
+}
+
+pub(crate) fn challenge_slot_pk(account: &ClientKey, person: &str, purpose: Purpose) -> String {
+    let purpose = serde_json::to_value(purpose).expect("an enum serializes");
+    format!(
+        "CHALLENGESLOT#{account}#{person}#{}",
+        purpose.as_str().unwrap_or_default()
+    )
+}
+
+pub(crate) fn challenge_code_pk(account: &ClientKey, code: &str) -> String {
+    format!("CHALLENGECODE#{account}#{code}")
+}
+
+pub(crate) fn challenge_events_pk(account: &ClientKey, challenge: &str) -> String {
+    format!("CHALLENGEEVENTS#{account}#{challenge}")
+}
+
+/// The cleanup's indexes are spread over 16 partitions by the last hex digit
+/// of the challenge id, so no one partition takes every account's writes.
+pub(crate) const CLEANUP_SHARDS: &str = "0123456789abcdef";
+
+pub(crate) fn cleanup_shard(id: &str) -> char {
+    id.chars().last().unwrap_or('0')
+}
+
+/// `<millis, 15 digits>#<account>#<id>`: time order across accounts.
+pub(crate) fn due_key(at: Timestamp, account: &ClientKey, id: &str) -> String {
+    format!("{:015}#{account}#{id}", at.millis())
+}
+
+pub(crate) fn ref_from_due_key(sort: &str) -> Result<ChallengeRef, StoreError> {
+    let mut parts = sort.splitn(3, '#');
+    let (_, account, id) = (parts.next(), parts.next(), parts.next());
+    match (account.map(ClientKey::parse), id) {
+        (Some(Ok(account)), Some(id)) => Ok(ChallengeRef {
+            account,
+            id: id.to_owned(),
+        }),
+        _ => Err(StoreError::Corrupt(format!("bad cleanup key {sort:?}"))),
+    }
+}
+
+pub(crate) const REQUEST_KEY_SK: &str = "IDEMPOTENCY";
+pub(crate) const RATE_SK: &str = "RATE";
+
+pub(crate) fn request_key_pk(account: &ClientKey, key: &str) -> String {
+    format!("REQUEST#{account}#{key}")
+}

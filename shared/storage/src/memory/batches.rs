@@ -1,0 +1,142 @@
+//! Batches and their items in memory.
+
+use super::*;
+
+impl State {
+    /// The pending item `item` names, or why it cannot be claimed.
+    pub(super) fn pending_item(
+        &mut self,
+        item: &BatchItemRef,
+    ) -> Result<&mut BatchItem, StoreError> {
+        let stored = self
+            .batch_items
+            .get_mut(&(item.client.clone(), item.batch_id.clone()))
+            .and_then(|items| items.get_mut(item.index as usize))
+            .ok_or(StoreError::NotFound)?;
+        if stored.state == ItemState::Pending {
+            Ok(stored)
+        } else {
+            Err(StoreError::AlreadyExists)
+        }
+    }
+
+    pub(super) fn count_on_batch(
+        &mut self,
+        item: &BatchItemRef,
+        done: u32,
+        failed: u32,
+        at: Timestamp,
+    ) {
+        if let Some(batch) = self
+            .batches
+            .get_mut(&(item.client.clone(), item.batch_id.clone()))
+        {
+            batch.done += done;
+            batch.failed += failed;
+            batch.updated_at = batch.updated_at.max(at);
+        }
+    }
+}
+
+#[async_trait]
+impl BatchStore for MemoryStore {
+    async fn create_batch(&self, batch: &Batch, items: &[BatchItem]) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let client = batch.client_key.clone();
+        if let Some(key) = &batch.idempotency_key {
+            let key = (client.clone(), key.clone());
+            let live = state
+                .idempotency_keys
+                .get(&key)
+                .and_then(|id| state.batches.get(&(client.clone(), id.clone())))
+                .is_some_and(|first| first.created_at.plus_secs(KEY_TTL_SECS) > batch.created_at);
+            if live
+                || state
+                    .batches
+                    .contains_key(&(client.clone(), batch.id.clone()))
+            {
+                return Err(StoreError::AlreadyExists);
+            }
+            state.idempotency_keys.insert(key, batch.id.clone());
+        }
+        let id = (client, batch.id.clone());
+        state.batches.insert_new(id.clone(), batch.clone())?;
+        state.batch_items.insert(id, items.to_vec());
+        Ok(())
+    }
+
+    async fn find_by_idempotency_key(
+        &self,
+        client: &ClientKey,
+        key: &str,
+    ) -> Result<Option<Batch>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .idempotency_keys
+            .get(&(client.clone(), key.to_owned()))
+            .and_then(|id| state.batches.get(&(client.clone(), id.clone())))
+            .cloned())
+    }
+
+    async fn get_batch(&self, client: &ClientKey, id: &str) -> Result<Option<Batch>, StoreError> {
+        Ok(self
+            .lock()
+            .batches
+            .get(&(client.clone(), id.to_owned()))
+            .cloned())
+    }
+
+    async fn list_batches(
+        &self,
+        client: &ClientKey,
+        limit: usize,
+        after: Option<&BatchPosition>,
+    ) -> Result<Page<Batch, BatchPosition>, StoreError> {
+        let state = self.lock();
+        let mut mine: Vec<&Batch> = state
+            .batches
+            .values()
+            .filter(|b| b.client_key == *client && after.is_none_or(|a| b.position() < *a))
+            .collect();
+        mine.sort_by_key(|b| std::cmp::Reverse(b.position()));
+        let more = mine.len() > limit;
+        let items = mine.into_iter().take(limit).cloned().collect();
+        Ok(Page::new(items, more, Batch::position))
+    }
+
+    async fn list_items(
+        &self,
+        client: &ClientKey,
+        batch_id: &str,
+        first: u32,
+        count: u32,
+    ) -> Result<Vec<BatchItem>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .batch_items
+            .get(&(client.clone(), batch_id.to_owned()))
+            .map(|items| {
+                items
+                    .iter()
+                    .skip(first as usize)
+                    .take(count as usize)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn fail_item(
+        &self,
+        item: &BatchItemRef,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state.pending_item(item)?.state = ItemState::Failed {
+            reason: reason.to_owned(),
+        };
+        state.count_on_batch(item, 0, 1, at);
+        Ok(())
+    }
+}

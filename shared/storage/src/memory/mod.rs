@@ -1,0 +1,130 @@
+//! The in-memory adapter: the local API's embedded default and the fast
+//! half of the conformance suite. One mutex over plain maps; every port
+//! operation is one critical section, which is what makes its conditional
+//! writes atomic.
+
+use std::collections::{btree_map, hash_map, BTreeMap, BTreeSet, HashMap};
+use std::hash::Hash;
+use std::ops::Bound;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use domain::batches::{Batch, BatchItem, BatchItemRef, BatchPosition, ItemState};
+use domain::challenges::{
+    Challenge, ChallengeQuery, ChallengeRef, DeliveryEvent, EndReason, Purpose,
+};
+use domain::clients::api_keys::ApiKey;
+use domain::clients::{Client, ClientKey, RegisteredKey};
+use domain::clock::Timestamp;
+use domain::codes::{CodePosition, CodeQuery, CodeRecord};
+use domain::devices::{Device, SerialNumber};
+use domain::idempotency::{
+    ClaimOutcome, IdempotencyRecord, KeyState, StoredResponse, KEY_TTL_SECS,
+};
+use domain::licensing::{
+    ActivationNonce, Discount, HolderProfile, License, LicensePosition, LicenseQuery, LoginToken,
+    Product,
+};
+use domain::paging::SortOrder;
+use domain::{
+    ApiKeyStore, BatchStore, ChallengeStore, ClientStore, CodeStore, DeviceStore, IdempotencyStore,
+    LicenseStore, Page, RateLimitStore, StoreError,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::device_record::DeviceRecord;
+
+#[derive(Default)]
+struct State {
+    clients: BTreeMap<ClientKey, Client>,
+    token_ids: HashMap<(ClientKey, String), Timestamp>,
+    devices: BTreeMap<(ClientKey, SerialNumber), Device>,
+    codes: BTreeMap<(ClientKey, CodePosition), CodeRecord>,
+    /// Each device's codes in time order, as DynamoDB's gsi1 keeps them: a
+    /// device's listing reads its own codes, not all of the client's.
+    device_codes: BTreeSet<(ClientKey, SerialNumber, CodePosition)>,
+    batches: HashMap<(ClientKey, String), Batch>,
+    batch_items: HashMap<(ClientKey, String), Vec<BatchItem>>,
+    idempotency_keys: HashMap<(ClientKey, String), String>,
+    api_keys: BTreeMap<String, ApiKey>,
+    products: BTreeMap<(ClientKey, String), Product>,
+    skus: HashMap<(ClientKey, String), String>,
+    licenses: HashMap<(ClientKey, String), License>,
+    license_keys: HashMap<String, (ClientKey, String)>,
+    profiles: HashMap<(ClientKey, String), HolderProfile>,
+    discounts: HashMap<String, Discount>,
+    nonces: HashMap<(ClientKey, String), ActivationNonce>,
+    login_tokens: HashMap<String, LoginToken>,
+    challenges: BTreeMap<(ClientKey, String), Challenge>,
+    challenge_purge_at: HashMap<(ClientKey, String), Timestamp>,
+    challenge_slots: HashMap<(ClientKey, String, Purpose), (String, Timestamp)>,
+    challenge_codes: HashMap<(ClientKey, String), (String, Timestamp)>,
+    delivery_events: HashMap<(ClientKey, String), Vec<DeliveryEvent>>,
+    request_keys: HashMap<(ClientKey, String), IdempotencyRecord>,
+    rate_buckets: HashMap<String, (u32, Timestamp)>,
+}
+
+mod batches;
+mod challenges;
+mod clients;
+mod codes;
+mod devices;
+mod idempotency;
+mod licensing;
+mod rate_limits;
+mod seed;
+
+pub use seed::{write_private, Seed};
+
+/// Entries the memory store's expiring maps may hold before a write sweeps
+/// out the dead ones, so a long-running local API stays small.
+const SWEEP_AT: usize = 10_000;
+
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a map half-updated:
+        // each operation checks everything before it writes.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Insert-if-absent: the in-memory twin of a put conditional on
+/// `attribute_not_exists(pk)`.
+trait InsertNew<K, V> {
+    fn insert_new(&mut self, key: K, value: V) -> Result<(), StoreError>;
+}
+
+impl<K: Ord, V> InsertNew<K, V> for BTreeMap<K, V> {
+    fn insert_new(&mut self, key: K, value: V) -> Result<(), StoreError> {
+        match self.entry(key) {
+            btree_map::Entry::Vacant(slot) => {
+                slot.insert(value);
+                Ok(())
+            }
+            btree_map::Entry::Occupied(_) => Err(StoreError::AlreadyExists),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V> InsertNew<K, V> for HashMap<K, V> {
+    fn insert_new(&mut self, key: K, value: V) -> Result<(), StoreError> {
+        match self.entry(key) {
+            hash_map::Entry::Vacant(slot) => {
+                slot.insert(value);
+                Ok(())
+            }
+            hash_map::Entry::Occupied(_) => Err(StoreError::AlreadyExists),
+        }
+    }
+}
