@@ -14,13 +14,12 @@ use domain::ChallengeService;
 use http::StatusCode;
 use http_api::idempotency::guarded;
 use http_api::{
-    json_body, json_response, query, ApiError, Authenticator, Function, RouteHandler, Routed,
+    json_body, json_response, query, ApiError, Authenticator, ChallengeRoute, Function,
+    RouteHandler, Routed,
 };
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use std::sync::Arc;
-
-pub const BASE: &str = "/v1/mfa/challenges/activation";
 
 pub struct ActivationChallengesFunction {
     challenges: ChallengeService,
@@ -59,44 +58,44 @@ impl ActivationChallengesFunction {
     async fn serve(
         &self,
         request: &Request,
+        route: ChallengeRoute,
         routed: &Routed,
         account: &ClientKey,
     ) -> Result<Response<Body>, ApiError> {
         let id = routed.param("id");
-        let path = routed.route.path.trim_start_matches(BASE);
-        match (routed.route.method, path) {
-            ("POST", "") => {
+        match route {
+            ChallengeRoute::Create => {
                 let params: CreateParams = query(request)?;
                 let body: CreateChallengeBody = json_body(request)?;
                 let new = body.validate(params.invalidate_existing_code.as_deref())?;
                 let challenge = self.challenges.create(account, new).await?;
                 Ok(with_location(
                     json_response(StatusCode::CREATED, &ChallengeView::from(&challenge)),
-                    &format!("{BASE}/{}", challenge.id),
+                    &format!("{}/{}", routed.route.path, challenge.id),
                 ))
             }
-            ("GET", "") => {
+            ChallengeRoute::List => {
                 let params: ListChallengesParams = query(request)?;
                 let query = params.into_query(account, self.challenges.now())?;
                 let page = self.challenges.list(&query).await?;
                 let views: Vec<ChallengeView> = page.iter().map(ChallengeView::from).collect();
                 Ok(json_response(StatusCode::OK, &views))
             }
-            ("GET", "/{id}") => {
+            ChallengeRoute::Get => {
                 let challenge = self.challenges.get(account, id).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &ChallengeView::from(&challenge),
                 ))
             }
-            ("DELETE", "/{id}") => {
+            ChallengeRoute::Delete => {
                 self.challenges.delete(account, id).await?;
                 Ok(Response::builder()
                     .status(StatusCode::NO_CONTENT)
                     .body(Body::Empty)
                     .expect("a bare status is a valid response"))
             }
-            ("POST", "/{id}/verify") => {
+            ChallengeRoute::Verify => {
                 self.verify_limit.check(account).await?;
                 let body: VerifyBody = json_body(request)?;
                 let challenge = self.challenges.verify(account, id, &body).await?;
@@ -105,23 +104,27 @@ impl ActivationChallengesFunction {
                     &ChallengeView::from(&challenge),
                 ))
             }
-            ("POST", "/{id}/delivery_events") => {
+            ChallengeRoute::CreateDeliveryEvent => {
                 let body: DeliveryEventBody = json_body(request)?;
                 let (challenge, event) = self.challenges.add_event(account, id, &body).await?;
                 // The document answers with the challenge; the new event is
                 // where Location points.
                 Ok(with_location(
                     json_response(StatusCode::CREATED, &ChallengeView::from(&challenge)),
-                    &format!("{BASE}/{}/delivery_events/{}", challenge.id, event.id),
+                    &format!(
+                        "{}/{}",
+                        routed.route.path.replace("{id}", &challenge.id),
+                        event.id
+                    ),
                 ))
             }
-            ("GET", "/{id}/delivery_events") => {
+            ChallengeRoute::ListDeliveryEvents => {
                 let events = self.challenges.events(account, id).await?;
                 let views: Vec<DeliveryEventView> =
                     events.iter().map(DeliveryEventView::from).collect();
                 Ok(json_response(StatusCode::OK, &views))
             }
-            ("GET", "/{id}/delivery_events/{event_id}") => {
+            ChallengeRoute::GetDeliveryEvent => {
                 let event = self
                     .challenges
                     .event(account, id, routed.param("event_id"))
@@ -131,7 +134,6 @@ impl ActivationChallengesFunction {
                     &DeliveryEventView::from(&event),
                 ))
             }
-            _ => Err(ApiError::RouteNotFound),
         }
     }
 }
@@ -139,14 +141,16 @@ impl ActivationChallengesFunction {
 #[async_trait]
 impl RouteHandler for ActivationChallengesFunction {
     const FUNCTION: Function = Function::ActivationChallenges;
+    type Route = ChallengeRoute;
 
     async fn dispatch(
         &self,
         request: &Request,
+        route: ChallengeRoute,
         routed: &Routed,
     ) -> Result<Response<Body>, ApiError> {
         let account = self.auth.client(request)?;
-        let work = self.serve(request, routed, &account);
+        let work = self.serve(request, route, routed, &account);
         guarded(&self.idempotency, &account, request, routed, work).await
     }
 }

@@ -6,7 +6,8 @@ use domain::rate_limits::RateLimiter;
 use domain::BatchService;
 use http::StatusCode;
 use http_api::{
-    json_body, json_response, query, ApiError, Authenticator, Function, RouteHandler, Routed,
+    json_body, json_response, query, ApiError, Authenticator, BatchRoute, Function, RouteHandler,
+    Routed,
 };
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
@@ -37,15 +38,17 @@ impl BatchFunction {
 #[async_trait]
 impl RouteHandler for BatchFunction {
     const FUNCTION: Function = Function::Batch;
+    type Route = BatchRoute;
 
     async fn dispatch(
         &self,
         request: &Request,
+        route: BatchRoute,
         routed: &Routed,
     ) -> Result<Response<Body>, ApiError> {
         let client = self.auth.client(request)?;
-        match (routed.route.method, routed.route.path) {
-            ("POST", "/batch") => {
+        match route {
+            BatchRoute::Submit => {
                 self.submit_limit.check(&client).await?;
                 let body: BatchRequest = json_body(request)?;
                 let key = request
@@ -65,7 +68,7 @@ impl RouteHandler for BatchFunction {
                 }
                 Ok(response)
             }
-            ("GET", "/batch") => {
+            BatchRoute::List => {
                 let page: DetailParams = query(request)?;
                 let listing = self
                     .batches
@@ -73,7 +76,7 @@ impl RouteHandler for BatchFunction {
                     .await?;
                 Ok(json_response(StatusCode::OK, &listing))
             }
-            ("GET", "/batch/{id}") => {
+            BatchRoute::Get => {
                 let params: DetailParams = query(request)?;
                 let id = routed.param("id");
                 match params.format.as_deref() {
@@ -102,7 +105,6 @@ impl RouteHandler for BatchFunction {
                     )),
                 }
             }
-            _ => Err(ApiError::RouteNotFound),
         }
     }
 }

@@ -12,7 +12,8 @@ use domain::CodesService;
 use http::StatusCode;
 use http_api::idempotency::guarded;
 use http_api::{
-    json_body, json_response, query, ApiError, Authenticator, Function, RouteHandler, Routed,
+    json_body, json_response, query, ApiError, Authenticator, CodesRoute, Function, RouteHandler,
+    Routed,
 };
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
@@ -45,12 +46,13 @@ impl CodesFunction {
     async fn serve(
         &self,
         request: &Request,
+        route: CodesRoute,
         routed: &Routed,
         client: &ClientKey,
     ) -> Result<Response<Body>, ApiError> {
         let codes = &self.codes;
-        match (routed.route.method, routed.route.path) {
-            ("POST", "/devices") => {
+        match route {
+            CodesRoute::RegisterDevice => {
                 let body: NewDevice = json_body(request)?;
                 let device = codes.register_device(client, body).await?;
                 Ok(json_response(
@@ -58,29 +60,28 @@ impl CodesFunction {
                     &DeviceView::from(&device),
                 ))
             }
-            ("GET", "/devices") => {
+            CodesRoute::ListDevices => {
                 let page: PageParams = query(request)?;
                 let listing = codes
                     .list_devices(client, page.limit.as_deref(), page.cursor.as_deref())
                     .await?;
                 Ok(json_response(StatusCode::OK, &listing))
             }
-            ("GET", "/devices/{serialNum}") => {
+            CodesRoute::GetDevice => {
                 let device = codes.device(client, routed.param("serialNum")).await?;
                 Ok(json_response(StatusCode::OK, &DeviceView::from(&device)))
             }
-            ("POST", "/codes") => {
+            CodesRoute::IssueCode => {
                 let body: CodeRequest = json_body(request)?;
                 let code = codes.issue_code(client, &body).await?;
                 http_api::metrics::record(http_api::metrics::Metric::CodesIssued, 1);
                 Ok(json_response(StatusCode::CREATED, &code))
             }
-            ("GET", "/codes") => {
+            CodesRoute::ListCodes => {
                 let params: ListCodesParams = query(request)?;
                 let listing = codes.list_codes(client, params).await?;
                 Ok(json_response(StatusCode::OK, &listing))
             }
-            _ => Err(ApiError::RouteNotFound),
         }
     }
 }
@@ -88,14 +89,16 @@ impl CodesFunction {
 #[async_trait]
 impl RouteHandler for CodesFunction {
     const FUNCTION: Function = Function::Codes;
+    type Route = CodesRoute;
 
     async fn dispatch(
         &self,
         request: &Request,
+        route: CodesRoute,
         routed: &Routed,
     ) -> Result<Response<Body>, ApiError> {
         let client = self.auth.client(request)?;
-        let work = self.serve(request, routed, &client);
+        let work = self.serve(request, route, routed, &client);
         guarded(&self.idempotency, &client, request, routed, work).await
     }
 }

@@ -13,7 +13,8 @@ use domain::LicenseService;
 use http::StatusCode;
 use http_api::idempotency::guarded;
 use http_api::{
-    json_body, json_response, query, ApiError, Authenticator, Function, RouteHandler, Routed,
+    json_body, json_response, query, ApiError, Authenticator, Function, HolderRoute, LicensesRoute,
+    RouteHandler, Routed, SubscriptionRoute, V4Route, VendorRoute,
 };
 use lambda_http::{Body, Request, Response};
 use serde::de::DeserializeOwned;
@@ -25,8 +26,6 @@ pub struct LicensesFunction {
     auth: Authenticator,
     idempotency: Arc<Idempotency>,
 }
-
-const V4: &str = "/api/license/management/v4";
 
 #[derive(Debug, Default, Deserialize)]
 struct PageParams {
@@ -139,46 +138,38 @@ impl LicensesFunction {
     async fn holder_route(
         &self,
         request: &Request,
-        routed: &Routed,
-    ) -> Option<Result<Response<Body>, ApiError>> {
-        let answer = match routed.route.path {
-            "/API/Public/v1/Licenses/r1/GetPublic" => {
-                async {
-                    let params: VendorParams = query(request)?;
-                    let key = required("key", &params.key)?;
-                    Ok(vendor(self.licenses.public_info(key).await?))
-                }
-                .await
+        route: HolderRoute,
+    ) -> Result<Response<Body>, ApiError> {
+        match route {
+            HolderRoute::GetPublicLicense => {
+                let params: VendorParams = query(request)?;
+                let key = required("key", &params.key)?;
+                Ok(vendor(self.licenses.public_info(key).await?))
             }
-            "/API/Public/v1/Authentication/r1/CreateToken" => {
-                async {
-                    let form: CreateTokenForm = form_body(request)?;
-                    let key = required("licenseKey", &form.license_key)?;
-                    Ok(vendor(self.licenses.issue_login_token(key).await?))
-                }
-                .await
+            HolderRoute::CreateToken => {
+                let form: CreateTokenForm = form_body(request)?;
+                let key = required("licenseKey", &form.license_key)?;
+                Ok(vendor(self.licenses.issue_login_token(key).await?))
             }
-            _ => return None,
-        };
-        Some(answer)
+        }
     }
 
     async fn amino(
         &self,
         request: &Request,
+        route: V4Route,
         routed: &Routed,
         account: &ClientKey,
     ) -> Result<Response<Body>, ApiError> {
         let now = self.licenses.now();
-        let path = routed.route.path.trim_start_matches(V4);
-        match (routed.route.method, path) {
-            ("GET", "/licenses") => {
+        match route {
+            V4Route::ListLicenses => {
                 let params: ListLicensesParams = query(request)?;
                 let query = params.into_query(account, now)?;
                 let page = self.licenses.list_licenses(&query).await?;
                 Ok(json_response(StatusCode::OK, &license_listing(page, now)))
             }
-            ("GET", "/users/{user_id}/licenses") => {
+            V4Route::ListUserLicenses => {
                 let params: ListLicensesParams = query(request)?;
                 if params.user_id.is_some() {
                     return Err(LicenseError::invalid("user_id", "is already in the path").into());
@@ -188,7 +179,7 @@ impl LicensesFunction {
                 let page = self.licenses.list_licenses(&query).await?;
                 Ok(json_response(StatusCode::OK, &license_listing(page, now)))
             }
-            ("POST", "/licenses") => {
+            V4Route::CreateLicense => {
                 let body: CreateLicenseBody = json_body(request)?;
                 let license = self
                     .licenses
@@ -196,10 +187,10 @@ impl LicensesFunction {
                     .await?;
                 Ok(created(
                     &LicenseView::new(&license, now),
-                    format!("{V4}/licenses/{}", license.id),
+                    format!("{}/{}", routed.route.path, license.id),
                 ))
             }
-            ("GET", "/licenses/{license_id}") => {
+            V4Route::GetLicense => {
                 let license = self
                     .licenses
                     .license(account, routed.param("license_id"))
@@ -209,13 +200,13 @@ impl LicensesFunction {
                     &LicenseView::new(&license, now),
                 ))
             }
-            ("DELETE", "/licenses/{license_id}") => {
+            V4Route::DeleteLicense => {
                 self.licenses
                     .delete_license(account, routed.param("license_id"))
                     .await?;
                 Ok(no_content())
             }
-            ("POST", "/licenses/batch_create") => {
+            V4Route::BatchCreateLicenses => {
                 let body: BatchCreateBody = json_body(request)?;
                 let results = self.licenses.batch_create(account, body.validate()?).await;
                 let outcomes = results
@@ -235,7 +226,7 @@ impl LicensesFunction {
                     .collect();
                 Ok(json_response(StatusCode::OK, &BatchOutcome::new(outcomes)))
             }
-            ("POST", "/licenses/batch_delete") => {
+            V4Route::BatchDeleteLicenses => {
                 let body: BatchDeleteBody = json_body(request)?;
                 let ids = body.validate()?;
                 let results = self.licenses.batch_delete(account, &ids).await;
@@ -257,7 +248,7 @@ impl LicensesFunction {
                     .collect();
                 Ok(json_response(StatusCode::OK, &BatchOutcome::new(outcomes)))
             }
-            ("GET", "/products") => {
+            V4Route::ListProducts => {
                 let params: PageParams = query(request)?;
                 let page = self
                     .licenses
@@ -269,7 +260,7 @@ impl LicensesFunction {
                 };
                 Ok(json_response(StatusCode::OK, &listing))
             }
-            ("POST", "/products") => {
+            V4Route::CreateProduct => {
                 let body: CreateProductBody = json_body(request)?;
                 let product = self
                     .licenses
@@ -277,17 +268,17 @@ impl LicensesFunction {
                     .await?;
                 Ok(created(
                     &ProductView::from(&product),
-                    format!("{V4}/products/{}", product.id),
+                    format!("{}/{}", routed.route.path, product.id),
                 ))
             }
-            ("GET", "/products/{product_id}") => {
+            V4Route::GetProduct => {
                 let product = self
                     .licenses
                     .product(account, routed.param("product_id"))
                     .await?;
                 Ok(json_response(StatusCode::OK, &ProductView::from(&product)))
             }
-            ("PATCH", "/products/{product_id}") => {
+            V4Route::UpdateProduct => {
                 let body: UpdateProductBody = json_body(request)?;
                 let product = self
                     .licenses
@@ -295,7 +286,7 @@ impl LicensesFunction {
                     .await?;
                 Ok(json_response(StatusCode::OK, &ProductView::from(&product)))
             }
-            ("DELETE", "/products/{product_id}") => {
+            V4Route::DeleteProduct => {
                 let params: DeleteProductParams = query(request)?;
                 let force = match params.force.as_deref() {
                     None | Some("false") => false,
@@ -309,20 +300,18 @@ impl LicensesFunction {
                     .await?;
                 Ok(no_content())
             }
-            _ => Err(ApiError::RouteNotFound),
         }
     }
 
     async fn vendor_api(
         &self,
         request: &Request,
-        routed: &Routed,
+        route: VendorRoute,
         account: &ClientKey,
     ) -> Result<Response<Body>, ApiError> {
         let now = self.licenses.now();
-        let path = routed.route.path.trim_start_matches("/API/Public/v1");
-        match path {
-            "/Accounts/r1/GetProductLicenses" => {
+        match route {
+            VendorRoute::GetProductLicenses => {
                 let params: VendorParams = query(request)?;
                 let product = ProductRef::from_params(
                     params.product_id.as_deref(),
@@ -341,7 +330,7 @@ impl LicensesFunction {
                     next_cursor: page.next.map(|p| p.to_cursor()),
                 }))
             }
-            "/Licenses/r1/Get" => {
+            VendorRoute::GetLicense => {
                 let params: VendorParams = query(request)?;
                 let key = required("key", &params.key)?;
                 let (license, product) = self.licenses.license_by_key(account, key).await?;
@@ -349,7 +338,7 @@ impl LicensesFunction {
                     "license": VendorLicenseDetail::new(&license, &product, now)
                 })))
             }
-            "/Authentication/r1/GetTokenValidity" => {
+            VendorRoute::GetTokenValidity => {
                 let params: VendorParams = query(request)?;
                 let token = required("token", &params.token)?;
                 let identity = self.licenses.redeem_login_token(account, token).await?;
@@ -357,7 +346,7 @@ impl LicensesFunction {
                     serde_json::json!({ "authenticatedIdentity": identity }),
                 ))
             }
-            "/Discounts/r1/Create" => {
+            VendorRoute::CreateDiscount => {
                 let form: DiscountForm = form_body(request)?;
                 let discount = self
                     .licenses
@@ -365,18 +354,18 @@ impl LicensesFunction {
                     .await?;
                 Ok(vendor(serde_json::json!({ "code": discount.code })))
             }
-            _ => Err(ApiError::RouteNotFound),
         }
     }
 
     async fn subscription_api(
         &self,
         request: &Request,
+        route: SubscriptionRoute,
         routed: &Routed,
         account: &ClientKey,
     ) -> Result<Response<Body>, ApiError> {
-        match routed.route.path {
-            "/query/license" => {
+        match route {
+            SubscriptionRoute::QueryLicenses => {
                 let body: QueryBody = json_body(request)?;
                 let (records, count, limit) = self.licenses.query(account, &body).await?;
                 let offset = match records.first() {
@@ -396,7 +385,7 @@ impl LicensesFunction {
                     },
                 ))
             }
-            "/create" => {
+            SubscriptionRoute::CreateLicense => {
                 let body: SubscriptionLicenseBody = json_body(request)?;
                 let license = self.licenses.create_subscription(account, &body).await?;
                 Ok(json_response(
@@ -404,7 +393,7 @@ impl LicensesFunction {
                     &OkResponse::new(SubscriptionLicense::from(&license)),
                 ))
             }
-            "/deploy/{id}" => {
+            SubscriptionRoute::Deploy => {
                 let body: DeployBody = json_body(request)?;
                 let license = self
                     .licenses
@@ -415,7 +404,7 @@ impl LicensesFunction {
                     &OkResponse::new(SubscriptionLicense::from(&license)),
                 ))
             }
-            "/activation/nonce" => {
+            SubscriptionRoute::IssueNonce => {
                 let body: NonceBody = json_body(request)?;
                 let nonce = self.licenses.issue_nonce(account, &body).await?;
                 Ok(json_response(
@@ -428,7 +417,7 @@ impl LicensesFunction {
                     }),
                 ))
             }
-            "/activation/activate" => {
+            SubscriptionRoute::Activate => {
                 let body: ActivateBody = json_body(request)?;
                 let license = self.licenses.activate(account, &body).await?;
                 Ok(json_response(
@@ -436,7 +425,6 @@ impl LicensesFunction {
                     &Activation::new(&license, self.licenses.now()),
                 ))
             }
-            _ => Err(ApiError::RouteNotFound),
         }
     }
 }
@@ -456,24 +444,27 @@ fn failed_item(index: usize, license_id: Option<String>, error: LicenseError) ->
 #[async_trait]
 impl RouteHandler for LicensesFunction {
     const FUNCTION: Function = Function::Licenses;
+    type Route = LicensesRoute;
 
     async fn dispatch(
         &self,
         request: &Request,
+        route: LicensesRoute,
         routed: &Routed,
     ) -> Result<Response<Body>, ApiError> {
-        if let Some(answer) = self.holder_route(request, routed).await {
-            return answer;
+        if let LicensesRoute::Holder(route) = route {
+            return self.holder_route(request, route).await;
         }
         let account = self.auth.account(request).await?;
-        let path = routed.route.path;
         let work = async {
-            if path.starts_with(V4) {
-                self.amino(request, routed, &account).await
-            } else if path.starts_with("/API/Public/") {
-                self.vendor_api(request, routed, &account).await
-            } else {
-                self.subscription_api(request, routed, &account).await
+            match route {
+                LicensesRoute::V4(route) => self.amino(request, route, routed, &account).await,
+                LicensesRoute::Vendor(route) => self.vendor_api(request, route, &account).await,
+                LicensesRoute::Subscription(route) => {
+                    self.subscription_api(request, route, routed, &account)
+                        .await
+                }
+                LicensesRoute::Holder(route) => self.holder_route(request, route).await,
             }
         };
         guarded(&self.idempotency, &account, request, routed, work).await

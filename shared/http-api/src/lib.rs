@@ -28,7 +28,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use error::{ApiError, ErrorStyle};
-pub use routes::{match_route, Function, Route, RouteMatch, ROUTES};
+pub use routes::{
+    match_route, AuthRoute, BatchRoute, ChallengeRoute, CodesRoute, Function, FunctionRoute,
+    HolderRoute, LicensesRoute, Route, RouteId, RouteMatch, SubscriptionRoute, V4Route,
+    VendorRoute, ROUTES,
+};
 
 /// The largest request body of most routes; larger ones are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -89,7 +93,7 @@ impl Routed {
 /// Matches the request to one of `function`'s routes.
 pub fn route_for(request: &Request, function: Function) -> Result<Routed, ApiError> {
     match match_route(request.method(), request.uri().path()) {
-        RouteMatch::Found { route, params } if route.function == function => {
+        RouteMatch::Found { route, params } if route.function() == function => {
             Ok(Routed { route, params })
         }
         RouteMatch::WrongMethod => Err(ApiError::MethodNotAllowed),
@@ -151,10 +155,13 @@ pub fn finish_styled(
 #[async_trait]
 pub trait RouteHandler: Send + Sync {
     const FUNCTION: Function;
+    /// The function's own routes, which `dispatch` matches exhaustively.
+    type Route: FunctionRoute;
 
     async fn dispatch(
         &self,
         request: &Request,
+        route: Self::Route,
         routed: &Routed,
     ) -> Result<Response<Body>, ApiError>;
 
@@ -163,9 +170,14 @@ pub trait RouteHandler: Send + Sync {
         let span = request_span(&request);
         async {
             let outcome = match route_for(&request, Self::FUNCTION) {
-                Ok(routed) => match limits::check(&request, &routed) {
-                    Ok(()) => self.dispatch(&request, &routed).await,
-                    Err(err) => Err(err),
+                Ok(routed) => match (
+                    limits::check(&request, &routed),
+                    Self::Route::from_id(routed.route.id),
+                ) {
+                    (Ok(()), Some(route)) => self.dispatch(&request, route, &routed).await,
+                    (Err(err), _) => Err(err),
+                    // `route_for` only passes the function's own routes.
+                    (Ok(()), None) => Err(ApiError::RouteNotFound),
                 },
                 Err(err) => Err(err),
             };

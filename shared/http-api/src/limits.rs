@@ -5,6 +5,7 @@
 
 use lambda_http::Request;
 
+use crate::routes::{BatchRoute, RouteId};
 use crate::{ApiError, Routed, MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES};
 
 /// The longest query string accepted. The longest real one, `GET /codes`
@@ -17,9 +18,13 @@ pub const MAX_PATH_PARAMETER_BYTES: usize = 256;
 /// an API key under 100.
 pub const MAX_AUTHORIZATION_BYTES: usize = 4096;
 
-/// The body limit of a route: `POST /batch` takes up to 10,000 items.
+/// The body limit of a route: `POST /batch` takes up to 10,000 items. The
+/// larger limit has always covered the path `/batch` on either method.
 pub fn body_limit(routed: &Routed) -> usize {
-    if routed.route.path == "/batch" {
+    if matches!(
+        routed.route.id,
+        RouteId::Batch(BatchRoute::Submit | BatchRoute::List)
+    ) {
         MAX_BATCH_BODY_BYTES
     } else {
         MAX_BODY_BYTES

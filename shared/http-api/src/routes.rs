@@ -29,177 +29,353 @@ impl Function {
     }
 }
 
+/// Every route, by function: each function matches its own enum
+/// exhaustively, so a route the table gains and a function forgets fails
+/// to compile instead of answering 404.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteId {
+    Auth(AuthRoute),
+    Codes(CodesRoute),
+    Batch(BatchRoute),
+    Licenses(LicensesRoute),
+    ActivationChallenges(ChallengeRoute),
+}
+
+impl RouteId {
+    pub const fn function(self) -> Function {
+        match self {
+            RouteId::Auth(_) => Function::Auth,
+            RouteId::Codes(_) => Function::Codes,
+            RouteId::Batch(_) => Function::Batch,
+            RouteId::Licenses(_) => Function::Licenses,
+            RouteId::ActivationChallenges(_) => Function::ActivationChallenges,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthRoute {
+    Exchange,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodesRoute {
+    RegisterDevice,
+    ListDevices,
+    GetDevice,
+    IssueCode,
+    ListCodes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchRoute {
+    Submit,
+    List,
+    Get,
+}
+
+/// The licensing function serves three API families; two vendor routes are
+/// called by license holders, who have a license key and no credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LicensesRoute {
+    V4(V4Route),
+    Vendor(VendorRoute),
+    Holder(HolderRoute),
+    Subscription(SubscriptionRoute),
+}
+
+/// AminoTV license management v4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V4Route {
+    ListLicenses,
+    CreateLicense,
+    GetLicense,
+    DeleteLicense,
+    BatchCreateLicenses,
+    BatchDeleteLicenses,
+    ListUserLicenses,
+    ListProducts,
+    CreateProduct,
+    GetProduct,
+    UpdateProduct,
+    DeleteProduct,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VendorRoute {
+    GetProductLicenses,
+    GetLicense,
+    GetTokenValidity,
+    CreateDiscount,
+}
+
+/// The vendor API's routes for license holders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HolderRoute {
+    GetPublicLicense,
+    CreateToken,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriptionRoute {
+    QueryLicenses,
+    CreateLicense,
+    Deploy,
+    IssueNonce,
+    Activate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeRoute {
+    Create,
+    List,
+    Get,
+    Delete,
+    Verify,
+    CreateDeliveryEvent,
+    ListDeliveryEvents,
+    GetDeliveryEvent,
+}
+
+/// A function's own route enum, taken out of a `RouteId`.
+pub trait FunctionRoute: Copy + Send + Sync + 'static {
+    fn from_id(id: RouteId) -> Option<Self>;
+}
+
+macro_rules! function_route {
+    ($($variant:ident => $route:ty),* $(,)?) => {
+        $(impl FunctionRoute for $route {
+            fn from_id(id: RouteId) -> Option<Self> {
+                match id {
+                    RouteId::$variant(route) => Some(route),
+                    _ => None,
+                }
+            }
+        })*
+    };
+}
+
+function_route! {
+    Auth => AuthRoute,
+    Codes => CodesRoute,
+    Batch => BatchRoute,
+    Licenses => LicensesRoute,
+    ActivationChallenges => ChallengeRoute,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
+    pub id: RouteId,
     pub method: &'static str,
     /// API Gateway's form: `{name}` marks a path parameter.
     pub path: &'static str,
-    pub function: Function,
     /// Creates something, so it honours `Idempotency-Key`.
     pub creates: bool,
 }
 
-const fn route(method: &'static str, path: &'static str, function: Function) -> Route {
+impl Route {
+    pub const fn function(&self) -> Function {
+        self.id.function()
+    }
+}
+
+const fn route(method: &'static str, path: &'static str, id: RouteId) -> Route {
     Route {
+        id,
         method,
         path,
-        function,
         creates: false,
     }
 }
 
 /// A route that creates something.
-const fn creating(method: &'static str, path: &'static str, function: Function) -> Route {
+const fn creating(method: &'static str, path: &'static str, id: RouteId) -> Route {
     Route {
         creates: true,
-        ..route(method, path, function)
+        ..route(method, path, id)
     }
 }
 
 pub const ROUTES: &[Route] = &[
-    route("POST", "/auth", Function::Auth),
-    creating("POST", "/devices", Function::Codes),
-    route("GET", "/devices", Function::Codes),
-    route("GET", "/devices/{serialNum}", Function::Codes),
-    creating("POST", "/codes", Function::Codes),
-    route("GET", "/codes", Function::Codes),
-    creating("POST", "/batch", Function::Batch),
-    route("GET", "/batch", Function::Batch),
-    route("GET", "/batch/{id}", Function::Batch),
+    route("POST", "/auth", RouteId::Auth(AuthRoute::Exchange)),
+    creating(
+        "POST",
+        "/devices",
+        RouteId::Codes(CodesRoute::RegisterDevice),
+    ),
+    route("GET", "/devices", RouteId::Codes(CodesRoute::ListDevices)),
+    route(
+        "GET",
+        "/devices/{serialNum}",
+        RouteId::Codes(CodesRoute::GetDevice),
+    ),
+    creating("POST", "/codes", RouteId::Codes(CodesRoute::IssueCode)),
+    route("GET", "/codes", RouteId::Codes(CodesRoute::ListCodes)),
+    creating("POST", "/batch", RouteId::Batch(BatchRoute::Submit)),
+    route("GET", "/batch", RouteId::Batch(BatchRoute::List)),
+    route("GET", "/batch/{id}", RouteId::Batch(BatchRoute::Get)),
     // AminoTV license management v4.
     route(
         "GET",
         "/api/license/management/v4/licenses",
-        Function::Licenses,
+        RouteId::Licenses(LicensesRoute::V4(V4Route::ListLicenses)),
     ),
     creating(
         "POST",
         "/api/license/management/v4/licenses",
-        Function::Licenses,
+        RouteId::Licenses(LicensesRoute::V4(V4Route::CreateLicense)),
     ),
     route(
         "GET",
         "/api/license/management/v4/licenses/{license_id}",
-        Function::Licenses,
+        RouteId::Licenses(LicensesRoute::V4(V4Route::GetLicense)),
     ),
     route(
         "DELETE",
         "/api/license/management/v4/licenses/{license_id}",
-        Function::Licenses,
+        RouteId::Licenses(LicensesRoute::V4(V4Route::DeleteLicense)),
     ),
     creating(
         "POST",
         "/api/license/management/v4/licenses/batch_create",
-        Function::Licenses,
+        RouteId::Licenses(LicensesRoute::V4(V4Route::BatchCreateLicenses)),
     ),
     route(
         "POST",
         "/api/license/management/v4/licenses/batch_delete",
-        Function::Licenses,
+        RouteId::Licenses(LicensesRoute::V4(V4Route::BatchDeleteLicenses)),
     ),
     route(
         "GET",
         "/api/license/management/v4/users/{user_id}/licenses",
-        Function::Licenses,
+        RouteId::Licenses(LicensesRoute::V4(V4Route::ListUserLicenses)),
     ),
     route(
         "GET",
         "/api/license/management/v4/products",
-        Function::Licenses,
+        RouteId::Licenses(LicensesRoute::V4(V4Route::ListProducts)),
     ),
     creating(
         "POST",
         "/api/license/management/v4/products",
-        Function::Licenses,
+        RouteId::Licenses(LicensesRoute::V4(V4Route::CreateProduct)),
     ),
     route(
         "GET",
         "/api/license/management/v4/products/{product_id}",
-        Function::Licenses,
+        RouteId::Licenses(LicensesRoute::V4(V4Route::GetProduct)),
     ),
     route(
         "PATCH",
         "/api/license/management/v4/products/{product_id}",
-        Function::Licenses,
+        RouteId::Licenses(LicensesRoute::V4(V4Route::UpdateProduct)),
     ),
     route(
         "DELETE",
         "/api/license/management/v4/products/{product_id}",
-        Function::Licenses,
+        RouteId::Licenses(LicensesRoute::V4(V4Route::DeleteProduct)),
     ),
     // The vendor API.
     route(
         "GET",
         "/API/Public/v1/Accounts/r1/GetProductLicenses",
-        Function::Licenses,
+        RouteId::Licenses(LicensesRoute::Vendor(VendorRoute::GetProductLicenses)),
     ),
     route(
         "GET",
         "/API/Public/v1/Licenses/r1/GetPublic",
-        Function::Licenses,
+        RouteId::Licenses(LicensesRoute::Holder(HolderRoute::GetPublicLicense)),
     ),
-    route("GET", "/API/Public/v1/Licenses/r1/Get", Function::Licenses),
+    route(
+        "GET",
+        "/API/Public/v1/Licenses/r1/Get",
+        RouteId::Licenses(LicensesRoute::Vendor(VendorRoute::GetLicense)),
+    ),
     route(
         "POST",
         "/API/Public/v1/Authentication/r1/CreateToken",
-        Function::Licenses,
+        RouteId::Licenses(LicensesRoute::Holder(HolderRoute::CreateToken)),
     ),
     route(
         "GET",
         "/API/Public/v1/Authentication/r1/GetTokenValidity",
-        Function::Licenses,
+        RouteId::Licenses(LicensesRoute::Vendor(VendorRoute::GetTokenValidity)),
     ),
     creating(
         "POST",
         "/API/Public/v1/Discounts/r1/Create",
-        Function::Licenses,
+        RouteId::Licenses(LicensesRoute::Vendor(VendorRoute::CreateDiscount)),
     ),
     // The subscription API.
-    route("POST", "/query/license", Function::Licenses),
-    creating("POST", "/create", Function::Licenses),
-    route("POST", "/deploy/{id}", Function::Licenses),
-    route("POST", "/activation/nonce", Function::Licenses),
-    route("POST", "/activation/activate", Function::Licenses),
+    route(
+        "POST",
+        "/query/license",
+        RouteId::Licenses(LicensesRoute::Subscription(
+            SubscriptionRoute::QueryLicenses,
+        )),
+    ),
+    creating(
+        "POST",
+        "/create",
+        RouteId::Licenses(LicensesRoute::Subscription(
+            SubscriptionRoute::CreateLicense,
+        )),
+    ),
+    route(
+        "POST",
+        "/deploy/{id}",
+        RouteId::Licenses(LicensesRoute::Subscription(SubscriptionRoute::Deploy)),
+    ),
+    route(
+        "POST",
+        "/activation/nonce",
+        RouteId::Licenses(LicensesRoute::Subscription(SubscriptionRoute::IssueNonce)),
+    ),
+    route(
+        "POST",
+        "/activation/activate",
+        RouteId::Licenses(LicensesRoute::Subscription(SubscriptionRoute::Activate)),
+    ),
     // Solaris activation challenges.
     creating(
         "POST",
         "/v1/mfa/challenges/activation",
-        Function::ActivationChallenges,
+        RouteId::ActivationChallenges(ChallengeRoute::Create),
     ),
     route(
         "GET",
         "/v1/mfa/challenges/activation",
-        Function::ActivationChallenges,
+        RouteId::ActivationChallenges(ChallengeRoute::List),
     ),
     route(
         "GET",
         "/v1/mfa/challenges/activation/{id}",
-        Function::ActivationChallenges,
+        RouteId::ActivationChallenges(ChallengeRoute::Get),
     ),
     route(
         "DELETE",
         "/v1/mfa/challenges/activation/{id}",
-        Function::ActivationChallenges,
+        RouteId::ActivationChallenges(ChallengeRoute::Delete),
     ),
     route(
         "POST",
         "/v1/mfa/challenges/activation/{id}/verify",
-        Function::ActivationChallenges,
+        RouteId::ActivationChallenges(ChallengeRoute::Verify),
     ),
     creating(
         "POST",
         "/v1/mfa/challenges/activation/{id}/delivery_events",
-        Function::ActivationChallenges,
+        RouteId::ActivationChallenges(ChallengeRoute::CreateDeliveryEvent),
     ),
     route(
         "GET",
         "/v1/mfa/challenges/activation/{id}/delivery_events",
-        Function::ActivationChallenges,
+        RouteId::ActivationChallenges(ChallengeRoute::ListDeliveryEvents),
     ),
     route(
         "GET",
         "/v1/mfa/challenges/activation/{id}/delivery_events/{event_id}",
-        Function::ActivationChallenges,
+        RouteId::ActivationChallenges(ChallengeRoute::GetDeliveryEvent),
     ),
 ];
 
@@ -294,6 +470,25 @@ fn percent_decode(segment: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_route_has_its_own_id_and_path() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert_ne!(
+                    a.id, b.id,
+                    "{} {} and {} {}",
+                    a.method, a.path, b.method, b.path
+                );
+                assert!(
+                    (a.method, a.path) != (b.method, b.path),
+                    "{} {} twice",
+                    a.method,
+                    a.path
+                );
+            }
+        }
+    }
 
     #[test]
     fn matches_methods_paths_and_parameters() {

@@ -157,7 +157,7 @@ impl LocalApi {
                 .expect("a static answer is a valid response");
         }
         match match_route(request.method(), request.uri().path()) {
-            RouteMatch::Found { route, .. } => match route.function {
+            RouteMatch::Found { route, .. } => match route.function() {
                 Function::Auth => self.auth.handle(request).await,
                 Function::Codes => self.codes.handle(request).await,
                 Function::Batch => self.batch.handle(request).await,

@@ -2,10 +2,10 @@
 //! DynamoDB Local, `MemoryStore` for the local API and fast tests.
 #![forbid(unsafe_code)]
 
+pub mod device_record;
 pub mod dynamo;
 pub mod memory;
 pub mod queue;
-pub mod device_record;
 
 pub use dynamo::{dynamodb_client, DynamoStore};
 pub use memory::{MemoryStore, Seed};

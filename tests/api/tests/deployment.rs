@@ -54,7 +54,7 @@ fn the_template_declares_exactly_the_routes_the_functions_serve() {
             (
                 r.method.to_owned(),
                 r.path.to_owned(),
-                r.function.name().replace('-', ""),
+                r.function().name().replace('-', ""),
             )
         })
         .collect();

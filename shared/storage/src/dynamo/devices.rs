@@ -9,9 +9,9 @@ use domain::devices::{Device, SerialNumber};
 use domain::{DeviceStore, Page, StoreError};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
+use crate::device_record::DeviceRecord;
 use crate::dynamo::schema::{client_pk, device_sk, PK, SK};
 use crate::dynamo::{corrupt, unavailable, DynamoStore, StoredItem};
-use crate::device_record::DeviceRecord;
 
 #[async_trait]
 impl DeviceStore for DynamoStore {
