@@ -3,6 +3,7 @@
 //! verification and their delivery events (`docs/challenges.md`).
 
 use async_trait::async_trait;
+use domain::auth::AccessTokenVerifier;
 use domain::challenges::{
     ChallengeView, CreateChallengeBody, DeliveryEventBody, DeliveryEventView, ListChallengesParams,
     VerifyBody,
@@ -18,6 +19,7 @@ use http_api::{
     RouteHandler, Routed,
 };
 use lambda_http::{Body, Request, Response};
+use runtime_support::Platform;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -41,17 +43,19 @@ fn with_location(mut response: Response<Body>, location: &str) -> Response<Body>
 }
 
 impl ActivationChallengesFunction {
-    pub fn new(
-        challenges: ChallengeService,
-        auth: Authenticator,
-        idempotency: Arc<Idempotency>,
-        verify_limit: RateLimiter,
-    ) -> Self {
+    /// The function as its `main.rs` and the local API build it.
+    pub fn build(platform: &Platform, verifier: AccessTokenVerifier) -> Self {
+        let clock = platform.clock.clone();
+        let stores = &platform.stores;
         ActivationChallengesFunction {
-            challenges,
-            auth,
-            idempotency,
-            verify_limit,
+            challenges: ChallengeService::new(
+                stores.challenges.clone(),
+                clock.clone(),
+                platform.challenges,
+            ),
+            auth: Authenticator::new(verifier, clock.clone()),
+            idempotency: Arc::new(Idempotency::new(stores.idempotency.clone(), clock)),
+            verify_limit: platform.limiter("verify", platform.rate_limits.verify),
         }
     }
 

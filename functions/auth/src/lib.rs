@@ -1,18 +1,28 @@
 //! `POST /auth`: exchanges a client's signed auth token for an access token.
 
 use async_trait::async_trait;
-use domain::auth::AuthRequest;
+use domain::auth::{AuthRequest, P256SigningKey};
 use domain::AuthService;
 use http::StatusCode;
 use http_api::{json_body, json_response, ApiError, AuthRoute, Function, RouteHandler, Routed};
 use lambda_http::{Body, Request, Response};
+use runtime_support::Platform;
 
 pub struct AuthFunction {
     auth: AuthService,
 }
 
 impl AuthFunction {
-    pub fn new(auth: AuthService) -> Self {
+    /// The function as its `main.rs` and the local API build it. Only this
+    /// function holds the key that signs access tokens.
+    pub fn build(platform: &Platform, signing_key: P256SigningKey) -> Self {
+        let auth = AuthService::new(
+            platform.stores.clients.clone(),
+            platform.clock.clone(),
+            signing_key,
+            platform.auth,
+        )
+        .with_rate_limit(platform.limiter("auth", platform.rate_limits.auth));
         AuthFunction { auth }
     }
 }

@@ -3,12 +3,33 @@
 //! delivers them again; on the last delivery before the dead-letter queue
 //! the chunk's remaining items are marked failed.
 
+use std::sync::Arc;
+
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use domain::batches::{Chunk, ChunkOutcome};
-use domain::BatchService;
+use domain::{BatchService, CodesService};
+use runtime_support::Platform;
+use storage::MemoryQueue;
 
 /// Must equal the queue's `maxReceiveCount` in `template.yaml`.
 pub const DEFAULT_MAX_RECEIVES: u32 = 5;
+
+/// The worker's service, as its `main.rs` and the local API build it. It
+/// only processes chunks, so it queues nowhere.
+pub fn build(platform: &Platform) -> BatchService {
+    let stores = &platform.stores;
+    let codes = Arc::new(CodesService::new(
+        stores.devices.clone(),
+        stores.codes.clone(),
+        platform.clock.clone(),
+    ));
+    BatchService::new(
+        stores.batches.clone(),
+        Arc::new(MemoryQueue::closed()),
+        codes,
+        platform.clock.clone(),
+    )
+}
 
 pub async fn handle(
     batches: &BatchService,
@@ -35,8 +56,8 @@ pub async fn handle(
         match batches.process_chunk(&chunk, final_attempt).await {
             ChunkOutcome::Finished => {
                 tracing::info!(batch = %chunk.batch_id, first = chunk.first, count = chunk.count, "chunk finished");
-                http_api::metrics::record(
-                    http_api::metrics::Metric::BatchItemsProcessed,
+                runtime_support::metrics::record(
+                    runtime_support::metrics::Metric::BatchItemsProcessed,
                     u64::from(chunk.count),
                 );
             }

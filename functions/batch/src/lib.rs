@@ -1,15 +1,19 @@
 //! `POST /batch`, `GET /batch`, `GET /batch/{id}` (also `?format=csv`).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use domain::auth::AccessTokenVerifier;
 use domain::batches::{BatchRequest, BatchView};
 use domain::rate_limits::RateLimiter;
-use domain::BatchService;
+use domain::{BatchService, ChunkQueue, CodesService};
 use http::StatusCode;
 use http_api::{
     json_body, json_response, query, ApiError, Authenticator, BatchRoute, Function, RouteHandler,
     Routed,
 };
 use lambda_http::{Body, Request, Response};
+use runtime_support::Platform;
 use serde::Deserialize;
 
 pub struct BatchFunction {
@@ -26,11 +30,24 @@ struct DetailParams {
 }
 
 impl BatchFunction {
-    pub fn new(batches: BatchService, auth: Authenticator, submit_limit: RateLimiter) -> Self {
+    /// The function as its `main.rs` and the local API build it: it queues
+    /// chunks on `queue` (SQS on AWS, the local worker's channel locally).
+    pub fn build(
+        platform: &Platform,
+        verifier: AccessTokenVerifier,
+        queue: Arc<dyn ChunkQueue>,
+    ) -> Self {
+        let clock = platform.clock.clone();
+        let stores = &platform.stores;
+        let codes = Arc::new(CodesService::new(
+            stores.devices.clone(),
+            stores.codes.clone(),
+            clock.clone(),
+        ));
         BatchFunction {
-            batches,
-            auth,
-            submit_limit,
+            batches: BatchService::new(stores.batches.clone(), queue, codes, clock.clone()),
+            auth: Authenticator::new(verifier, clock),
+            submit_limit: platform.limiter("batch", platform.rate_limits.batch),
         }
     }
 }

@@ -4,6 +4,16 @@
 
 use domain::challenges::CleanupReport;
 use domain::{ChallengeError, ChallengeService};
+use runtime_support::Platform;
+
+/// The cleanup's service, as its `main.rs` and the local API build it.
+pub fn build(platform: &Platform) -> ChallengeService {
+    ChallengeService::new(
+        platform.stores.challenges.clone(),
+        platform.clock.clone(),
+        platform.challenges,
+    )
+}
 
 /// One run, for whatever event invoked it (the scheduled event carries
 /// nothing the cleanup needs).

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use domain::auth::AccessTokenVerifier;
 use domain::clients::ClientKey;
 use domain::codes::{CodeRequest, ListCodesParams};
 use domain::devices::{DeviceView, NewDevice};
@@ -16,6 +17,7 @@ use http_api::{
     Routed,
 };
 use lambda_http::{Body, Request, Response};
+use runtime_support::Platform;
 use serde::Deserialize;
 
 pub struct CodesFunction {
@@ -31,15 +33,18 @@ struct PageParams {
 }
 
 impl CodesFunction {
-    pub fn new(
-        codes: Arc<CodesService>,
-        auth: Authenticator,
-        idempotency: Arc<Idempotency>,
-    ) -> Self {
+    /// The function as its `main.rs` and the local API build it.
+    pub fn build(platform: &Platform, verifier: AccessTokenVerifier) -> Self {
+        let clock = platform.clock.clone();
+        let stores = &platform.stores;
         CodesFunction {
-            codes,
-            auth,
-            idempotency,
+            codes: Arc::new(CodesService::new(
+                stores.devices.clone(),
+                stores.codes.clone(),
+                clock.clone(),
+            )),
+            auth: Authenticator::new(verifier, clock.clone()),
+            idempotency: Arc::new(Idempotency::new(stores.idempotency.clone(), clock)),
         }
     }
 
@@ -74,7 +79,7 @@ impl CodesFunction {
             CodesRoute::IssueCode => {
                 let body: CodeRequest = json_body(request)?;
                 let code = codes.issue_code(client, &body).await?;
-                http_api::metrics::record(http_api::metrics::Metric::CodesIssued, 1);
+                runtime_support::metrics::record(runtime_support::metrics::Metric::CodesIssued, 1);
                 Ok(json_response(StatusCode::CREATED, &code))
             }
             CodesRoute::ListCodes => {

@@ -4,8 +4,10 @@
 //! `/activation/...`), all on one licensing model (`docs/licenses.md`).
 
 use async_trait::async_trait;
+use domain::auth::{AccessTokenVerifier, P256SigningKey};
 use domain::clients::ClientKey;
 use domain::idempotency::Idempotency;
+use domain::licensing::deploy::CertificateDeployer;
 use domain::licensing::requests::*;
 use domain::licensing::views::*;
 use domain::licensing::{LicenseError, LicenseQuery};
@@ -17,6 +19,7 @@ use http_api::{
     RouteHandler, Routed, SubscriptionRoute, V4Route, VendorRoute,
 };
 use lambda_http::{Body, Request, Response};
+use runtime_support::Platform;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -122,15 +125,24 @@ fn license_listing(
 }
 
 impl LicensesFunction {
-    pub fn new(
-        licenses: LicenseService,
-        auth: Authenticator,
-        idempotency: Arc<Idempotency>,
+    /// The function as its `main.rs` and the local API build it. Only this
+    /// function holds the key that signs license certificates.
+    pub fn build(
+        platform: &Platform,
+        verifier: AccessTokenVerifier,
+        certificate_key: P256SigningKey,
     ) -> Self {
+        let clock = platform.clock.clone();
+        let stores = &platform.stores;
         LicensesFunction {
-            licenses,
-            auth,
-            idempotency,
+            licenses: LicenseService::new(
+                stores.licenses.clone(),
+                Arc::new(CertificateDeployer::new(certificate_key)),
+                clock.clone(),
+            ),
+            auth: Authenticator::new(verifier, clock.clone())
+                .with_api_keys(stores.api_keys.clone()),
+            idempotency: Arc::new(Idempotency::new(stores.idempotency.clone(), clock)),
         }
     }
 

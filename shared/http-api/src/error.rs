@@ -191,7 +191,7 @@ impl ApiError {
             );
         }
         if status == StatusCode::UNAUTHORIZED {
-            crate::metrics::record(crate::metrics::Metric::AuthFailures, 1);
+            runtime_support::metrics::record(runtime_support::metrics::Metric::AuthFailures, 1);
             response.headers_mut().insert(
                 http::header::WWW_AUTHENTICATE,
                 http::HeaderValue::from_static("Bearer"),

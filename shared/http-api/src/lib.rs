@@ -2,13 +2,10 @@
 //! error-to-HTTP mapping (`error`), configuration and logging.
 #![forbid(unsafe_code)]
 
-pub mod config;
 pub mod error;
 pub mod idempotency;
 pub mod limits;
-pub mod metrics;
 pub mod routes;
-pub mod telemetry;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -16,21 +16,16 @@ use codes_function::CodesFunction;
 use domain::auth::{AccessTokenVerifier, AuthConfig, P256SigningKey};
 use domain::challenges::{ChallengeConfig, CleanupReport};
 use domain::clock::Clock;
-use domain::idempotency::Idempotency;
-use domain::licensing::deploy::CertificateDeployer;
-use domain::rate_limits::{RateLimiter, RateLimits};
-use domain::{
-    AuthService, BatchService, ChallengeError, ChallengeService, CodesService, LicenseService,
-};
+use domain::rate_limits::RateLimits;
+use domain::{ChallengeError, ChallengeService};
 use http_api::routes::error_style;
-use http_api::{
-    match_route, ApiError, Authenticator, Function, RouteHandler, RouteMatch, MAX_BATCH_BODY_BYTES,
-};
+use http_api::{match_route, ApiError, Function, RouteHandler, RouteMatch, MAX_BATCH_BODY_BYTES};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use lambda_http::{Body, Request, Response};
 use licenses_function::LicensesFunction;
+use runtime_support::Platform;
 use storage::{MemoryQueue, Stores};
 use tokio::net::TcpListener;
 
@@ -64,81 +59,34 @@ pub struct LocalApi {
 }
 
 impl LocalApi {
-    /// Builds every function and starts the in-process batch worker, which
-    /// reads the queue `POST /batch` writes to (so this needs a Tokio runtime).
+    /// Builds every function through its own constructor and starts the
+    /// in-process batch worker, which reads the queue `POST /batch` writes to
+    /// (so this needs a Tokio runtime).
     pub fn new(config: LocalConfig) -> Self {
         let verifier = AccessTokenVerifier::new(&config.signing_key.public_key());
-        let limiter = |name, limit| {
-            RateLimiter::new(
-                name,
-                limit,
-                config.stores.rate_limits.clone(),
-                config.clock.clone(),
-            )
+        let platform = Platform {
+            stores: config.stores,
+            clock: config.clock,
+            auth: config.auth,
+            challenges: config.challenges,
+            rate_limits: config.rate_limits,
         };
-        let idempotency = Arc::new(Idempotency::new(
-            config.stores.idempotency.clone(),
-            config.clock.clone(),
-        ));
-        let auth = AuthService::new(
-            config.stores.clients.clone(),
-            config.clock.clone(),
-            config.signing_key,
-            config.auth,
-        )
-        .with_rate_limit(limiter("auth", config.rate_limits.auth));
-        let codes = Arc::new(CodesService::new(
-            config.stores.devices.clone(),
-            config.stores.codes.clone(),
-            config.clock.clone(),
-        ));
         let (queue, deliveries) = MemoryQueue::new();
-        // The worker only processes chunks, so its service queues nowhere.
-        let worker_batches = BatchService::new(
-            config.stores.batches.clone(),
-            Arc::new(MemoryQueue::closed()),
-            codes.clone(),
-            config.clock.clone(),
-        );
-        tokio::spawn(worker::run(worker_batches, deliveries));
-        let batch = BatchService::new(
-            config.stores.batches.clone(),
-            Arc::new(queue),
-            codes.clone(),
-            config.clock.clone(),
-        );
-        let licenses = LicenseService::new(
-            config.stores.licenses.clone(),
-            Arc::new(CertificateDeployer::new(config.certificate_key)),
-            config.clock.clone(),
-        );
-        let challenge_service = |clock: Arc<dyn Clock>| {
-            ChallengeService::new(config.stores.challenges.clone(), clock, config.challenges)
-        };
-        let cleanup = Arc::new(challenge_service(config.clock.clone()));
+        tokio::spawn(worker::run(
+            batch_worker_function::build(&platform),
+            deliveries,
+        ));
+        let cleanup = Arc::new(cleanup_function::build(&platform));
         if let Some(every) = config.cleanup_every {
             tokio::spawn(run_cleanup_every(cleanup.clone(), every));
         }
-        let challenges = challenge_service(config.clock.clone());
-        let verify_limit = limiter("verify", config.rate_limits.verify);
-        let submit_limit = limiter("batch", config.rate_limits.batch);
-        let authenticator = Authenticator::new(verifier, config.clock);
         LocalApi {
-            challenges: ActivationChallengesFunction::new(
-                challenges,
-                authenticator.clone(),
-                idempotency.clone(),
-                verify_limit,
-            ),
+            auth: AuthFunction::build(&platform, config.signing_key),
+            codes: CodesFunction::build(&platform, verifier.clone()),
+            batch: BatchFunction::build(&platform, verifier.clone(), Arc::new(queue)),
+            licenses: LicensesFunction::build(&platform, verifier.clone(), config.certificate_key),
+            challenges: ActivationChallengesFunction::build(&platform, verifier),
             cleanup,
-            auth: AuthFunction::new(auth),
-            codes: CodesFunction::new(codes, authenticator.clone(), idempotency.clone()),
-            batch: BatchFunction::new(batch, authenticator.clone(), submit_limit),
-            licenses: LicensesFunction::new(
-                licenses,
-                authenticator.with_api_keys(config.stores.api_keys.clone()),
-                idempotency,
-            ),
         }
     }
 

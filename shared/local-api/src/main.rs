@@ -47,7 +47,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() {
-    http_api::telemetry::init();
+    runtime_support::telemetry::init();
     if let Err(message) = run(Args::parse()).await {
         eprintln!("local-api: {message}");
         std::process::exit(1);
@@ -77,8 +77,9 @@ async fn run(args: Args) -> Result<(), String> {
         certificate_key,
         clock: Arc::new(SystemClock),
         auth: AuthConfig::default(),
-        challenges: http_api::config::challenge_config_from_env().map_err(|e| e.to_string())?,
-        rate_limits: http_api::config::rate_limits_from_env().map_err(|e| e.to_string())?,
+        challenges: runtime_support::config::challenge_config_from_env()
+            .map_err(|e| e.to_string())?,
+        rate_limits: runtime_support::config::rate_limits_from_env().map_err(|e| e.to_string())?,
         cleanup_every: (!args.cleanup_once)
             .then(|| std::time::Duration::from_secs(args.cleanup_interval_secs.max(1))),
     }));

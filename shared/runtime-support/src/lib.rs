@@ -1,0 +1,62 @@
+//! What every function needs at a cold start, HTTP or not: its
+//! configuration from the environment (`config`), logging (`telemetry`) and
+//! EMF metrics (`metrics`). The SQS worker and the scheduled cleanup use it
+//! without linking any HTTP code.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod metrics;
+pub mod telemetry;
+
+use std::sync::Arc;
+
+use domain::auth::AuthConfig;
+use domain::challenges::ChallengeConfig;
+use domain::clock::{Clock, SystemClock};
+use domain::rate_limits::{RateLimiter, RateLimits};
+use storage::Stores;
+
+pub use config::ConfigError;
+
+/// What every function is built from: one adapter's stores, the clock and
+/// the settings that `template.yaml` passes in the environment. Each
+/// function crate's one constructor takes it (plus the keys only that
+/// function holds); `main.rs` reads it from the environment once per cold
+/// start, and the local API builds it from its own options.
+#[derive(Clone)]
+pub struct Platform {
+    pub stores: Stores,
+    pub clock: Arc<dyn Clock>,
+    pub auth: AuthConfig,
+    pub challenges: ChallengeConfig,
+    pub rate_limits: RateLimits,
+}
+
+impl Platform {
+    /// The DynamoDB stores and the settings from the environment, on the
+    /// system clock.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        Ok(Platform {
+            stores: config::stores_from_env().await?,
+            clock: Arc::new(SystemClock),
+            auth: AuthConfig::default(),
+            challenges: config::challenge_config_from_env()?,
+            rate_limits: config::rate_limits_from_env()?,
+        })
+    }
+
+    /// A per-client limit named `name` (its store bucket prefix), over the
+    /// platform's rate-limit store and clock.
+    pub fn limiter(
+        &self,
+        name: &'static str,
+        limit: Option<domain::rate_limits::RateLimit>,
+    ) -> RateLimiter {
+        RateLimiter::new(
+            name,
+            limit,
+            self.stores.rate_limits.clone(),
+            self.clock.clone(),
+        )
+    }
+}
