@@ -273,7 +273,8 @@ fn decode(args: &DecodeArgs) -> Result<serde_json::Value, String> {
                     "result": "valid",
                     "tokenType": token_type,
                     "value": value,
-                    "days": f64::from(value) / f64::from(time_divider.max(1)),
+                    // Shown to a person: a fraction of a day, never money.
+                    "days": days_shown(value, time_divider),
                     "count": found,
                     "newDeviceCount": found.max(count),
                     "usedCounts": used_counts,
@@ -347,4 +348,10 @@ fn print_result(value: &serde_json::Value, as_json: bool) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Token units as days for display; the device counts whole units.
+#[allow(clippy::float_arithmetic)]
+fn days_shown(units: u32, time_divider: u32) -> f64 {
+    f64::from(units) / f64::from(time_divider.max(1))
 }
