@@ -1,21 +1,14 @@
-use std::sync::Arc;
-
 use activation_challenges_function::ActivationChallengesFunction;
-use http_api::RouteHandler;
-use lambda_http::{service_fn, Error, Request};
+use lambda_http::Error;
 use runtime_support::Platform;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     runtime_support::telemetry::init();
     let platform = Platform::from_env().await?;
-    let function = Arc::new(ActivationChallengesFunction::build(
+    http_api::run_on_lambda(ActivationChallengesFunction::build(
         &platform,
         runtime_support::config::verifier_from_env()?,
-    ));
-    lambda_http::run(service_fn(move |request: Request| {
-        let function = function.clone();
-        async move { Ok::<_, Error>(function.handle(request).await) }
-    }))
+    ))
     .await
 }

@@ -1,7 +1,4 @@
-use std::sync::Arc;
-
-use http_api::RouteHandler;
-use lambda_http::{service_fn, Error, Request};
+use lambda_http::Error;
 use licenses_function::LicensesFunction;
 use runtime_support::Platform;
 
@@ -9,14 +6,10 @@ use runtime_support::Platform;
 async fn main() -> Result<(), Error> {
     runtime_support::telemetry::init();
     let platform = Platform::from_env().await?;
-    let function = Arc::new(LicensesFunction::build(
+    http_api::run_on_lambda(LicensesFunction::build(
         &platform,
         runtime_support::config::verifier_from_env()?,
         runtime_support::config::certificate_key_from_env()?,
-    ));
-    lambda_http::run(service_fn(move |request: Request| {
-        let function = function.clone();
-        async move { Ok::<_, Error>(function.handle(request).await) }
-    }))
+    ))
     .await
 }

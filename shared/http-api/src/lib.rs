@@ -185,6 +185,19 @@ pub trait RouteHandler: Send + Sync {
     }
 }
 
+/// Serves `handler` on the Lambda runtime until it shuts down: what every
+/// HTTP function's `main.rs` does once its handler is built.
+pub async fn run_on_lambda<H: RouteHandler + 'static>(
+    handler: H,
+) -> Result<(), lambda_http::Error> {
+    let handler = Arc::new(handler);
+    lambda_http::run(lambda_http::service_fn(move |request: Request| {
+        let handler = handler.clone();
+        async move { Ok::<_, lambda_http::Error>(handler.handle(request).await) }
+    }))
+    .await
+}
+
 /// Checks access tokens against the injected clock (and, where the routes
 /// take them, API keys) and puts the client on the request's span.
 #[derive(Clone)]
