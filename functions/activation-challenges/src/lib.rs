@@ -15,8 +15,7 @@ use domain::ChallengeService;
 use http::StatusCode;
 use http_api::idempotency::guarded;
 use http_api::{
-    json_body, json_response, query, ApiError, Authenticator, ChallengeRoute, Function,
-    RouteHandler, Routed,
+    json_body, json_response, query, ApiError, Authenticator, ChallengeRoute, RouteHandler, Routed,
 };
 use lambda_http::{Body, Request, Response};
 use runtime_support::Platform;
@@ -54,7 +53,7 @@ impl ActivationChallengesFunction {
                 platform.challenges,
             ),
             auth: Authenticator::new(verifier, clock.clone()),
-            idempotency: Arc::new(Idempotency::new(stores.idempotency.clone(), clock)),
+            idempotency: platform.idempotency(),
             verify_limit: platform.limiter("verify", platform.rate_limits.verify),
         }
     }
@@ -144,7 +143,6 @@ impl ActivationChallengesFunction {
 
 #[async_trait]
 impl RouteHandler for ActivationChallengesFunction {
-    const FUNCTION: Function = Function::ActivationChallenges;
     type Route = ChallengeRoute;
 
     async fn dispatch(

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use domain::auth::{AuthRequest, P256SigningKey};
 use domain::AuthService;
 use http::StatusCode;
-use http_api::{json_body, json_response, ApiError, AuthRoute, Function, RouteHandler, Routed};
+use http_api::{json_body, json_response, ApiError, AuthRoute, RouteHandler, Routed};
 use lambda_http::{Body, Request, Response};
 use runtime_support::Platform;
 
@@ -29,7 +29,6 @@ impl AuthFunction {
 
 #[async_trait]
 impl RouteHandler for AuthFunction {
-    const FUNCTION: Function = Function::Auth;
     type Route = AuthRoute;
 
     async fn dispatch(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use domain::batches::{Chunk, ChunkOutcome};
-use domain::{BatchService, CodesService};
+use domain::BatchService;
 use runtime_support::Platform;
 use storage::MemoryQueue;
 
@@ -17,16 +17,10 @@ pub const DEFAULT_MAX_RECEIVES: u32 = 5;
 /// The worker's service, as its `main.rs` and the local API build it. It
 /// only processes chunks, so it queues nowhere.
 pub fn build(platform: &Platform) -> BatchService {
-    let stores = &platform.stores;
-    let codes = Arc::new(CodesService::new(
-        stores.devices.clone(),
-        stores.codes.clone(),
-        platform.clock.clone(),
-    ));
     BatchService::new(
-        stores.batches.clone(),
+        platform.stores.batches.clone(),
         Arc::new(MemoryQueue::closed()),
-        codes,
+        platform.codes_service(),
         platform.clock.clone(),
     )
 }

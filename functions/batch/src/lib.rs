@@ -6,11 +6,10 @@ use async_trait::async_trait;
 use domain::auth::AccessTokenVerifier;
 use domain::batches::{BatchRequest, BatchView};
 use domain::rate_limits::RateLimiter;
-use domain::{BatchService, ChunkQueue, CodesService};
+use domain::{BatchService, ChunkQueue};
 use http::StatusCode;
 use http_api::{
-    json_body, json_response, query, ApiError, Authenticator, BatchRoute, Function, RouteHandler,
-    Routed,
+    json_body, json_response, query, ApiError, Authenticator, BatchRoute, RouteHandler, Routed,
 };
 use lambda_http::{Body, Request, Response};
 use runtime_support::Platform;
@@ -38,14 +37,9 @@ impl BatchFunction {
         queue: Arc<dyn ChunkQueue>,
     ) -> Self {
         let clock = platform.clock.clone();
-        let stores = &platform.stores;
-        let codes = Arc::new(CodesService::new(
-            stores.devices.clone(),
-            stores.codes.clone(),
-            clock.clone(),
-        ));
+        let batches = platform.stores.batches.clone();
         BatchFunction {
-            batches: BatchService::new(stores.batches.clone(), queue, codes, clock.clone()),
+            batches: BatchService::new(batches, queue, platform.codes_service(), clock.clone()),
             auth: Authenticator::new(verifier, clock),
             submit_limit: platform.limiter("batch", platform.rate_limits.batch),
         }
@@ -54,7 +48,6 @@ impl BatchFunction {
 
 #[async_trait]
 impl RouteHandler for BatchFunction {
-    const FUNCTION: Function = Function::Batch;
     type Route = BatchRoute;
 
     async fn dispatch(

@@ -13,8 +13,7 @@ use domain::CodesService;
 use http::StatusCode;
 use http_api::idempotency::guarded;
 use http_api::{
-    json_body, json_response, query, ApiError, Authenticator, CodesRoute, Function, RouteHandler,
-    Routed,
+    json_body, json_response, query, ApiError, Authenticator, CodesRoute, RouteHandler, Routed,
 };
 use lambda_http::{Body, Request, Response};
 use runtime_support::Platform;
@@ -35,16 +34,10 @@ struct PageParams {
 impl CodesFunction {
     /// The function as its `main.rs` and the local API build it.
     pub fn build(platform: &Platform, verifier: AccessTokenVerifier) -> Self {
-        let clock = platform.clock.clone();
-        let stores = &platform.stores;
         CodesFunction {
-            codes: Arc::new(CodesService::new(
-                stores.devices.clone(),
-                stores.codes.clone(),
-                clock.clone(),
-            )),
-            auth: Authenticator::new(verifier, clock.clone()),
-            idempotency: Arc::new(Idempotency::new(stores.idempotency.clone(), clock)),
+            codes: platform.codes_service(),
+            auth: Authenticator::new(verifier, platform.clock.clone()),
+            idempotency: platform.idempotency(),
         }
     }
 
@@ -93,7 +86,6 @@ impl CodesFunction {
 
 #[async_trait]
 impl RouteHandler for CodesFunction {
-    const FUNCTION: Function = Function::Codes;
     type Route = CodesRoute;
 
     async fn dispatch(

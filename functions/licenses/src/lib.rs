@@ -15,7 +15,7 @@ use domain::LicenseService;
 use http::StatusCode;
 use http_api::idempotency::guarded;
 use http_api::{
-    json_body, json_response, query, ApiError, Authenticator, Function, HolderRoute, LicensesRoute,
+    json_body, json_response, query, ApiError, Authenticator, HolderRoute, LicensesRoute,
     RouteHandler, Routed, SubscriptionRoute, V4Route, VendorRoute,
 };
 use lambda_http::{Body, Request, Response};
@@ -142,7 +142,7 @@ impl LicensesFunction {
             ),
             auth: Authenticator::new(verifier, clock.clone())
                 .with_api_keys(stores.api_keys.clone()),
-            idempotency: Arc::new(Idempotency::new(stores.idempotency.clone(), clock)),
+            idempotency: platform.idempotency(),
         }
     }
 
@@ -455,7 +455,6 @@ fn failed_item(index: usize, license_id: Option<String>, error: LicenseError) ->
 
 #[async_trait]
 impl RouteHandler for LicensesFunction {
-    const FUNCTION: Function = Function::Licenses;
     type Route = LicensesRoute;
 
     async fn dispatch(

@@ -1,5 +1,6 @@
 //! What every HTTP function shares: routing, request parsing, the single
-//! error-to-HTTP mapping (`error`), configuration and logging.
+//! error-to-HTTP mapping (`error`), request limits, authentication and
+//! idempotency.
 #![forbid(unsafe_code)]
 
 pub mod error;
@@ -87,14 +88,16 @@ impl Routed {
     }
 }
 
-/// Matches the request to one of `function`'s routes.
-pub fn route_for(request: &Request, function: Function) -> Result<Routed, ApiError> {
+/// Matches the request to one of the routes of the function whose route
+/// enum is `R`; another function's route is not found here.
+pub fn route_for<R: FunctionRoute>(request: &Request) -> Result<(R, Routed), ApiError> {
     match match_route(request.method(), request.uri().path()) {
-        RouteMatch::Found { route, params } if route.function() == function => {
-            Ok(Routed { route, params })
-        }
+        RouteMatch::Found { route, params } => match R::from_id(route.id) {
+            Some(own) => Ok((own, Routed { route, params })),
+            None => Err(ApiError::RouteNotFound),
+        },
         RouteMatch::WrongMethod => Err(ApiError::MethodNotAllowed),
-        _ => Err(ApiError::RouteNotFound),
+        RouteMatch::NotFound => Err(ApiError::RouteNotFound),
     }
 }
 
@@ -151,7 +154,6 @@ pub fn finish_styled(
 /// around them: the request's log span, routing, and the final response.
 #[async_trait]
 pub trait RouteHandler: Send + Sync {
-    const FUNCTION: Function;
     /// The function's own routes, which `dispatch` matches exhaustively.
     type Route: FunctionRoute;
 
@@ -166,15 +168,10 @@ pub trait RouteHandler: Send + Sync {
         let started = Instant::now();
         let span = request_span(&request);
         async {
-            let outcome = match route_for(&request, Self::FUNCTION) {
-                Ok(routed) => match (
-                    limits::check(&request, &routed),
-                    Self::Route::from_id(routed.route.id),
-                ) {
-                    (Ok(()), Some(route)) => self.dispatch(&request, route, &routed).await,
-                    (Err(err), _) => Err(err),
-                    // `route_for` only passes the function's own routes.
-                    (Ok(()), None) => Err(ApiError::RouteNotFound),
+            let outcome = match route_for::<Self::Route>(&request) {
+                Ok((route, routed)) => match limits::check(&request, &routed) {
+                    Ok(()) => self.dispatch(&request, route, &routed).await,
+                    Err(err) => Err(err),
                 },
                 Err(err) => Err(err),
             };

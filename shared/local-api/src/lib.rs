@@ -13,10 +13,8 @@ use auth_function::AuthFunction;
 use batch_function::BatchFunction;
 use bytes::Bytes;
 use codes_function::CodesFunction;
-use domain::auth::{AccessTokenVerifier, AuthConfig, P256SigningKey};
-use domain::challenges::{ChallengeConfig, CleanupReport};
-use domain::clock::Clock;
-use domain::rate_limits::RateLimits;
+use domain::auth::{AccessTokenVerifier, P256SigningKey};
+use domain::challenges::CleanupReport;
 use domain::{ChallengeError, ChallengeService};
 use http_api::routes::error_style;
 use http_api::{match_route, ApiError, Function, RouteHandler, RouteMatch, MAX_BATCH_BODY_BYTES};
@@ -26,23 +24,20 @@ use hyper_util::rt::TokioIo;
 use lambda_http::{Body, Request, Response};
 use licenses_function::LicensesFunction;
 use runtime_support::Platform;
-use storage::{MemoryQueue, Stores};
+use storage::MemoryQueue;
 use tokio::net::TcpListener;
 
 /// The API's OpenAPI 3.1 document (`openapi/openapi.json`); a test holds it
 /// to the route table and `template.yaml`.
 pub const OPENAPI_DOCUMENT: &str = include_str!("../../../openapi/openapi.json");
 
-/// What the local API runs on.
+/// What the local API runs on: what every function is built from, and the
+/// keys that on AWS only one function each holds.
 pub struct LocalConfig {
-    pub stores: Stores,
+    pub platform: Platform,
     pub signing_key: P256SigningKey,
     /// Signs the license certificates `POST /deploy/{id}` issues.
     pub certificate_key: P256SigningKey,
-    pub clock: Arc<dyn Clock>,
-    pub auth: AuthConfig,
-    pub challenges: ChallengeConfig,
-    pub rate_limits: RateLimits,
     /// Runs the challenge cleanup this often in the background, as the
     /// schedule does on AWS; `None` leaves it to `LocalApi::cleanup`.
     pub cleanup_every: Option<std::time::Duration>,
@@ -64,13 +59,7 @@ impl LocalApi {
     /// (so this needs a Tokio runtime).
     pub fn new(config: LocalConfig) -> Self {
         let verifier = AccessTokenVerifier::new(&config.signing_key.public_key());
-        let platform = Platform {
-            stores: config.stores,
-            clock: config.clock,
-            auth: config.auth,
-            challenges: config.challenges,
-            rate_limits: config.rate_limits,
-        };
+        let platform = config.platform;
         let (queue, deliveries) = MemoryQueue::new();
         tokio::spawn(worker::run(
             batch_worker_function::build(&platform),

@@ -8,6 +8,7 @@ use clap::Parser;
 use domain::auth::{AuthConfig, P256SigningKey};
 use domain::clock::SystemClock;
 use local_api::{LocalApi, LocalConfig};
+use runtime_support::Platform;
 use storage::{dynamodb_client, DynamoStore, MemoryStore, Seed, Stores};
 
 #[derive(Parser)]
@@ -72,14 +73,17 @@ async fn run(args: Args) -> Result<(), String> {
     let signing_key = load_or_create_signing_key(&args.signing_key)?;
     let certificate_key = load_or_create_signing_key(&args.certificate_key)?;
     let api = Arc::new(LocalApi::new(LocalConfig {
-        stores,
+        platform: Platform {
+            stores,
+            clock: Arc::new(SystemClock),
+            auth: AuthConfig::default(),
+            challenges: runtime_support::config::challenge_config_from_env()
+                .map_err(|e| e.to_string())?,
+            rate_limits: runtime_support::config::rate_limits_from_env()
+                .map_err(|e| e.to_string())?,
+        },
         signing_key,
         certificate_key,
-        clock: Arc::new(SystemClock),
-        auth: AuthConfig::default(),
-        challenges: runtime_support::config::challenge_config_from_env()
-            .map_err(|e| e.to_string())?,
-        rate_limits: runtime_support::config::rate_limits_from_env().map_err(|e| e.to_string())?,
         cleanup_every: (!args.cleanup_once)
             .then(|| std::time::Duration::from_secs(args.cleanup_interval_secs.max(1))),
     }));

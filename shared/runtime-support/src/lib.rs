@@ -13,7 +13,9 @@ use std::sync::Arc;
 use domain::auth::AuthConfig;
 use domain::challenges::ChallengeConfig;
 use domain::clock::{Clock, SystemClock};
-use domain::rate_limits::{RateLimiter, RateLimits};
+use domain::idempotency::Idempotency;
+use domain::rate_limits::{RateLimit, RateLimiter, RateLimits};
+use domain::CodesService;
 use storage::Stores;
 
 pub use config::ConfigError;
@@ -45,13 +47,27 @@ impl Platform {
         })
     }
 
+    /// Devices and codes: the codes function serves them, and the batch
+    /// function and worker issue through them.
+    pub fn codes_service(&self) -> Arc<CodesService> {
+        Arc::new(CodesService::new(
+            self.stores.devices.clone(),
+            self.stores.codes.clone(),
+            self.clock.clone(),
+        ))
+    }
+
+    /// `Idempotency-Key` handling over the platform's store and clock.
+    pub fn idempotency(&self) -> Arc<Idempotency> {
+        Arc::new(Idempotency::new(
+            self.stores.idempotency.clone(),
+            self.clock.clone(),
+        ))
+    }
+
     /// A per-client limit named `name` (its store bucket prefix), over the
     /// platform's rate-limit store and clock.
-    pub fn limiter(
-        &self,
-        name: &'static str,
-        limit: Option<domain::rate_limits::RateLimit>,
-    ) -> RateLimiter {
+    pub fn limiter(&self, name: &'static str, limit: Option<RateLimit>) -> RateLimiter {
         RateLimiter::new(
             name,
             limit,

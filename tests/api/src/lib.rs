@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use local_api::{LocalApi, LocalConfig};
+use runtime_support::Platform;
 use serde_json::{json, Value};
 use storage::{dynamodb_client, DynamoStore, MemoryStore, Stores};
 
@@ -129,13 +130,15 @@ impl TestApi {
         let certificate_key = P256SigningKey::generate();
         let private_key_pems = vec![signing_key.to_pkcs8_pem(), certificate_key.to_pkcs8_pem()];
         let api = Arc::new(LocalApi::new(LocalConfig {
-            stores: stores.clone(),
+            platform: Platform {
+                stores: stores.clone(),
+                clock: clock.clone(),
+                auth: AuthConfig::default(),
+                challenges: domain::challenges::ChallengeConfig::default(),
+                rate_limits,
+            },
             signing_key,
             certificate_key,
-            clock: clock.clone(),
-            auth: AuthConfig::default(),
-            challenges: domain::challenges::ChallengeConfig::default(),
-            rate_limits,
             cleanup_every: None,
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
