@@ -2,12 +2,12 @@
 //! activation challenges (`/v1/mfa/challenges/activation`), their
 //! verification and their delivery events (`docs/challenges.md`).
 
-use async_trait::async_trait;
-use domain::auth::AccessTokenVerifier;
-use domain::challenges::{
+use api_types::solaris::{
     ChallengeView, CreateChallengeBody, DeliveryEventBody, DeliveryEventView, ListChallengesParams,
     VerifyBody,
 };
+use async_trait::async_trait;
+use domain::auth::AccessTokenVerifier;
 use domain::clients::ClientKey;
 use domain::idempotency::Idempotency;
 use domain::rate_limits::RateLimiter;
@@ -48,7 +48,7 @@ impl ActivationChallengesFunction {
         let stores = &platform.stores;
         ActivationChallengesFunction {
             challenges: ChallengeService::new(
-                stores.challenges.clone(),
+                stores.challenges(),
                 clock.clone(),
                 platform.challenges,
             ),
@@ -101,7 +101,7 @@ impl ActivationChallengesFunction {
             ChallengeRoute::Verify => {
                 self.verify_limit.check(account).await?;
                 let body: VerifyBody = json_body(request)?;
-                let challenge = self.challenges.verify(account, id, &body).await?;
+                let challenge = self.challenges.verify(account, id, &body.into()).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &ChallengeView::from(&challenge),
@@ -109,7 +109,8 @@ impl ActivationChallengesFunction {
             }
             ChallengeRoute::CreateDeliveryEvent => {
                 let body: DeliveryEventBody = json_body(request)?;
-                let (challenge, event) = self.challenges.add_event(account, id, &body).await?;
+                let (challenge, event) =
+                    self.challenges.add_event(account, id, &body.into()).await?;
                 // The document answers with the challenge; the new event is
                 // where Location points.
                 Ok(with_location(

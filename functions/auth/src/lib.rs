@@ -1,7 +1,8 @@
 //! `POST /auth`: exchanges a client's signed auth token for an access token.
 
+use api_types::biolite::auth::{AccessTokenView, AuthRequest};
 use async_trait::async_trait;
-use domain::auth::{AuthRequest, P256SigningKey};
+use domain::auth::P256SigningKey;
 use domain::AuthService;
 use http::StatusCode;
 use http_api::{json_body, json_response, ApiError, AuthRoute, RouteHandler, Routed};
@@ -17,7 +18,7 @@ impl AuthFunction {
     /// function holds the key that signs access tokens.
     pub fn build(platform: &Platform, signing_key: P256SigningKey) -> Self {
         let auth = AuthService::new(
-            platform.stores.clients.clone(),
+            platform.stores.clients(),
             platform.clock.clone(),
             signing_key,
             platform.auth,
@@ -40,8 +41,11 @@ impl RouteHandler for AuthFunction {
         let AuthRoute::Exchange = route;
         let body: AuthRequest =
             json_body(request).map_err(|_| ApiError::Auth(domain::AuthError::BadRequest))?;
-        let token = self.auth.exchange(&body).await?;
+        let token = self.auth.exchange(&body.token, &body.token_type).await?;
         http_api::record_client(&token.client);
-        Ok(json_response(StatusCode::OK, &token))
+        Ok(json_response(
+            StatusCode::OK,
+            &AccessTokenView::from(&token),
+        ))
     }
 }

@@ -18,7 +18,7 @@ pub const DEFAULT_MAX_RECEIVES: u32 = 5;
 /// only processes chunks, so it queues nowhere.
 pub fn build(platform: &Platform) -> BatchService {
     BatchService::new(
-        platform.stores.batches.clone(),
+        platform.stores.batches(),
         Arc::new(MemoryQueue::closed()),
         platform.codes_service(),
         platform.clock.clone(),

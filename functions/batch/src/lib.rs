@@ -2,9 +2,12 @@
 
 use std::sync::Arc;
 
+use api_types::biolite::batch::{batch_csv, BatchDetail, BatchListing, BatchRequest, BatchView};
 use async_trait::async_trait;
 use domain::auth::AccessTokenVerifier;
-use domain::batches::{BatchRequest, BatchView};
+use domain::batches::{decode_batch_cursor, BatchError};
+use domain::idempotency::IdempotencyKey;
+use domain::paging::page_limit;
 use domain::rate_limits::RateLimiter;
 use domain::{BatchService, ChunkQueue};
 use http::StatusCode;
@@ -37,7 +40,7 @@ impl BatchFunction {
         queue: Arc<dyn ChunkQueue>,
     ) -> Self {
         let clock = platform.clock.clone();
-        let batches = platform.stores.batches.clone();
+        let batches = platform.stores.batches();
         BatchFunction {
             batches: BatchService::new(batches, queue, platform.codes_service(), clock.clone()),
             auth: Authenticator::new(verifier, clock),
@@ -63,11 +66,14 @@ impl RouteHandler for BatchFunction {
                 let body: BatchRequest = json_body(request)?;
                 let key = request
                     .headers()
-                    .get("idempotency-key")
-                    .map(|v| v.to_str().unwrap_or("\u{0}"));
+                    .get(http_api::idempotency::IDEMPOTENCY_KEY)
+                    .map(|v| IdempotencyKey::parse(v.to_str().unwrap_or("\u{0}")))
+                    .transpose()
+                    .map_err(BatchError::from)?;
+                let orders = body.into_orders()?;
                 let batch = self
                     .batches
-                    .create(&client, request.body().as_ref(), body, key)
+                    .create(&client, request.body().as_ref(), orders, key.as_ref())
                     .await?;
                 let view = BatchView::from(&batch);
                 let mut response = json_response(StatusCode::ACCEPTED, &view);
@@ -80,18 +86,21 @@ impl RouteHandler for BatchFunction {
             }
             BatchRoute::List => {
                 let page: DetailParams = query(request)?;
-                let listing = self
-                    .batches
-                    .list(&client, page.limit.as_deref(), page.cursor.as_deref())
-                    .await?;
-                Ok(json_response(StatusCode::OK, &listing))
+                let limit = page_limit("limit", page.limit.as_deref()).map_err(BatchError::from)?;
+                let after = page
+                    .cursor
+                    .as_deref()
+                    .map(decode_batch_cursor)
+                    .transpose()?;
+                let found = self.batches.list(&client, limit, after.as_ref()).await?;
+                Ok(json_response(StatusCode::OK, &BatchListing::from(&found)))
             }
             BatchRoute::Get => {
                 let params: DetailParams = query(request)?;
                 let id = routed.param("id");
                 match params.format.as_deref() {
                     Some("csv") => {
-                        let csv = self.batches.csv(&client, id).await?;
+                        let csv = batch_csv(&self.batches.all_items(&client, id).await?);
                         Ok(Response::builder()
                             .status(StatusCode::OK)
                             .header(http::header::CONTENT_TYPE, "text/csv; charset=utf-8")
@@ -99,7 +108,7 @@ impl RouteHandler for BatchFunction {
                             .expect("status and header are valid"))
                     }
                     None | Some("json") => {
-                        let detail = self
+                        let page = self
                             .batches
                             .detail(
                                 &client,
@@ -108,7 +117,7 @@ impl RouteHandler for BatchFunction {
                                 params.cursor.as_deref(),
                             )
                             .await?;
-                        Ok(json_response(StatusCode::OK, &detail))
+                        Ok(json_response(StatusCode::OK, &BatchDetail::from(&page)))
                     }
                     Some(_) => Err(ApiError::MalformedQuery(
                         "format must be json or csv".into(),

@@ -9,7 +9,7 @@ use runtime_support::Platform;
 /// The cleanup's service, as its `main.rs` and the local API build it.
 pub fn build(platform: &Platform) -> ChallengeService {
     ChallengeService::new(
-        platform.stores.challenges.clone(),
+        platform.stores.challenges(),
         platform.clock.clone(),
         platform.challenges,
     )

@@ -3,13 +3,16 @@
 
 use std::sync::Arc;
 
+use api_types::biolite::codes::{CodeListing, CodeRequest, ListCodesParams};
+use api_types::biolite::devices::{DeviceListing, DeviceView, NewDeviceBody};
+use api_types::biolite::PageParams;
 use async_trait::async_trait;
 use domain::auth::AccessTokenVerifier;
 use domain::clients::ClientKey;
-use domain::codes::{CodeRequest, ListCodesParams};
-use domain::devices::{DeviceView, NewDevice};
+use domain::devices::parse_device_cursor;
 use domain::idempotency::Idempotency;
-use domain::CodesService;
+use domain::paging::page_limit;
+use domain::{CodesError, CodesService};
 use http::StatusCode;
 use http_api::idempotency::guarded;
 use http_api::{
@@ -17,18 +20,11 @@ use http_api::{
 };
 use lambda_http::{Body, Request, Response};
 use runtime_support::Platform;
-use serde::Deserialize;
 
 pub struct CodesFunction {
     codes: Arc<CodesService>,
     auth: Authenticator,
     idempotency: Arc<Idempotency>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct PageParams {
-    limit: Option<String>,
-    cursor: Option<String>,
 }
 
 impl CodesFunction {
@@ -51,8 +47,10 @@ impl CodesFunction {
         let codes = &self.codes;
         match route {
             CodesRoute::RegisterDevice => {
-                let body: NewDevice = json_body(request)?;
-                let device = codes.register_device(client, body).await?;
+                let body: NewDeviceBody = json_body(request)?;
+                let device = codes
+                    .register_device(client, body.into_command().map_err(CodesError::from)?)
+                    .await?;
                 Ok(json_response(
                     StatusCode::CREATED,
                     &DeviceView::from(&device),
@@ -60,10 +58,18 @@ impl CodesFunction {
             }
             CodesRoute::ListDevices => {
                 let page: PageParams = query(request)?;
-                let listing = codes
-                    .list_devices(client, page.limit.as_deref(), page.cursor.as_deref())
-                    .await?;
-                Ok(json_response(StatusCode::OK, &listing))
+                let limit = page_limit("limit", page.limit.as_deref()).map_err(CodesError::from)?;
+                let after = page
+                    .cursor
+                    .as_deref()
+                    .map(parse_device_cursor)
+                    .transpose()
+                    .map_err(CodesError::from)?;
+                let found = codes.list_devices(client, limit, after.as_ref()).await?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &DeviceListing::new(&found.items, found.next.as_ref()),
+                ))
             }
             CodesRoute::GetDevice => {
                 let device = codes.device(client, routed.param("serialNum")).await?;
@@ -71,14 +77,14 @@ impl CodesFunction {
             }
             CodesRoute::IssueCode => {
                 let body: CodeRequest = json_body(request)?;
-                let code = codes.issue_code(client, &body).await?;
+                let code = codes.issue(client, &body.validate()?, None).await?;
                 runtime_support::metrics::record(runtime_support::metrics::Metric::CodesIssued, 1);
                 Ok(json_response(StatusCode::CREATED, &code))
             }
             CodesRoute::ListCodes => {
                 let params: ListCodesParams = query(request)?;
-                let listing = codes.list_codes(client, params).await?;
-                Ok(json_response(StatusCode::OK, &listing))
+                let found = codes.list_codes(&params.into_query(client)?).await?;
+                Ok(json_response(StatusCode::OK, &CodeListing::from(found)))
             }
         }
     }

@@ -3,13 +3,12 @@
 //! and the subscription API (`/query/license`, `/create`, `/deploy/{id}`,
 //! `/activation/...`), all on one licensing model (`docs/licenses.md`).
 
+use api_types::licensing::*;
 use async_trait::async_trait;
 use domain::auth::{AccessTokenVerifier, P256SigningKey};
 use domain::clients::ClientKey;
 use domain::idempotency::Idempotency;
 use domain::licensing::deploy::CertificateDeployer;
-use domain::licensing::requests::*;
-use domain::licensing::views::*;
 use domain::licensing::{LicenseError, LicenseQuery};
 use domain::LicenseService;
 use http::StatusCode;
@@ -113,8 +112,8 @@ fn form_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
 fn license_listing(
     page: domain::Page<domain::licensing::License, domain::licensing::LicensePosition>,
     now: domain::clock::Timestamp,
-) -> Listing<LicenseView> {
-    Listing {
+) -> ItemsPage<LicenseView> {
+    ItemsPage {
         items: page
             .items
             .iter()
@@ -136,12 +135,11 @@ impl LicensesFunction {
         let stores = &platform.stores;
         LicensesFunction {
             licenses: LicenseService::new(
-                stores.licenses.clone(),
+                stores.licenses(),
                 Arc::new(CertificateDeployer::new(certificate_key)),
                 clock.clone(),
             ),
-            auth: Authenticator::new(verifier, clock.clone())
-                .with_api_keys(stores.api_keys.clone()),
+            auth: Authenticator::new(verifier, clock.clone()).with_api_keys(stores.api_keys()),
             idempotency: platform.idempotency(),
         }
     }
@@ -156,12 +154,16 @@ impl LicensesFunction {
             HolderRoute::GetPublicLicense => {
                 let params: VendorParams = query(request)?;
                 let key = required("key", &params.key)?;
-                Ok(vendor(self.licenses.public_info(key).await?))
+                Ok(vendor(PublicLicenseInfo::from(
+                    self.licenses.public_info(key).await?,
+                )))
             }
             HolderRoute::CreateToken => {
                 let form: CreateTokenForm = form_body(request)?;
                 let key = required("licenseKey", &form.license_key)?;
-                Ok(vendor(self.licenses.issue_login_token(key).await?))
+                Ok(vendor(LoginTokenView::from(
+                    &self.licenses.issue_login_token(key).await?,
+                )))
             }
         }
     }
@@ -266,7 +268,7 @@ impl LicensesFunction {
                     .licenses
                     .list_products(account, params.limit.as_deref(), params.cursor.as_deref())
                     .await?;
-                let listing = Listing {
+                let listing = ItemsPage {
                     items: page.items.iter().map(ProductView::from).collect(),
                     next_cursor: page.next,
                 };
@@ -325,10 +327,8 @@ impl LicensesFunction {
         match route {
             VendorRoute::GetProductLicenses => {
                 let params: VendorParams = query(request)?;
-                let product = ProductRef::from_params(
-                    params.product_id.as_deref(),
-                    params.product_sku.as_deref(),
-                )?;
+                let product =
+                    product_ref(params.product_id.as_deref(), params.product_sku.as_deref())?;
                 let page = self
                     .licenses
                     .product_licenses(account, &product, params.cursor.as_deref())
@@ -353,7 +353,9 @@ impl LicensesFunction {
             VendorRoute::GetTokenValidity => {
                 let params: VendorParams = query(request)?;
                 let token = required("token", &params.token)?;
-                let identity = self.licenses.redeem_login_token(account, token).await?;
+                let identity = AuthenticatedIdentity::from(
+                    self.licenses.redeem_login_token(account, token).await?,
+                );
                 Ok(vendor(
                     serde_json::json!({ "authenticatedIdentity": identity }),
                 ))
@@ -379,7 +381,11 @@ impl LicensesFunction {
         match route {
             SubscriptionRoute::QueryLicenses => {
                 let body: QueryBody = json_body(request)?;
-                let (records, count, limit) = self.licenses.query(account, &body).await?;
+                let (query, after) = body.validate(account, self.licenses.now())?;
+                let (records, count, limit) = self
+                    .licenses
+                    .query(account, query, after.as_deref())
+                    .await?;
                 let offset = match records.first() {
                     Some(first) => serde_json::json!({
                         "id": first.id,
@@ -399,7 +405,10 @@ impl LicensesFunction {
             }
             SubscriptionRoute::CreateLicense => {
                 let body: SubscriptionLicenseBody = json_body(request)?;
-                let license = self.licenses.create_subscription(account, &body).await?;
+                let license = self
+                    .licenses
+                    .create_subscription(account, body.validate(self.licenses.now())?)
+                    .await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &OkResponse::new(SubscriptionLicense::from(&license)),
@@ -409,7 +418,7 @@ impl LicensesFunction {
                 let body: DeployBody = json_body(request)?;
                 let license = self
                     .licenses
-                    .deploy(account, routed.param("id"), &body)
+                    .deploy(account, routed.param("id"), &body.order())
                     .await?;
                 Ok(json_response(
                     StatusCode::OK,
@@ -418,7 +427,7 @@ impl LicensesFunction {
             }
             SubscriptionRoute::IssueNonce => {
                 let body: NonceBody = json_body(request)?;
-                let nonce = self.licenses.issue_nonce(account, &body).await?;
+                let nonce = self.licenses.issue_nonce(account, &body.signer()?).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &OkResponse::new(NonceView {
@@ -431,7 +440,7 @@ impl LicensesFunction {
             }
             SubscriptionRoute::Activate => {
                 let body: ActivateBody = json_body(request)?;
-                let license = self.licenses.activate(account, &body).await?;
+                let license = self.licenses.activate(account, &body.validate()?).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &Activation::new(&license, self.licenses.now()),

@@ -10,7 +10,7 @@ use domain::auth::{ClientAuthClaims, P256SigningKey};
 use domain::clients::api_keys::ApiKey;
 use domain::clients::{Client, ClientKey, PublicKey, RegisteredKey};
 use domain::clock::{Clock, SystemClock};
-use domain::devices::{NewDevice, ProtocolName, SerialInput, SerialNumber};
+use domain::devices::{NewDevice, ProtocolName, SerialNumber};
 use domain::{CodesError, CodesService, StoreError};
 use serde_json::json;
 use storage::{dynamodb_client, DynamoStore, MemoryStore, Seed, Stores};
@@ -136,8 +136,8 @@ impl Backend {
 
     fn stores(&self) -> Stores {
         match self {
-            Backend::SeedFile(_, store) => Stores::from_adapter(store.clone()),
-            Backend::Dynamo(store) => Stores::from_adapter(store.clone()),
+            Backend::SeedFile(_, store) => Stores::from(store.clone()),
+            Backend::Dynamo(store) => Stores::from(store.clone()),
         }
     }
 
@@ -214,7 +214,7 @@ async fn run(args: Args) -> Result<(), String> {
                 created_at: clock.now(),
             };
             stores
-                .clients
+                .clients()
                 .create_client(&client)
                 .await
                 .map_err(|e| match e {
@@ -231,7 +231,7 @@ async fn run(args: Args) -> Result<(), String> {
             let public_key = read_public_key(public_key)?;
             let registered = RegisteredKey::new(&public_key, clock.now());
             stores
-                .clients
+                .clients()
                 .add_public_key(&key, &registered)
                 .await
                 .map_err(|e| match e {
@@ -255,7 +255,7 @@ async fn run(args: Args) -> Result<(), String> {
         } => {
             let serial = SerialNumber::parse(serial).map_err(|e| e.to_string())?;
             let device = stores
-                .devices
+                .devices()
                 .get_device(&client_key(key)?, &serial)
                 .await
                 .map_err(|e| e.to_string())?
@@ -268,7 +268,7 @@ async fn run(args: Args) -> Result<(), String> {
         } => {
             let key = client_key(key)?;
             if stores
-                .clients
+                .clients()
                 .get_client(&key)
                 .await
                 .map_err(|e| e.to_string())?
@@ -278,7 +278,7 @@ async fn run(args: Args) -> Result<(), String> {
             }
             let issued = ApiKey::issue(&key, label, clock.now());
             stores
-                .api_keys
+                .api_keys()
                 .create_api_key(&issued.record)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -289,7 +289,7 @@ async fn run(args: Args) -> Result<(), String> {
         }
         Command::ListApiKeys { client_key: key } => {
             let keys = stores
-                .api_keys
+                .api_keys()
                 .list_api_keys(&client_key(key)?)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -306,7 +306,7 @@ async fn run(args: Args) -> Result<(), String> {
         } => {
             let key = client_key(key)?;
             stores
-                .api_keys
+                .api_keys()
                 .revoke_api_key(&key, id)
                 .await
                 .map_err(|e| match e {
@@ -351,7 +351,7 @@ async fn import_devices(
 ) -> Result<(), String> {
     let rows = keycode::device_list::read_all(csv)?;
     if stores
-        .clients
+        .clients()
         .get_client(client)
         .await
         .map_err(|e| e.to_string())?
@@ -359,15 +359,13 @@ async fn import_devices(
     {
         return Err(format!("no client {client}"));
     }
-    let codes = CodesService::new(
-        stores.devices.clone(),
-        stores.codes.clone(),
-        Arc::new(SystemClock),
-    );
+    let codes = CodesService::new(stores.devices(), stores.codes(), Arc::new(SystemClock));
     let (mut created, mut existing) = (0, 0);
     for row in rows {
+        let serial =
+            SerialNumber::parse(&row.serial).map_err(|e| format!("line {}: {e}", row.line))?;
         let request = NewDevice {
-            serial_num: SerialInput::Text(row.serial.clone()),
+            serial,
             protocol: ProtocolName::Openpaygo,
             extended: Some(extended),
             restricted_digit_set: Some(row.restricted_digit_set),

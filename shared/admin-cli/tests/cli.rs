@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use domain::auth::{AuthConfig, AuthRequest, P256SigningKey};
+use domain::auth::{AuthConfig, P256SigningKey};
 use domain::clients::ClientKey;
 use domain::clock::SystemClock;
 use domain::devices::SerialNumber;
@@ -121,10 +121,10 @@ async fn the_seed_file_carries_clients_keys_and_devices_to_the_local_api() {
 
     let seed = Seed::load(&dir.join(".local/seed.json")).unwrap();
     let store = Arc::new(MemoryStore::from_seed(seed).unwrap());
-    let stores = Stores::from_adapter(store);
+    let stores = Stores::from(store);
     let demo = ClientKey::parse("ck_demo").unwrap();
     let device = stores
-        .devices
+        .devices()
         .get_device(&demo, &SerialNumber::parse("TEST2").unwrap())
         .await
         .unwrap()
@@ -134,16 +134,12 @@ async fn the_seed_file_carries_clients_keys_and_devices_to_the_local_api() {
         (10, Some(432435255))
     );
     let auth = AuthService::new(
-        stores.clients,
+        stores.clients(),
         Arc::new(SystemClock),
         P256SigningKey::generate(),
         AuthConfig::default(),
     );
-    let request = AuthRequest {
-        token: token.trim().to_owned(),
-        token_type: "auth".into(),
-    };
-    auth.exchange(&request)
+    auth.exchange(token.trim(), "auth")
         .await
         .expect("the signed token authenticates");
 
@@ -196,16 +192,16 @@ async fn the_seed_file_carries_clients_keys_and_devices_to_the_local_api() {
     let seed_text = std::fs::read_to_string(dir.join(".local/seed.json")).unwrap();
     assert!(!seed_text.contains(&second), "only hashes are stored");
     let store = MemoryStore::from_seed(Seed::load(&dir.join(".local/seed.json")).unwrap()).unwrap();
-    let stores = Stores::from_adapter(Arc::new(store));
+    let stores = Stores::from(Arc::new(store));
     let find = |key: &str| domain::clients::api_keys::lookup_hash(key).unwrap();
     assert!(stores
-        .api_keys
+        .api_keys()
         .find_api_key(&find(&second))
         .await
         .unwrap()
         .is_some());
     assert!(stores
-        .api_keys
+        .api_keys()
         .find_api_key(&find(&first))
         .await
         .unwrap()

@@ -4,7 +4,9 @@
 use std::future::Future;
 
 use domain::clients::ClientKey;
-use domain::idempotency::{fingerprint, Begin, Idempotency, IdempotencyError, StoredResponse};
+use domain::idempotency::{
+    fingerprint, Begin, Idempotency, IdempotencyError, IdempotencyKey, StoredResponse,
+};
 use lambda_http::{Body, Request, Response};
 
 use crate::{ApiError, Routed};
@@ -32,14 +34,14 @@ where
     else {
         return work.await;
     };
-    let key = key.to_str().map_err(|_| IdempotencyError::InvalidKey)?;
+    let key = IdempotencyKey::parse(key.to_str().map_err(|_| IdempotencyError::InvalidKey)?)?;
     let print = fingerprint(
         request.method().as_str(),
         request.uri().path(),
         request.uri().query().unwrap_or(""),
         request.body().as_ref(),
     );
-    let claim = match idempotency.begin(account, key, &print).await? {
+    let claim = match idempotency.begin(account, &key, &print).await? {
         Begin::Replay(stored) => return Ok(replay(stored)),
         Begin::Proceed(claim) => claim,
     };

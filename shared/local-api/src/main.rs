@@ -62,12 +62,12 @@ async fn run(args: Args) -> Result<(), String> {
             if args.create_table {
                 store.create_table().await.map_err(|e| e.to_string())?;
             }
-            Stores::from_adapter(Arc::new(store))
+            Stores::from(Arc::new(store))
         }
         None => {
             let seed = Seed::load(&args.seed)?;
             let store = MemoryStore::from_seed(seed).map_err(|e| e.to_string())?;
-            Stores::from_adapter(Arc::new(store))
+            Stores::from(Arc::new(store))
         }
     };
     let signing_key = load_or_create_signing_key(&args.signing_key)?;

@@ -7,8 +7,7 @@ use domain::auth::{AccessTokenVerifier, P256SigningKey};
 use domain::challenges::ChallengeConfig;
 use domain::clients::PublicKey;
 use domain::rate_limits::{RateLimit, RateLimits};
-use domain::ChunkQueue;
-use storage::{dynamodb_client, sqs_client, DynamoStore, SqsQueue, Stores};
+use storage::{dynamodb_client, DynamoStore, Stores};
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
@@ -26,17 +25,16 @@ pub async fn stores_from_env() -> Result<Stores, ConfigError> {
     let table = required("TABLE_NAME")?;
     let endpoint = std::env::var("DYNAMODB_ENDPOINT").ok();
     let client = dynamodb_client(endpoint.as_deref()).await;
-    Ok(Stores::from_adapter(Arc::new(DynamoStore::new(
-        client, table,
-    ))))
+    Ok(Stores::from(Arc::new(DynamoStore::new(client, table))))
 }
 
 /// `QUEUE_URL`, and `SQS_ENDPOINT` to use a local SQS-compatible server.
-pub async fn queue_from_env() -> Result<Arc<dyn ChunkQueue>, ConfigError> {
+#[cfg(feature = "sqs")]
+pub async fn queue_from_env() -> Result<Arc<dyn domain::ChunkQueue>, ConfigError> {
     let url = required("QUEUE_URL")?;
     let endpoint = std::env::var("SQS_ENDPOINT").ok();
-    let client = sqs_client(endpoint.as_deref()).await;
-    Ok(Arc::new(SqsQueue::new(client, url)))
+    let client = storage::sqs_client(endpoint.as_deref()).await;
+    Ok(Arc::new(storage::SqsQueue::new(client, url)))
 }
 
 /// `ACCESS_TOKEN_PRIVATE_KEY`: the PKCS#8 PEM that signs access tokens.

@@ -51,8 +51,8 @@ impl Platform {
     /// function and worker issue through them.
     pub fn codes_service(&self) -> Arc<CodesService> {
         Arc::new(CodesService::new(
-            self.stores.devices.clone(),
-            self.stores.codes.clone(),
+            self.stores.devices(),
+            self.stores.codes(),
             self.clock.clone(),
         ))
     }
@@ -60,7 +60,7 @@ impl Platform {
     /// `Idempotency-Key` handling over the platform's store and clock.
     pub fn idempotency(&self) -> Arc<Idempotency> {
         Arc::new(Idempotency::new(
-            self.stores.idempotency.clone(),
+            self.stores.idempotency(),
             self.clock.clone(),
         ))
     }
@@ -68,11 +68,6 @@ impl Platform {
     /// A per-client limit named `name` (its store bucket prefix), over the
     /// platform's rate-limit store and clock.
     pub fn limiter(&self, name: &'static str, limit: Option<RateLimit>) -> RateLimiter {
-        RateLimiter::new(
-            name,
-            limit,
-            self.stores.rate_limits.clone(),
-            self.clock.clone(),
-        )
+        RateLimiter::new(name, limit, self.stores.rate_limits(), self.clock.clone())
     }
 }

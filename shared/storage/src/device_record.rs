@@ -79,15 +79,21 @@ impl TryFrom<DeviceRecord> for Device {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::devices::NewDevice;
+    use domain::devices::{NewDevice, ProtocolName, SerialNumber};
 
     #[test]
     fn debug_output_never_shows_the_key() {
         const KEY: &str = "bc41ec9530f6dac86b1a29ab82edc5fb";
-        let request: NewDevice = serde_json::from_value(serde_json::json!({
-            "serialNum": "SN-1", "protocol": "openpaygo", "secretKey": KEY
-        }))
-        .unwrap();
+        let request = NewDevice {
+            serial: SerialNumber::parse("SN-1").unwrap(),
+            protocol: ProtocolName::Openpaygo,
+            extended: None,
+            restricted_digit_set: None,
+            time_divider: None,
+            secret_key: Some(KEY.into()),
+            starting_code: None,
+            count: None,
+        };
         assert!(!format!("{request:?}").contains(KEY));
         let client = ClientKey::parse("ck_test").unwrap();
         let device = request.into_device(&client, Timestamp::MIN).unwrap();

@@ -77,8 +77,8 @@ macro_rules! on_both_stores {
 /// Empty stores on `backend`.
 pub async fn stores(backend: Backend) -> Stores {
     match backend {
-        Backend::Memory => Stores::from_adapter(Arc::new(MemoryStore::new())),
-        Backend::DynamoDb => Stores::from_adapter(Arc::new(fresh_dynamo_store().await)),
+        Backend::Memory => Stores::from(Arc::new(MemoryStore::new())),
+        Backend::DynamoDb => Stores::from(Arc::new(fresh_dynamo_store().await)),
     }
 }
 
@@ -320,7 +320,7 @@ impl TestApi {
             )],
             created_at: self.clock.now(),
         };
-        self.stores.clients.create_client(&client).await.unwrap();
+        self.stores.clients().create_client(&client).await.unwrap();
         TestClient { key, signing_key }
     }
 
@@ -330,7 +330,7 @@ impl TestApi {
         let issued =
             domain::clients::api_keys::ApiKey::issue(&client.key, "tests", self.clock.now());
         self.stores
-            .api_keys
+            .api_keys()
             .create_api_key(&issued.record)
             .await
             .unwrap();

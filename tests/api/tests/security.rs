@@ -978,7 +978,7 @@ async fn secrets_never_leave(api: &TestApi) {
     let client = domain::clients::ClientKey::parse(acme.key.as_str()).unwrap();
     let generated = api
         .stores
-        .devices
+        .devices()
         .get_device(
             &client,
             &domain::devices::SerialNumber::parse("S-2").unwrap(),

@@ -84,20 +84,9 @@ impl Default for AuthConfig {
     }
 }
 
-/// The body of `POST /auth`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuthRequest {
-    pub token: String,
-    pub token_type: String,
-}
-
-/// What `POST /auth` answers.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// An issued access token and whom it speaks for.
+#[derive(Debug, Clone)]
 pub struct AccessToken {
-    /// Whom the token speaks for; for logs, not part of the answer.
-    #[serde(skip)]
     pub client: ClientKey,
     pub access_token: String,
     pub token_type: &'static str,
@@ -309,11 +298,12 @@ impl AuthService {
     }
 
     /// Checks the auth token rule by rule and answers an access token.
-    pub async fn exchange(&self, request: &AuthRequest) -> Result<AccessToken, AuthError> {
-        if request.token_type != "auth" {
+    /// `token_type` must be `auth`.
+    pub async fn exchange(&self, token: &str, token_type: &str) -> Result<AccessToken, AuthError> {
+        if token_type != "auth" {
             return Err(AuthError::BadRequest);
         }
-        let token = request.token.trim();
+        let token = token.trim();
         if token.len() > self.config.max_token_bytes {
             return Err(AuthError::TooLong(self.config.max_token_bytes));
         }

@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use crate::clients::ClientKey;
 use crate::clock::{Clock, Timestamp};
 pub use crate::codes::BatchItemRef;
-use crate::codes::{CodeOrder, CodeRequest, CodesError, CodesService};
+use crate::codes::{CodeOrder, CodesError, CodesService};
 use crate::field::FieldError;
-use crate::idempotency::{validate_key, KEY_TTL_SECS};
+use crate::idempotency::{IdempotencyKey, KEY_TTL_SECS};
 use crate::paging::{page_limit, Page};
 use crate::random::random_hex;
 use crate::store::StoreError;
@@ -29,7 +29,7 @@ pub const MAX_BATCH_ITEMS: usize = 10_000;
 /// Items per queued chunk: one SQS message, well under its 256 KiB.
 pub const CHUNK_SIZE: u32 = 100;
 /// How many invalid items a 400 lists before it stops counting out loud.
-const MAX_LISTED_ERRORS: usize = 100;
+pub const MAX_LISTED_ERRORS: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BatchError {
@@ -59,13 +59,6 @@ pub struct ItemError {
     pub index: usize,
     pub field: String,
     pub reason: String,
-}
-
-/// The body of `POST /batch`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BatchRequest {
-    pub items: Vec<CodeRequest>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,35 +132,6 @@ pub struct BatchPosition {
     pub id: String,
 }
 
-/// What the API shows of a batch.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchView {
-    pub id: String,
-    pub status: BatchStatus,
-    pub total: u32,
-    pub done: u32,
-    pub failed: u32,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-    pub status_url: String,
-}
-
-impl From<&Batch> for BatchView {
-    fn from(batch: &Batch) -> Self {
-        BatchView {
-            id: batch.id.clone(),
-            status: batch.status(),
-            total: batch.total,
-            done: batch.done,
-            failed: batch.failed,
-            created_at: batch.created_at,
-            updated_at: batch.updated_at,
-            status_url: format!("/batch/{}", batch.id),
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum ItemState {
@@ -201,44 +165,11 @@ pub struct Chunk {
     pub count: u32,
 }
 
-/// One item as `GET /batch/{id}` shows it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ItemView {
-    pub index: u32,
-    pub serial_num: String,
-    pub code_type: &'static str,
-    pub arg: u32,
-    #[serde(flatten)]
-    pub state: ItemState,
-}
-
-impl From<&BatchItem> for ItemView {
-    fn from(item: &BatchItem) -> Self {
-        ItemView {
-            index: item.item.index,
-            serial_num: item.order.serial.as_str().to_owned(),
-            code_type: item.order.code_type.as_str(),
-            arg: item.order.arg,
-            state: item.state.clone(),
-        }
-    }
-}
-
-/// `GET /batch/{id}`: the batch and one page of its results.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchDetail {
-    #[serde(flatten)]
-    pub batch: BatchView,
-    pub results: Vec<ItemView>,
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchListing {
-    pub batches: Vec<BatchView>,
+/// `GET /batch/{id}`: the batch and one page of its items, in item order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchPage {
+    pub batch: Batch,
+    pub items: Vec<BatchItem>,
     pub next_cursor: Option<String>,
 }
 
@@ -249,4 +180,13 @@ pub enum ChunkOutcome {
     Finished,
     /// A transient failure; deliver the chunk again.
     Retry(String),
+}
+
+impl From<crate::idempotency::IdempotencyError> for BatchError {
+    fn from(err: crate::idempotency::IdempotencyError) -> Self {
+        BatchError::InvalidField {
+            field: "Idempotency-Key".into(),
+            reason: err.to_string(),
+        }
+    }
 }

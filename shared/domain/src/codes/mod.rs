@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::clients::ClientKey;
 use crate::clock::{Clock, Timestamp};
 use crate::devices::port::DeviceStore;
-use crate::devices::{Device, DeviceView, NewDevice, SerialInput, SerialNumber};
+use crate::devices::{Device, NewDevice, SerialNumber};
 use crate::field::FieldError;
-use crate::paging::{page_limit, Page, SortOrder};
+use crate::paging::{Page, SortOrder};
 use crate::random::{random_16, random_hex};
 use crate::store::StoreError;
 use port::CodeStore;
@@ -54,17 +54,6 @@ impl From<FieldError> for CodesError {
     }
 }
 
-/// The body of `POST /codes`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CodeRequest {
-    pub serial_num: SerialInput,
-    pub code_type: Option<String>,
-    pub arg: Option<i64>,
-    /// Deprecated: with no `codeType`, the days of an `add_time` code.
-    pub data: Option<i64>,
-}
-
 /// The batch item a code fulfils: the code write marks it done in the same
 /// atomic step. It lives with codes, which know nothing else of batches, so
 /// that `batches` builds on `codes` and not the other way round.
@@ -85,49 +74,6 @@ pub struct CodeOrder {
 
 /// The largest `arg` of `add_time` and `set_time`, in days.
 pub const MAX_DAYS: i64 = 999;
-
-impl CodeRequest {
-    pub fn validate(&self) -> Result<CodeOrder, CodesError> {
-        let serial = self.serial_num.parse()?;
-        let (code_type, arg) = match (&self.code_type, self.data) {
-            (Some(name), _) => {
-                let code_type = name.parse::<CodeType>().map_err(|_| {
-                    CodesError::invalid(
-                        "codeType",
-                        "must be one of add_time, set_time, 1_hour, 1_minute, credit_reset, history_reset, full_reset, unlock",
-                    )
-                })?;
-                (code_type, self.arg)
-            }
-            (None, Some(data)) => (CodeType::AddTime, Some(data)),
-            (None, None) => return Err(CodesError::invalid("codeType", "is required")),
-        };
-        let arg = if code_type.takes_days() {
-            let field = if self.code_type.is_some() {
-                "arg"
-            } else {
-                "data"
-            };
-            let days = arg.ok_or_else(|| {
-                CodesError::invalid(field, &format!("is required for {code_type}"))
-            })?;
-            if !(0..=MAX_DAYS).contains(&days) {
-                return Err(CodesError::invalid(
-                    field,
-                    &format!("must be 0-{MAX_DAYS} days for {code_type}"),
-                ));
-            }
-            u32::try_from(days).expect("checked range")
-        } else {
-            0
-        };
-        Ok(CodeOrder {
-            serial,
-            code_type,
-            arg,
-        })
-    }
-}
 
 /// An issued code, as stored and as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,7 +144,9 @@ impl CodePosition {
     }
 }
 
-fn is_code_id(id: &str) -> bool {
+/// A code or batch id as this platform makes them (the batch id filter of
+/// `GET /codes` takes the same form).
+pub fn is_code_id(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
@@ -228,95 +176,6 @@ impl CodeQuery {
                 .is_none_or(|b| code.batch_id.as_ref() == Some(b))
             && (self.created_from..=self.created_to).contains(&code.created_at)
     }
-}
-
-/// `GET /codes` parameters as they arrive.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListCodesParams {
-    pub serial_num: Option<String>,
-    pub code_type: Option<String>,
-    pub batch_id: Option<String>,
-    pub created_from: Option<String>,
-    pub created_to: Option<String>,
-    pub order: Option<String>,
-    pub limit: Option<String>,
-    pub cursor: Option<String>,
-}
-
-/// Reads a `limit` parameter within 1..=MAX_PAGE_SIZE.
-pub fn parse_limit(limit: Option<&str>) -> Result<usize, CodesError> {
-    Ok(page_limit("limit", limit)?)
-}
-
-impl ListCodesParams {
-    pub fn into_query(self, client: &ClientKey) -> Result<CodeQuery, CodesError> {
-        let time = |field: &str, value: &Option<String>, default: Timestamp| match value {
-            None => Ok(default),
-            Some(text) => Timestamp::parse_rfc3339(text).ok_or_else(|| {
-                CodesError::invalid(field, "must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z")
-            }),
-        };
-        let created_from = time("createdFrom", &self.created_from, Timestamp::MIN)?;
-        let created_to = time("createdTo", &self.created_to, Timestamp::MAX)?;
-        if created_from > created_to {
-            return Err(CodesError::invalid("createdFrom", "is after createdTo"));
-        }
-        let order = match self.order.as_deref() {
-            None | Some("desc") => SortOrder::Descending,
-            Some("asc") => SortOrder::Ascending,
-            Some(_) => return Err(CodesError::invalid("order", "must be asc or desc")),
-        };
-        let code_type = self
-            .code_type
-            .as_deref()
-            .map(|name| {
-                name.parse::<CodeType>()
-                    .map_err(|_| CodesError::invalid("codeType", "is not a code type"))
-            })
-            .transpose()?;
-        let batch_id = match self.batch_id {
-            Some(id) if !is_code_id(&id) => {
-                return Err(CodesError::invalid("batchId", "is not a batch id"))
-            }
-            other => other,
-        };
-        Ok(CodeQuery {
-            client: client.clone(),
-            serial: self
-                .serial_num
-                .as_deref()
-                .map(SerialNumber::parse)
-                .transpose()?,
-            code_type,
-            batch_id,
-            created_from,
-            created_to,
-            order,
-            limit: parse_limit(self.limit.as_deref())?,
-            after: self
-                .cursor
-                .as_deref()
-                .map(CodePosition::from_cursor)
-                .transpose()?,
-        })
-    }
-}
-
-/// One page of codes as the API answers it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CodeListing {
-    pub codes: Vec<CodeRecord>,
-    pub next_cursor: Option<String>,
-}
-
-/// One page of devices as the API answers it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeviceListing {
-    pub devices: Vec<DeviceView>,
-    pub next_cursor: Option<String>,
 }
 
 /// How many times `issue_code` re-reads a device whose count moved under it
@@ -369,46 +228,18 @@ impl CodesService {
     pub async fn list_devices(
         &self,
         client: &ClientKey,
-        limit: Option<&str>,
-        cursor: Option<&str>,
-    ) -> Result<DeviceListing, CodesError> {
-        let limit = parse_limit(limit)?;
-        let after = cursor
-            .map(|c| {
-                URL_SAFE_NO_PAD
-                    .decode(c)
-                    .ok()
-                    .and_then(|bytes| String::from_utf8(bytes).ok())
-                    .and_then(|text| SerialNumber::parse(&text).ok())
-                    .ok_or_else(|| {
-                        CodesError::invalid("cursor", "is not a cursor this API handed out")
-                    })
-            })
-            .transpose()?;
-        let Page { items, next } = self
-            .devices
-            .list_devices(client, limit, after.as_ref())
+        limit: usize,
+        after: Option<&SerialNumber>,
+    ) -> Result<Page<Device, SerialNumber>, CodesError> {
+        self.devices
+            .list_devices(client, limit, after)
             .await
-            .map_err(CodesError::Store)?;
-        Ok(DeviceListing {
-            devices: items.iter().map(DeviceView::from).collect(),
-            next_cursor: next.map(|serial| URL_SAFE_NO_PAD.encode(serial.as_str())),
-        })
+            .map_err(CodesError::Store)
     }
 
     /// Generates the next code for the device and stores it, advancing the
     /// device's count exactly once per stored code even under racing calls.
-    pub async fn issue_code(
-        &self,
-        client: &ClientKey,
-        request: &CodeRequest,
-    ) -> Result<CodeRecord, CodesError> {
-        let order = request.validate()?;
-        self.issue(client, &order, None).await
-    }
-
-    /// `issue_code` for an already validated order, optionally as a batch
-    /// item, which is then marked done in the same atomic step.
+    /// As a batch item, the item is marked done in the same atomic step.
     pub async fn issue(
         &self,
         client: &ClientKey,
@@ -459,21 +290,15 @@ impl CodesService {
         Err(CodesError::DeviceBusy)
     }
 
+    /// One page of the codes `query` selects (it names its client).
     pub async fn list_codes(
         &self,
-        client: &ClientKey,
-        params: ListCodesParams,
-    ) -> Result<CodeListing, CodesError> {
-        let query = params.into_query(client)?;
-        let Page { items, next } = self
-            .codes
-            .list_codes(&query)
+        query: &CodeQuery,
+    ) -> Result<Page<CodeRecord, CodePosition>, CodesError> {
+        self.codes
+            .list_codes(query)
             .await
-            .map_err(CodesError::Store)?;
-        Ok(CodeListing {
-            codes: items,
-            next_cursor: next.map(|p| p.to_cursor()),
-        })
+            .map_err(CodesError::Store)
     }
 }
 
@@ -488,52 +313,6 @@ fn backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn request(json: &str) -> Result<CodeOrder, CodesError> {
-        serde_json::from_str::<CodeRequest>(json)
-            .unwrap()
-            .validate()
-    }
-
-    #[test]
-    fn code_type_and_arg_override_the_deprecated_data() {
-        let order = request(r#"{"serialNum": 7, "codeType": "set_time", "arg": 3, "data": 9}"#);
-        assert_eq!(order.unwrap().arg, 3);
-        let legacy = request(r#"{"serialNum": "7", "data": 9}"#).unwrap();
-        assert_eq!((legacy.code_type, legacy.arg), (CodeType::AddTime, 9));
-        let ignored = request(r#"{"serialNum": "7", "codeType": "unlock", "arg": 5000}"#).unwrap();
-        assert_eq!(ignored.arg, 0);
-    }
-
-    #[test]
-    fn refuses_missing_or_out_of_range_fields() {
-        let field = |json: &str| match request(json) {
-            Err(CodesError::InvalidField { field, .. }) => field,
-            other => panic!("{json}: {other:?}"),
-        };
-        assert_eq!(field(r#"{"serialNum": "7"}"#), "codeType");
-        assert_eq!(
-            field(r#"{"serialNum": "7", "codeType": "nope"}"#),
-            "codeType"
-        );
-        assert_eq!(
-            field(r#"{"serialNum": "7", "codeType": "add_time"}"#),
-            "arg"
-        );
-        assert_eq!(
-            field(r#"{"serialNum": "7", "codeType": "add_time", "arg": 1000}"#),
-            "arg"
-        );
-        assert_eq!(
-            field(r#"{"serialNum": "7", "codeType": "add_time", "arg": -1}"#),
-            "arg"
-        );
-        assert_eq!(field(r#"{"serialNum": "7", "data": 1000}"#), "data");
-        assert_eq!(
-            field(r#"{"serialNum": "", "codeType": "unlock"}"#),
-            "serialNum"
-        );
-    }
 
     #[test]
     fn cursors_round_trip_and_refuse_forgeries() {
@@ -554,25 +333,5 @@ mod tests {
         ] {
             assert!(CodePosition::from_cursor(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn list_parameters_are_checked() {
-        let client = ClientKey::parse("ck_test").unwrap();
-        let params = |limit: &str, order: &str| ListCodesParams {
-            limit: Some(limit.into()),
-            order: Some(order.into()),
-            ..Default::default()
-        };
-        assert!(params("100", "asc").into_query(&client).is_ok());
-        assert!(params("0", "asc").into_query(&client).is_err());
-        assert!(params("101", "asc").into_query(&client).is_err());
-        assert!(params("10", "sideways").into_query(&client).is_err());
-        let reversed = ListCodesParams {
-            created_from: Some("2026-02-01T00:00:00Z".into()),
-            created_to: Some("2026-01-01T00:00:00Z".into()),
-            ..Default::default()
-        };
-        assert!(reversed.into_query(&client).is_err());
     }
 }

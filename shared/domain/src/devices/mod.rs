@@ -3,6 +3,8 @@
 
 pub mod port;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use keycode::{DeviceProtocol, DeviceSecrets, SecretKey};
 use serde::{Deserialize, Serialize};
 
@@ -53,23 +55,6 @@ impl From<SerialNumber> for String {
     }
 }
 
-/// A serial number as clients send it: BioLite's own example sends a number.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum SerialInput {
-    Text(String),
-    Number(u64),
-}
-
-impl SerialInput {
-    pub fn parse(&self) -> Result<SerialNumber, FieldError> {
-        match self {
-            SerialInput::Text(text) => SerialNumber::parse(text),
-            SerialInput::Number(number) => SerialNumber::parse(&number.to_string()),
-        }
-    }
-}
-
 /// A registered device. `version` moves on every change so writes can be
 /// conditional on the state they read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,11 +77,12 @@ pub enum ProtocolName {
     NexusSmall,
 }
 
-/// The body of `POST /devices`, and one device of a bulk import.
-#[derive(Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+/// A device to register, its fields as given but its serial parsed: the
+/// body of `POST /devices` (in `api-types`) and each row of a bulk import
+/// become this. `into_device` applies the protocol's rules.
+#[derive(Clone)]
 pub struct NewDevice {
-    pub serial_num: SerialInput,
+    pub serial: SerialNumber,
     pub protocol: ProtocolName,
     /// OpenPAYGO: 12-digit extended tokens.
     pub extended: Option<bool>,
@@ -116,7 +102,7 @@ pub struct NewDevice {
 impl std::fmt::Debug for NewDevice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NewDevice")
-            .field("serial_num", &self.serial_num)
+            .field("serial", &self.serial)
             .field("protocol", &self.protocol)
             .field(
                 "secret_key",
@@ -132,7 +118,7 @@ pub const MAX_TIME_DIVIDER: u32 = 86_400;
 impl NewDevice {
     /// The device record this request describes.
     pub fn into_device(self, client: &ClientKey, now: Timestamp) -> Result<Device, FieldError> {
-        let serial = self.serial_num.parse()?;
+        let serial = self.serial;
         let key = match &self.secret_key {
             Some(hex) => {
                 SecretKey::from_hex(hex).map_err(|e| FieldError::new("secretKey", e.to_string()))?
@@ -190,105 +176,17 @@ impl NewDevice {
     }
 }
 
-/// What the API shows of a device: never its key or starting code.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeviceView {
-    pub serial_num: String,
-    pub protocol: ProtocolName,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub extended: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub restricted_digit_set: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub time_divider: Option<u32>,
-    pub count: u32,
-    pub created_at: Timestamp,
+/// The opaque cursor of a device listing that continues after `serial`.
+pub fn device_cursor(serial: &SerialNumber) -> String {
+    URL_SAFE_NO_PAD.encode(serial.as_str())
 }
 
-impl From<&Device> for DeviceView {
-    fn from(device: &Device) -> Self {
-        let (protocol, extended, restricted, divider) = match device.secrets.protocol {
-            DeviceProtocol::OpenPaygo {
-                extended,
-                restricted_digit_set,
-                time_divider,
-            } => (
-                ProtocolName::Openpaygo,
-                Some(extended),
-                Some(restricted_digit_set),
-                Some(time_divider),
-            ),
-            DeviceProtocol::NexusFull => (ProtocolName::NexusFull, None, None, None),
-            DeviceProtocol::NexusSmall => (ProtocolName::NexusSmall, None, None, None),
-        };
-        DeviceView {
-            serial_num: device.serial.as_str().to_owned(),
-            protocol,
-            extended,
-            restricted_digit_set: restricted,
-            time_divider: divider,
-            count: device.count,
-            created_at: device.created_at,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request(json: &str) -> NewDevice {
-        serde_json::from_str(json).unwrap()
-    }
-
-    #[test]
-    fn openpaygo_defaults_and_generated_keys() {
-        let client = ClientKey::parse("ck_test").unwrap();
-        let device = request(r#"{"serialNum": 12345, "protocol": "openpaygo"}"#)
-            .into_device(&client, Timestamp::MIN)
-            .unwrap();
-        assert_eq!(device.serial.as_str(), "12345");
-        assert_eq!(device.count, 1);
-        assert_eq!(
-            device.secrets.protocol,
-            DeviceProtocol::OpenPaygo {
-                extended: false,
-                restricted_digit_set: false,
-                time_divider: 1
-            }
-        );
-        let other = request(r#"{"serialNum": "12345", "protocol": "openpaygo"}"#)
-            .into_device(&client, Timestamp::MIN)
-            .unwrap();
-        assert_ne!(device.secrets.key, other.secrets.key);
-    }
-
-    #[test]
-    fn refuses_bad_fields_by_name() {
-        let client = ClientKey::parse("ck_test").unwrap();
-        let field_of = |json: &str| match request(json).into_device(&client, Timestamp::MIN) {
-            Err(FieldError { field, .. }) => field,
-            other => panic!("{json}: {other:?}"),
-        };
-        assert_eq!(
-            field_of(r#"{"serialNum": "a#b", "protocol": "openpaygo"}"#),
-            "serialNum"
-        );
-        assert_eq!(
-            field_of(r#"{"serialNum": "a", "protocol": "openpaygo", "secretKey": "xyz"}"#),
-            "secretKey"
-        );
-        assert_eq!(
-            field_of(r#"{"serialNum": "a", "protocol": "openpaygo", "timeDivider": 0}"#),
-            "timeDivider"
-        );
-        assert_eq!(
-            field_of(r#"{"serialNum": "a", "protocol": "nexus_small", "startingCode": 5}"#),
-            "startingCode"
-        );
-        assert!(
-            serde_json::from_str::<NewDevice>(r#"{"serialNum": "a", "protocol": "x"}"#).is_err()
-        );
-    }
+/// The serial a device cursor continues after, or the error naming it.
+pub fn parse_device_cursor(cursor: &str) -> Result<SerialNumber, FieldError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| SerialNumber::parse(&text).ok())
+        .ok_or_else(|| FieldError::new("cursor", "is not a cursor this API handed out"))
 }

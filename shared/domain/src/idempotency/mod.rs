@@ -107,13 +107,24 @@ pub fn fingerprint(method: &str, path: &str, query: &str, body: &[u8]) -> String
     hex::encode(&hasher.finalize())
 }
 
-/// Checks a presented key's shape.
-pub fn validate_key(key: &str) -> Result<(), IdempotencyError> {
-    let valid = (1..=MAX_KEY_LEN).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
-    if valid {
-        Ok(())
-    } else {
-        Err(IdempotencyError::InvalidKey)
+/// An `Idempotency-Key` as presented: 1-`MAX_KEY_LEN` printable ASCII
+/// characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(key: &str) -> Result<Self, IdempotencyError> {
+        let valid =
+            (1..=MAX_KEY_LEN).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
+        if valid {
+            Ok(IdempotencyKey(key.to_owned()))
+        } else {
+            Err(IdempotencyError::InvalidKey)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -147,10 +158,10 @@ impl Idempotency {
     pub async fn begin(
         &self,
         account: &ClientKey,
-        key: &str,
+        key: &IdempotencyKey,
         fingerprint: &str,
     ) -> Result<Begin, IdempotencyError> {
-        validate_key(key)?;
+        let key = key.as_str();
         let now = self.clock.now();
         let claim_id = random_hex(16);
         let record = IdempotencyRecord {
@@ -234,11 +245,11 @@ mod tests {
 
     #[test]
     fn keys_are_short_printable_ascii() {
-        assert!(validate_key("order-42").is_ok());
-        assert!(validate_key(&"k".repeat(MAX_KEY_LEN)).is_ok());
+        assert!(IdempotencyKey::parse("order-42").is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(MAX_KEY_LEN)).is_ok());
         for bad in ["", "with space", "tab\t", "é", &"k".repeat(MAX_KEY_LEN + 1)] {
             assert_eq!(
-                validate_key(bad),
+                IdempotencyKey::parse(bad),
                 Err(IdempotencyError::InvalidKey),
                 "{bad:?}"
             );

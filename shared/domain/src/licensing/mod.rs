@@ -5,14 +5,14 @@
 //! response shapes (`requests`, `views`); the rules live here and in
 //! `service`.
 
+pub mod commands;
 pub mod deploy;
 pub mod model;
 pub mod port;
-pub mod requests;
 pub mod service;
 pub mod signatures;
-pub mod views;
 
+pub use commands::*;
 pub use model::*;
 pub use service::{LicenseService, LicensingConfig};
 

@@ -376,6 +376,13 @@ pub fn parse_uuid(text: &str) -> Option<String> {
     valid.then(|| text.to_ascii_lowercase())
 }
 
+/// A UUID field, trimmed and in its canonical lowercase form, or the error naming it.
+pub fn uuid_field(field: &str, value: &str) -> Result<String, LicenseError> {
+    parse_uuid(value.trim()).ok_or_else(|| {
+        LicenseError::invalid(field, "must be a UUID (8-4-4-4-12 hexadecimal digits)")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,7 +57,7 @@ where
 }
 
 async fn a_live_challenge_holds_its_slot_and_code(stores: &Stores) {
-    let store = &stores.challenges;
+    let store = &stores.challenges();
     let first = challenge("ck_slots", "p1", NOW);
     store
         .create_challenge(&first, None, RETENTION)
@@ -171,7 +171,7 @@ async fn a_live_challenge_holds_its_slot_and_code(stores: &Stores) {
 }
 
 async fn ending_a_challenge_frees_it_once(stores: &Stores) {
-    let store = &stores.challenges;
+    let store = &stores.challenges();
     let c = challenge("ck_end", "p1", NOW);
     store.create_challenge(&c, None, RETENTION).await.unwrap();
     let at = NOW.plus_secs(10);
@@ -216,7 +216,7 @@ async fn ending_a_challenge_frees_it_once(stores: &Stores) {
 }
 
 async fn uses_never_pass_the_maximum(stores: &Stores) {
-    let store = &stores.challenges;
+    let store = &stores.challenges();
     let c = challenge("ck_use", "p1", NOW);
     store.create_challenge(&c, None, RETENTION).await.unwrap();
     let (wins, conflicts) = race(16, || {
@@ -262,7 +262,7 @@ async fn uses_never_pass_the_maximum(stores: &Stores) {
 }
 
 async fn failed_attempts_are_compare_and_set(stores: &Stores) {
-    let store = &stores.challenges;
+    let store = &stores.challenges();
     let c = challenge("ck_attempts", "p1", NOW);
     store.create_challenge(&c, None, RETENTION).await.unwrap();
     let (wins, conflicts) = race(8, || {
@@ -294,7 +294,7 @@ async fn failed_attempts_are_compare_and_set(stores: &Stores) {
 }
 
 async fn delivery_events_are_counted_and_bounded(stores: &Stores) {
-    let store = &stores.challenges;
+    let store = &stores.challenges();
     let c = challenge("ck_events", "p1", NOW);
     store.create_challenge(&c, None, RETENTION).await.unwrap();
     let event = |n: i64| DeliveryEvent {
@@ -327,7 +327,7 @@ async fn delivery_events_are_counted_and_bounded(stores: &Stores) {
 }
 
 async fn listings_filter_and_number_their_pages(stores: &Stores) {
-    let store = &stores.challenges;
+    let store = &stores.challenges();
     let mut made = Vec::new();
     for i in 0..7 {
         let mut c = challenge("ck_list", &format!("p{}", i % 2), NOW.plus_secs(i));
@@ -419,7 +419,7 @@ async fn listings_filter_and_number_their_pages(stores: &Stores) {
 async fn the_cleanup_marks_then_purges_and_can_run_again(stores: &Stores) {
     let clock = Arc::new(ManualClock::new(NOW));
     let config = ChallengeConfig::default();
-    let service = ChallengeService::new(stores.challenges.clone(), clock.clone(), config);
+    let service = ChallengeService::new(stores.challenges(), clock.clone(), config);
     let a = account("ck_cleanup");
     let mut made = Vec::new();
     for i in 0..130 {
@@ -438,7 +438,7 @@ async fn the_cleanup_marks_then_purges_and_can_run_again(stores: &Stores) {
         .add_event(
             &a,
             &made[1].id,
-            &DeliveryEventBody {
+            &NewDeliveryEvent {
                 kind: Some("DISPATCHED".into()),
                 timestamp: Some("2026-11-22T10:00:00Z".into()),
                 provider: None,
@@ -456,19 +456,19 @@ async fn the_cleanup_marks_then_purges_and_can_run_again(stores: &Stores) {
     clock.advance_secs(config.lifetime_secs);
     // A run that crashed after marking a few: the next run does the rest.
     let due = stores
-        .challenges
+        .challenges()
         .expired_challenges(clock.now(), 3)
         .await
         .unwrap();
     assert_eq!(due.len(), 3);
     for r in &due {
         stores
-            .challenges
+            .challenges()
             .mark_expired(r, clock.now())
             .await
             .unwrap();
         assert_eq!(
-            stores.challenges.mark_expired(r, clock.now()).await,
+            stores.challenges().mark_expired(r, clock.now()).await,
             Err(StoreError::Conflict)
         );
     }
@@ -484,7 +484,7 @@ async fn the_cleanup_marks_then_purges_and_can_run_again(stores: &Stores) {
         "idempotent"
     );
     let marked = stores
-        .challenges
+        .challenges()
         .get_challenge(&a, &made[5].id)
         .await
         .unwrap()
@@ -509,25 +509,25 @@ async fn the_cleanup_marks_then_purges_and_can_run_again(stores: &Stores) {
         "the renewed challenge expired; the deleted one is purged"
     );
     assert_eq!(
-        stores.challenges.get_challenge(&a, &deleted.id).await,
+        stores.challenges().get_challenge(&a, &deleted.id).await,
         Ok(None)
     );
     clock.advance_secs(config.lifetime_secs);
     let report = service.cleanup().await.unwrap();
     assert_eq!(report.purged, 129);
     assert_eq!(
-        stores.challenges.get_challenge(&a, &made[1].id).await,
+        stores.challenges().get_challenge(&a, &made[1].id).await,
         Ok(None)
     );
     assert!(stores
-        .challenges
+        .challenges()
         .list_delivery_events(&made[1])
         .await
         .unwrap()
         .is_empty());
     assert!(
         stores
-            .challenges
+            .challenges()
             .get_challenge(&a, &renewed.id)
             .await
             .unwrap()

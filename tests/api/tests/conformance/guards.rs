@@ -35,7 +35,7 @@ fn response(body: &str) -> StoredResponse {
 }
 
 async fn a_key_is_claimed_completed_and_replayed(stores: &Stores) {
-    let store = &stores.idempotency;
+    let store = &stores.idempotency();
     let account = ClientKey::generate();
     let first = claim(&account, "k1", "c1", NOW);
     assert_eq!(
@@ -90,7 +90,7 @@ async fn a_key_is_claimed_completed_and_replayed(stores: &Stores) {
 }
 
 async fn a_released_or_lapsed_claim_frees_its_key(stores: &Stores) {
-    let store = &stores.idempotency;
+    let store = &stores.idempotency();
     let account = ClientKey::generate();
     store
         .claim_idempotency_key(&claim(&account, "k", "c1", NOW), NOW)
@@ -141,7 +141,7 @@ async fn racing_claims_of_one_key_have_one_winner(stores: &Stores) {
     let account = ClientKey::generate();
     let racers: Vec<_> = (0..16)
         .map(|i| {
-            let store = stores.idempotency.clone();
+            let store = stores.idempotency();
             let record = claim(&account, "raced", &format!("c{i}"), NOW);
             tokio::spawn(async move { store.claim_idempotency_key(&record, NOW).await })
         })
@@ -161,7 +161,7 @@ async fn a_rate_window_admits_exactly_its_limit(stores: &Stores) {
     let bucket = format!("test#{}#0", ClientKey::generate());
     let racers: Vec<_> = (0..20)
         .map(|_| {
-            let store = stores.rate_limits.clone();
+            let store = stores.rate_limits();
             let bucket = bucket.clone();
             tokio::spawn(async move { store.count_request(&bucket, 5, end).await })
         })
@@ -173,7 +173,7 @@ async fn a_rate_window_admits_exactly_its_limit(stores: &Stores) {
         }
     }
     assert_eq!(admitted, 5);
-    let store: Arc<dyn domain::RateLimitStore> = stores.rate_limits.clone();
+    let store: Arc<dyn domain::RateLimitStore> = stores.rate_limits();
     assert!(!store.count_request(&bucket, 5, end).await.unwrap());
     assert!(
         store

@@ -54,7 +54,7 @@ fn license(product: &Product, name: &str, holder: Option<&str>) -> License {
 
 async fn count_of(stores: &Stores, product: &Product) -> u64 {
     stores
-        .licenses
+        .licenses()
         .get_product(&product.account, &product.id)
         .await
         .unwrap()
@@ -68,35 +68,39 @@ async fn api_keys_are_found_by_hash_listed_and_revoked(stores: &Stores) {
     let mut second = ApiKey::issue(&a, "ops", NOW.plus_secs(1)).record;
     let other = ApiKey::issue(&account("ck_keys_b"), "b", NOW).record;
     for key in [&first, &second, &other] {
-        stores.api_keys.create_api_key(key).await.unwrap();
+        stores.api_keys().create_api_key(key).await.unwrap();
     }
     assert_eq!(
-        stores.api_keys.create_api_key(&first).await,
+        stores.api_keys().create_api_key(&first).await,
         Err(StoreError::AlreadyExists)
     );
     assert_eq!(
-        stores.api_keys.find_api_key(&first.hash).await.unwrap(),
+        stores.api_keys().find_api_key(&first.hash).await.unwrap(),
         Some(first.clone())
     );
-    let listed = stores.api_keys.list_api_keys(&a).await.unwrap();
+    let listed = stores.api_keys().list_api_keys(&a).await.unwrap();
     assert_eq!(listed, vec![first.clone(), second.clone()]);
     assert_eq!(
-        stores.api_keys.revoke_api_key(&a, &other.id).await,
+        stores.api_keys().revoke_api_key(&a, &other.id).await,
         Err(StoreError::NotFound),
         "another account's key id"
     );
-    stores.api_keys.revoke_api_key(&a, &first.id).await.unwrap();
+    stores
+        .api_keys()
+        .revoke_api_key(&a, &first.id)
+        .await
+        .unwrap();
     assert_eq!(
-        stores.api_keys.find_api_key(&first.hash).await.unwrap(),
+        stores.api_keys().find_api_key(&first.hash).await.unwrap(),
         None
     );
     assert_eq!(
-        stores.api_keys.revoke_api_key(&a, &first.id).await,
+        stores.api_keys().revoke_api_key(&a, &first.id).await,
         Err(StoreError::NotFound)
     );
     second.label = "still there".into();
     assert!(stores
-        .api_keys
+        .api_keys()
         .find_api_key(&second.hash)
         .await
         .unwrap()
@@ -104,7 +108,7 @@ async fn api_keys_are_found_by_hash_listed_and_revoked(stores: &Stores) {
 }
 
 async fn products_claim_their_sku_and_are_paged_updated_and_deleted(stores: &Stores) {
-    let store = &stores.licenses;
+    let store = &stores.licenses();
     let mut products: Vec<Product> = (0..5)
         .map(|i| product("ck_products", &format!("sku-{i}")))
         .collect();
@@ -227,7 +231,7 @@ async fn products_claim_their_sku_and_are_paged_updated_and_deleted(stores: &Sto
 }
 
 async fn licenses_are_counted_keyed_and_deleted_as_one_step(stores: &Stores) {
-    let store = &stores.licenses;
+    let store = &stores.licenses();
     let p = product("ck_lic", "app");
     store.create_product(&p).await.unwrap();
     let first = license(&p, "First", Some("K1"));
@@ -299,7 +303,7 @@ async fn all_licenses(store: &Arc<dyn LicenseStore>, mut query: LicenseQuery) ->
 }
 
 async fn licenses_are_filtered_sorted_by_name_and_paged(stores: &Stores) {
-    let store = &stores.licenses;
+    let store = &stores.licenses();
     let a = product("ck_list", "a");
     let b = product("ck_list", "b");
     store.create_product(&a).await.unwrap();
@@ -401,7 +405,7 @@ async fn licenses_are_filtered_sorted_by_name_and_paged(stores: &Stores) {
 }
 
 async fn a_license_is_deployed_once(stores: &Stores) {
-    let store = &stores.licenses;
+    let store = &stores.licenses();
     let p = product("ck_deploy", "app");
     store.create_product(&p).await.unwrap();
     let l = license(&p, "Unowned", None);
@@ -449,7 +453,7 @@ async fn a_license_is_deployed_once(stores: &Stores) {
 }
 
 async fn nonces_and_login_tokens_are_spent_once(stores: &Stores) {
-    let store = &stores.licenses;
+    let store = &stores.licenses();
     let a = account("ck_nonce");
     let nonce = ActivationNonce {
         account: a.clone(),
@@ -540,7 +544,7 @@ async fn nonces_and_login_tokens_are_spent_once(stores: &Stores) {
 }
 
 async fn profiles_and_discounts_are_stored(stores: &Stores) {
-    let store = &stores.licenses;
+    let store = &stores.licenses();
     let a = account("ck_profiles");
     assert_eq!(store.get_holder_profile(&a, "K1").await, Ok(None));
     let mut profile = HolderProfile {

@@ -5,11 +5,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use api_tests::on_both_stores;
+use api_types::biolite::devices::NewDeviceBody;
 use domain::batches::{Batch, BatchItem, BatchItemRef, BatchStatus, ItemState};
 use domain::clients::{Client, ClientKey, PublicKey, RegisteredKey};
 use domain::clock::{SystemClock, Timestamp};
 use domain::codes::{CodeOrder, CodePosition, CodeQuery, CodeRecord};
-use domain::devices::{Device, NewDevice, SerialNumber};
+use domain::devices::{Device, SerialNumber};
 use domain::paging::SortOrder;
 use domain::{CodesService, StoreError};
 use keycode::CodeType;
@@ -50,33 +51,35 @@ fn client(name: &str) -> Client {
 }
 
 fn device(client: &str, serial: &str, protocol: &str) -> Device {
-    let request: NewDevice = serde_json::from_value(serde_json::json!({
+    let request: NewDeviceBody = serde_json::from_value(serde_json::json!({
         "serialNum": serial,
         "protocol": protocol,
         "secretKey": "bc41ec9530f6dac86b1a29ab82edc5fb",
     }))
     .unwrap();
     request
+        .into_command()
+        .unwrap()
         .into_device(&client_key(client), Timestamp::from_secs(1_800_000_000))
         .unwrap()
 }
 
 async fn clients_are_created_once_and_read_back(stores: &Stores) {
     let acme = client("ck_acme");
-    stores.clients.create_client(&acme).await.unwrap();
+    stores.clients().create_client(&acme).await.unwrap();
     assert_eq!(
-        stores.clients.get_client(&acme.key).await.unwrap(),
+        stores.clients().get_client(&acme.key).await.unwrap(),
         Some(acme.clone())
     );
     let mut again = client("ck_acme");
     again.name = "impostor".into();
     assert_eq!(
-        stores.clients.create_client(&again).await,
+        stores.clients().create_client(&again).await,
         Err(StoreError::AlreadyExists)
     );
     assert_eq!(
         stores
-            .clients
+            .clients()
             .get_client(&acme.key)
             .await
             .unwrap()
@@ -86,7 +89,7 @@ async fn clients_are_created_once_and_read_back(stores: &Stores) {
     );
     assert_eq!(
         stores
-            .clients
+            .clients()
             .get_client(&client_key("ck_nobody"))
             .await
             .unwrap(),
@@ -96,17 +99,22 @@ async fn clients_are_created_once_and_read_back(stores: &Stores) {
 
 async fn public_keys_are_added_once(stores: &Stores) {
     let acme = client("ck_acme");
-    stores.clients.create_client(&acme).await.unwrap();
+    stores.clients().create_client(&acme).await.unwrap();
     let second = RegisteredKey {
         added_at: Timestamp::from_secs(1_800_000_100),
         ..new_key()
     };
     stores
-        .clients
+        .clients()
         .add_public_key(&acme.key, &second)
         .await
         .unwrap();
-    let stored = stores.clients.get_client(&acme.key).await.unwrap().unwrap();
+    let stored = stores
+        .clients()
+        .get_client(&acme.key)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         stored.public_keys,
         vec![acme.public_keys[0].clone(), second.clone()]
@@ -114,12 +122,12 @@ async fn public_keys_are_added_once(stores: &Stores) {
     let public = PublicKey::parse(&second.spki).unwrap();
     assert!(stored.has_key(&public));
     assert_eq!(
-        stores.clients.add_public_key(&acme.key, &second).await,
+        stores.clients().add_public_key(&acme.key, &second).await,
         Err(StoreError::AlreadyExists)
     );
     assert_eq!(
         stores
-            .clients
+            .clients()
             .add_public_key(&client_key("ck_nobody"), &second)
             .await,
         Err(StoreError::NotFound)
@@ -131,33 +139,33 @@ async fn token_ids_are_single_use_until_they_expire(stores: &Stores) {
     let now = Timestamp::from_secs(1_800_000_000);
     let expires = now.plus_secs(300);
     stores
-        .clients
+        .clients()
         .claim_token_id(&acme, "jti-1", now, expires)
         .await
         .unwrap();
     assert_eq!(
         stores
-            .clients
+            .clients()
             .claim_token_id(&acme, "jti-1", now.plus_secs(299), expires)
             .await,
         Err(StoreError::AlreadyExists)
     );
     // Token ids are per client.
     stores
-        .clients
+        .clients()
         .claim_token_id(&other, "jti-1", now, expires)
         .await
         .unwrap();
     // Once expired, the id may be recorded again (the iat rule guards it then).
     stores
-        .clients
+        .clients()
         .claim_token_id(&acme, "jti-1", expires, expires.plus_secs(300))
         .await
         .unwrap();
 
     let racers: Vec<_> = (0..16)
         .map(|_| {
-            let clients = stores.clients.clone();
+            let clients = stores.clients();
             let acme = acme.clone();
             tokio::spawn(async move { clients.claim_token_id(&acme, "raced", now, expires).await })
         })
@@ -173,21 +181,21 @@ async fn devices_are_created_once_read_back_and_listed_in_pages(stores: &Stores)
     let serials = ["SN-03", "SN-01", "SN-05", "SN-02", "SN-04"];
     for serial in serials {
         stores
-            .devices
+            .devices()
             .create_device(&device("ck_acme", serial, "openpaygo"))
             .await
             .unwrap();
     }
     let nexus = device("ck_acme", "NX-1", "nexus_small");
-    stores.devices.create_device(&nexus).await.unwrap();
+    stores.devices().create_device(&nexus).await.unwrap();
     stores
-        .devices
+        .devices()
         .create_device(&device("ck_other", "SN-01", "nexus_full"))
         .await
         .unwrap();
     assert_eq!(
         stores
-            .devices
+            .devices()
             .create_device(&device("ck_acme", "SN-01", "nexus_full"))
             .await,
         Err(StoreError::AlreadyExists)
@@ -195,18 +203,18 @@ async fn devices_are_created_once_read_back_and_listed_in_pages(stores: &Stores)
 
     let acme = client_key("ck_acme");
     let read = stores
-        .devices
+        .devices()
         .get_device(&acme, &SerialNumber::parse("NX-1").unwrap())
         .await
         .unwrap();
     assert_eq!(read, Some(nexus), "secrets, protocol and counts round-trip");
     let missing = SerialNumber::parse("SN-99").unwrap();
     assert_eq!(
-        stores.devices.get_device(&acme, &missing).await.unwrap(),
+        stores.devices().get_device(&acme, &missing).await.unwrap(),
         None
     );
     let theirs = stores
-        .devices
+        .devices()
         .get_device(
             &client_key("ck_other"),
             &SerialNumber::parse("SN-01").unwrap(),
@@ -220,7 +228,7 @@ async fn devices_are_created_once_read_back_and_listed_in_pages(stores: &Stores)
     let mut after = None;
     for _ in 0..10 {
         let page = stores
-            .devices
+            .devices()
             .list_devices(&acme, 2, after.as_ref())
             .await
             .unwrap();
@@ -253,16 +261,16 @@ fn code_for(device: &Device, id: &str, millis: i64, code_type: CodeType) -> Code
 
 async fn recording_a_code_is_conditional_on_the_device_version(stores: &Stores) {
     let read = device("ck_acme", "SN-1", "nexus_full");
-    stores.devices.create_device(&read).await.unwrap();
+    stores.devices().create_device(&read).await.unwrap();
     let first = code_for(&read, "c1", 1_800_000_000_000, CodeType::AddTime);
     stores
-        .codes
+        .codes()
         .record_code(&read, 1, &first, None)
         .await
         .unwrap();
 
     let stored = stores
-        .devices
+        .devices()
         .get_device(&read.client, &read.serial)
         .await
         .unwrap()
@@ -272,27 +280,27 @@ async fn recording_a_code_is_conditional_on_the_device_version(stores: &Stores) 
     // A second writer that read the same version loses and writes nothing.
     let stale = code_for(&read, "c2", 1_800_000_000_001, CodeType::AddTime);
     assert_eq!(
-        stores.codes.record_code(&read, 1, &stale, None).await,
+        stores.codes().record_code(&read, 1, &stale, None).await,
         Err(StoreError::Conflict)
     );
     // The same position twice is refused (a retry picks a new id), device untouched.
     let twin = code_for(&stored, "c1", 1_800_000_000_000, CodeType::AddTime);
     assert_eq!(
-        stores.codes.record_code(&stored, 2, &twin, None).await,
+        stores.codes().record_code(&stored, 2, &twin, None).await,
         Err(StoreError::Conflict)
     );
     // An unknown device cannot be advanced.
     let ghost = device("ck_acme", "SN-404", "nexus_full");
     let orphan = code_for(&ghost, "c3", 1_800_000_000_002, CodeType::AddTime);
     assert_eq!(
-        stores.codes.record_code(&ghost, 1, &orphan, None).await,
+        stores.codes().record_code(&ghost, 1, &orphan, None).await,
         Err(StoreError::Conflict)
     );
 
-    let listed = stores.codes.list_codes(&query("ck_acme")).await.unwrap();
+    let listed = stores.codes().list_codes(&query("ck_acme")).await.unwrap();
     assert_eq!(listed.items, vec![first]);
     let after = stores
-        .devices
+        .devices()
         .get_device(&read.client, &read.serial)
         .await
         .unwrap()
@@ -302,10 +310,10 @@ async fn recording_a_code_is_conditional_on_the_device_version(stores: &Stores) 
 
 async fn racing_writers_on_one_version_have_one_winner(stores: &Stores) {
     let read = device("ck_acme", "SN-1", "nexus_full");
-    stores.devices.create_device(&read).await.unwrap();
+    stores.devices().create_device(&read).await.unwrap();
     let racers: Vec<_> = (0..16)
         .map(|i| {
-            let codes = stores.codes.clone();
+            let codes = stores.codes();
             let read = read.clone();
             tokio::spawn(async move {
                 let code = code_for(
@@ -321,7 +329,7 @@ async fn racing_writers_on_one_version_have_one_winner(stores: &Stores) {
     assert_eq!(wins(racers, StoreError::Conflict).await, 1);
     assert_eq!(
         stores
-            .codes
+            .codes()
             .list_codes(&query("ck_acme"))
             .await
             .unwrap()
@@ -333,10 +341,10 @@ async fn racing_writers_on_one_version_have_one_winner(stores: &Stores) {
 
 async fn concurrent_issues_on_one_device_get_distinct_counts(stores: &Stores) {
     let read = device("ck_acme", "SN-1", "nexus_full");
-    stores.devices.create_device(&read).await.unwrap();
+    stores.devices().create_device(&read).await.unwrap();
     let service = Arc::new(CodesService::new(
-        stores.devices.clone(),
-        stores.codes.clone(),
+        stores.devices(),
+        stores.codes(),
         Arc::new(SystemClock),
     ));
     const RACERS: u32 = 24;
@@ -368,7 +376,7 @@ async fn concurrent_issues_on_one_device_get_distinct_counts(stores: &Stores) {
         "no count skipped or reused"
     );
     let stored = stores
-        .devices
+        .devices()
         .get_device(&read.client, &read.serial)
         .await
         .unwrap()
@@ -377,7 +385,7 @@ async fn concurrent_issues_on_one_device_get_distinct_counts(stores: &Stores) {
     let mut all = query("ck_acme");
     all.limit = 100;
     assert_eq!(
-        stores.codes.list_codes(&all).await.unwrap().items.len(),
+        stores.codes().list_codes(&all).await.unwrap().items.len(),
         RACERS as usize
     );
 }
@@ -400,7 +408,7 @@ fn query(client: &str) -> CodeQuery {
 async fn all_pages(stores: &Stores, mut query: CodeQuery) -> Vec<String> {
     let mut ids = Vec::new();
     for _ in 0..100 {
-        let page = stores.codes.list_codes(&query).await.unwrap();
+        let page = stores.codes().list_codes(&query).await.unwrap();
         assert!(page.items.len() <= query.limit, "pages are bounded");
         ids.extend(page.items.into_iter().map(|c| c.id));
         match page.next {
@@ -416,7 +424,7 @@ async fn codes_are_filtered_sorted_and_paged(stores: &Stores) {
     let mut b = device("ck_acme", "SN-B", "nexus_full");
     let mut theirs = device("ck_other", "SN-A", "nexus_full");
     for d in [&a, &b, &theirs] {
-        stores.devices.create_device(d).await.unwrap();
+        stores.devices().create_device(d).await.unwrap();
     }
     let base = 1_800_000_000_000;
     // Ten codes: even ones on A, odd on B; every third an unlock; 7 and 8
@@ -439,7 +447,7 @@ async fn codes_are_filtered_sorted_and_paged(stores: &Stores) {
             code.batch_id = Some("batch1".into());
         }
         stores
-            .codes
+            .codes()
             .record_code(target, target.count + 1, &code, None)
             .await
             .unwrap();
@@ -449,7 +457,7 @@ async fn codes_are_filtered_sorted_and_paged(stores: &Stores) {
     }
     let foreign = code_for(&theirs, "foreign", base, CodeType::AddTime);
     stores
-        .codes
+        .codes()
         .record_code(&theirs, 1, &foreign, None)
         .await
         .unwrap();
@@ -459,7 +467,7 @@ async fn codes_are_filtered_sorted_and_paged(stores: &Stores) {
     by_position.sort_by_key(CodeRecord::position);
     let ids = |codes: &[CodeRecord]| codes.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
 
-    let everything = stores.codes.list_codes(&query("ck_acme")).await.unwrap();
+    let everything = stores.codes().list_codes(&query("ck_acme")).await.unwrap();
     assert_eq!(
         everything.items, by_position,
         "records round-trip, oldest first"
@@ -537,7 +545,7 @@ async fn codes_are_filtered_sorted_and_paged(stores: &Stores) {
         id: "zz".into(),
     });
     assert!(stores
-        .codes
+        .codes()
         .list_codes(&late)
         .await
         .unwrap()
@@ -552,10 +560,10 @@ async fn codes_are_filtered_sorted_and_paged(stores: &Stores) {
         ids(&window_items(&by_position, base))
     );
 
-    let theirs_only = stores.codes.list_codes(&query("ck_other")).await.unwrap();
+    let theirs_only = stores.codes().list_codes(&query("ck_other")).await.unwrap();
     assert_eq!(theirs_only.items, vec![foreign]);
     assert!(stores
-        .codes
+        .codes()
         .list_codes(&query("ck_nobody"))
         .await
         .unwrap()
@@ -611,34 +619,34 @@ async fn batches_are_stored_found_by_key_and_listed_newest_first(stores: &Stores
     let base = 1_800_000_000_000;
     let (first, first_items) = new_batch("ck_acme", "b1", base, 3, Some("key-1"));
     stores
-        .batches
+        .batches()
         .create_batch(&first, &first_items)
         .await
         .unwrap();
     for (i, id) in ["b2", "b3", "b4"].iter().enumerate() {
         let (batch, items) = new_batch("ck_acme", id, base + 1_000 * (i as i64 + 1), 2, None);
-        stores.batches.create_batch(&batch, &items).await.unwrap();
+        stores.batches().create_batch(&batch, &items).await.unwrap();
     }
     let (theirs, their_items) = new_batch("ck_other", "b9", base, 1, Some("key-1"));
     stores
-        .batches
+        .batches()
         .create_batch(&theirs, &their_items)
         .await
         .unwrap();
 
     let acme = client_key("ck_acme");
     assert_eq!(
-        stores.batches.get_batch(&acme, "b1").await.unwrap(),
+        stores.batches().get_batch(&acme, "b1").await.unwrap(),
         Some(first.clone())
     );
     assert_eq!(
-        stores.batches.get_batch(&acme, "b9").await.unwrap(),
+        stores.batches().get_batch(&acme, "b9").await.unwrap(),
         None,
         "scoped to the client"
     );
     assert_eq!(
         stores
-            .batches
+            .batches()
             .find_by_idempotency_key(&acme, "key-1")
             .await
             .unwrap(),
@@ -646,7 +654,7 @@ async fn batches_are_stored_found_by_key_and_listed_newest_first(stores: &Stores
     );
     assert_eq!(
         stores
-            .batches
+            .batches()
             .find_by_idempotency_key(&acme, "key-2")
             .await
             .unwrap(),
@@ -656,16 +664,16 @@ async fn batches_are_stored_found_by_key_and_listed_newest_first(stores: &Stores
     // A second batch under a used key is refused and leaves no trace.
     let (reuse, reuse_items) = new_batch("ck_acme", "b5", base + 9_000, 1, Some("key-1"));
     assert_eq!(
-        stores.batches.create_batch(&reuse, &reuse_items).await,
+        stores.batches().create_batch(&reuse, &reuse_items).await,
         Err(StoreError::AlreadyExists)
     );
-    assert_eq!(stores.batches.get_batch(&acme, "b5").await.unwrap(), None);
+    assert_eq!(stores.batches().get_batch(&acme, "b5").await.unwrap(), None);
 
     let mut listed = Vec::new();
     let mut after = None;
     for _ in 0..10 {
         let page = stores
-            .batches
+            .batches()
             .list_batches(&acme, 3, after.as_ref())
             .await
             .unwrap();
@@ -678,10 +686,14 @@ async fn batches_are_stored_found_by_key_and_listed_newest_first(stores: &Stores
     }
     assert_eq!(listed, ["b4", "b3", "b2", "b1"]);
 
-    let items = stores.batches.list_items(&acme, "b1", 1, 5).await.unwrap();
+    let items = stores
+        .batches()
+        .list_items(&acme, "b1", 1, 5)
+        .await
+        .unwrap();
     assert_eq!(items, first_items[1..].to_vec());
     assert!(stores
-        .batches
+        .batches()
         .list_items(&acme, "b9", 0, 5)
         .await
         .unwrap()
@@ -690,16 +702,16 @@ async fn batches_are_stored_found_by_key_and_listed_newest_first(stores: &Stores
 
 async fn a_batch_item_gets_exactly_one_code(stores: &Stores) {
     let device = device("ck_acme", "SN-1", "nexus_full");
-    stores.devices.create_device(&device).await.unwrap();
+    stores.devices().create_device(&device).await.unwrap();
     let (batch, items) = new_batch("ck_acme", "b1", 1_800_000_000_000, 3, None);
-    stores.batches.create_batch(&batch, &items).await.unwrap();
+    stores.batches().create_batch(&batch, &items).await.unwrap();
     let acme = client_key("ck_acme");
     let item = |i: usize| items[i].item.clone();
 
     // Eight racers read the same device and claim item 0: one code results.
     let racers: Vec<_> = (0..8)
         .map(|i| {
-            let (codes, devices) = (stores.codes.clone(), stores.devices.clone());
+            let (codes, devices) = (stores.codes(), stores.devices());
             let (client, serial, claim) = (acme.clone(), device.serial.clone(), item(0));
             tokio::spawn(async move {
                 let read = devices.get_device(&client, &serial).await.unwrap().unwrap();
@@ -726,7 +738,7 @@ async fn a_batch_item_gets_exactly_one_code(stores: &Stores) {
     }
     // Whatever the interleaving, retries end in AlreadyExists, never a second code.
     let read = stores
-        .devices
+        .devices()
         .get_device(&acme, &device.serial)
         .await
         .unwrap()
@@ -734,7 +746,7 @@ async fn a_batch_item_gets_exactly_one_code(stores: &Stores) {
     let again = code_for(&read, "late", 1_800_000_000_100, CodeType::AddTime);
     assert_eq!(
         stores
-            .codes
+            .codes()
             .record_code(&read, read.count + 1, &again, Some(&item(0)))
             .await,
         Err(StoreError::AlreadyExists)
@@ -742,7 +754,11 @@ async fn a_batch_item_gets_exactly_one_code(stores: &Stores) {
     assert_eq!(wins, 1, "one racer wins the item");
     assert_eq!(read.count, 1, "the device advanced once");
 
-    let done = stores.batches.list_items(&acme, "b1", 0, 1).await.unwrap();
+    let done = stores
+        .batches()
+        .list_items(&acme, "b1", 0, 1)
+        .await
+        .unwrap();
     assert!(
         matches!(&done[0].state, ItemState::Done { count: 0, .. }),
         "{:?}",
@@ -750,21 +766,21 @@ async fn a_batch_item_gets_exactly_one_code(stores: &Stores) {
     );
     let at = Timestamp::from_millis(1_800_000_001_000);
     assert_eq!(
-        stores.batches.fail_item(&item(0), "late", at).await,
+        stores.batches().fail_item(&item(0), "late", at).await,
         Err(StoreError::AlreadyExists)
     );
     stores
-        .batches
+        .batches()
         .fail_item(&item(1), "unknown device", at)
         .await
         .unwrap();
     assert_eq!(
-        stores.batches.fail_item(&item(1), "again", at).await,
+        stores.batches().fail_item(&item(1), "again", at).await,
         Err(StoreError::AlreadyExists)
     );
 
     let stored = stores
-        .batches
+        .batches()
         .get_batch(&acme, "b1")
         .await
         .unwrap()
@@ -775,7 +791,7 @@ async fn a_batch_item_gets_exactly_one_code(stores: &Stores) {
     );
     assert_eq!(stored.updated_at, at);
     let codes = stores
-        .codes
+        .codes()
         .list_codes(&query("ck_acme"))
         .await
         .unwrap()

@@ -8,13 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api_tests::{on_both_backends, on_both_stores, TestApi};
+use api_types::biolite::batch::BatchRequest;
+use api_types::biolite::devices::NewDeviceBody;
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use domain::batches::{BatchRequest, BatchStatus, Chunk, ChunkOutcome, ItemState};
+use domain::batches::{BatchStatus, Chunk, ChunkOutcome, ItemState};
 use domain::clients::ClientKey;
 use domain::clock::{SystemClock, Timestamp};
 use domain::codes::{CodePosition, CodeQuery, CodeRecord};
-use domain::devices::{Device, NewDevice};
+use domain::devices::Device;
 use domain::{BatchService, CodesService};
 use domain::{ChunkQueue, CodeStore, Page, StoreError};
 use http::{Method, StatusCode};
@@ -381,7 +383,7 @@ async fn a_ten_thousand_item_batch_completes_through_the_local_api() {
         after: None,
     };
     loop {
-        let page = api.stores.codes.list_codes(&query).await.unwrap();
+        let page = api.stores.codes().list_codes(&query).await.unwrap();
         for code in &page.items {
             assert!(codes.insert(code.id.clone()));
             per_device
@@ -439,12 +441,12 @@ impl CodeStore for FailingAfter {
 /// A service over `stores` whose code writes fail after `allowed` of them.
 fn worker(stores: &Stores, allowed: usize) -> BatchService {
     let codes: Arc<dyn CodeStore> = Arc::new(FailingAfter {
-        inner: stores.codes.clone(),
+        inner: stores.codes(),
         allowed: AtomicUsize::new(allowed),
     });
-    let service = CodesService::new(stores.devices.clone(), codes, Arc::new(SystemClock));
+    let service = CodesService::new(stores.devices(), codes, Arc::new(SystemClock));
     BatchService::new(
-        stores.batches.clone(),
+        stores.batches(),
         Arc::new(MemoryQueue::closed()),
         Arc::new(service),
         Arc::new(SystemClock),
@@ -464,18 +466,21 @@ impl ChunkQueue for Discard {
 /// batch's single chunk.
 async fn batch_of_30(stores: &Stores) -> (ClientKey, Chunk) {
     let client = ClientKey::parse("ck_worker").unwrap();
-    let device: NewDevice = serde_json::from_value(
+    let device: NewDeviceBody = serde_json::from_value(
         json!({"serialNum": "N1", "protocol": "nexus_full", "secretKey": KEY}),
     )
     .unwrap();
     let codes = Arc::new(CodesService::new(
-        stores.devices.clone(),
-        stores.codes.clone(),
+        stores.devices(),
+        stores.codes(),
         Arc::new(SystemClock),
     ));
-    codes.register_device(&client, device).await.unwrap();
+    codes
+        .register_device(&client, device.into_command().unwrap())
+        .await
+        .unwrap();
     let service = BatchService::new(
-        stores.batches.clone(),
+        stores.batches(),
         Arc::new(Discard),
         codes,
         Arc::new(SystemClock),
@@ -485,7 +490,7 @@ async fn batch_of_30(stores: &Stores) -> (ClientKey, Chunk) {
     }))
     .unwrap();
     let batch = service
-        .create(&client, b"body", request, None)
+        .create(&client, b"body", request.into_orders().unwrap(), None)
         .await
         .unwrap();
     let chunks = batch.chunks();
@@ -496,7 +501,7 @@ async fn batch_of_30(stores: &Stores) -> (ClientKey, Chunk) {
 async fn device_count(stores: &Stores, client: &ClientKey) -> u32 {
     let serial = domain::devices::SerialNumber::parse("N1").unwrap();
     stores
-        .devices
+        .devices()
         .get_device(client, &serial)
         .await
         .unwrap()
@@ -517,7 +522,7 @@ async fn batch_codes(stores: &Stores, client: &ClientKey, batch: &str) -> Vec<u3
         after: None,
     };
     let mut counts: Vec<u32> = stores
-        .codes
+        .codes()
         .list_codes(&query)
         .await
         .unwrap()
@@ -552,7 +557,7 @@ async fn a_chunk_delivered_twice_adds_nothing(stores: &Stores) {
     );
     assert_eq!(device_count(stores, &client).await, 30);
     let batch = stores
-        .batches
+        .batches()
         .get_batch(&client, &chunk.batch_id)
         .await
         .unwrap()
@@ -575,7 +580,7 @@ async fn a_chunk_that_failed_part_way_completes_on_redelivery(stores: &Stores) {
         (0..12).collect::<Vec<_>>()
     );
     let batch = stores
-        .batches
+        .batches()
         .get_batch(&client, &chunk.batch_id)
         .await
         .unwrap()
@@ -613,7 +618,7 @@ async fn a_chunk_that_keeps_failing_is_dead_lettered_and_the_batch_says_so(store
         let response = batch_worker_function::handle(&broken, event, 5).await;
         assert_eq!(response.batch_item_failures.len(), 1, "delivery {receives}");
         let batch = stores
-            .batches
+            .batches()
             .get_batch(&client, &chunk.batch_id)
             .await
             .unwrap()
@@ -626,14 +631,14 @@ async fn a_chunk_that_keeps_failing_is_dead_lettered_and_the_batch_says_so(store
         );
     }
     let batch = stores
-        .batches
+        .batches()
         .get_batch(&client, &chunk.batch_id)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(batch.status(), BatchStatus::CompletedWithErrors);
     let items = stores
-        .batches
+        .batches()
         .list_items(&client, &chunk.batch_id, 0, 30)
         .await
         .unwrap();

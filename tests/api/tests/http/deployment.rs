@@ -162,12 +162,12 @@ async fn every_event_replays_successfully() {
         .replace("REPLACE_WITH_BATCH_ID", &batch_id);
     let sqs_event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
     let codes = Arc::new(CodesService::new(
-        api.stores.devices.clone(),
-        api.stores.codes.clone(),
+        api.stores.devices(),
+        api.stores.codes(),
         Arc::new(SystemClock),
     ));
     let batches = BatchService::new(
-        api.stores.batches.clone(),
+        api.stores.batches(),
         Arc::new(MemoryQueue::closed()),
         codes,
         Arc::new(SystemClock),

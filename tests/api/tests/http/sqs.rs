@@ -7,12 +7,13 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use api_types::biolite::batch::BatchRequest;
+use api_types::biolite::devices::NewDeviceBody;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use domain::batches::{BatchRequest, BatchStatus, Chunk};
+use domain::batches::{BatchStatus, Chunk};
 use domain::clients::ClientKey;
 use domain::clock::SystemClock;
-use domain::devices::NewDevice;
 use domain::ChunkQueue;
 use domain::{BatchService, CodesService};
 use serde_json::json;
@@ -150,19 +151,22 @@ async fn a_message_received_too_often_moves_to_the_dead_letter_queue() {
 async fn a_batch_travels_through_sqs_to_the_worker_exactly_once() {
     let sqs = client().await;
     let url = queue(&sqs, 2, None).await;
-    let stores = Stores::from_adapter(Arc::new(MemoryStore::new()));
+    let stores = Stores::from(Arc::new(MemoryStore::new()));
     let client_key = ClientKey::parse("ck_sqs").unwrap();
     let codes = Arc::new(CodesService::new(
-        stores.devices.clone(),
-        stores.codes.clone(),
+        stores.devices(),
+        stores.codes(),
         Arc::new(SystemClock),
     ));
-    let device: NewDevice =
+    let device: NewDeviceBody =
         serde_json::from_value(json!({"serialNum": "N1", "protocol": "nexus_small"})).unwrap();
-    codes.register_device(&client_key, device).await.unwrap();
+    codes
+        .register_device(&client_key, device.into_command().unwrap())
+        .await
+        .unwrap();
     let queue = Arc::new(SqsQueue::new(sqs.clone(), &url));
     let batches = BatchService::new(
-        stores.batches.clone(),
+        stores.batches(),
         queue.clone(),
         codes,
         Arc::new(SystemClock),
@@ -172,7 +176,7 @@ async fn a_batch_travels_through_sqs_to_the_worker_exactly_once() {
     }))
     .unwrap();
     let batch = batches
-        .create(&client_key, b"body", request, None)
+        .create(&client_key, b"body", request.into_orders().unwrap(), None)
         .await
         .unwrap();
     // Every chunk sent a second time: at-least-once delivery at its worst.
@@ -211,7 +215,7 @@ async fn a_batch_travels_through_sqs_to_the_worker_exactly_once() {
     );
     let serial = domain::devices::SerialNumber::parse("N1").unwrap();
     let device = stores
-        .devices
+        .devices()
         .get_device(&client_key, &serial)
         .await
         .unwrap()

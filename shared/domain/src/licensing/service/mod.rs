@@ -7,12 +7,11 @@ use base64::Engine;
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 
+use super::commands::*;
 use super::deploy::{license_id_of_contract, LicenseDeployer, BLOCKCHAINS};
 use super::model::*;
 use super::port::LicenseStore;
-use super::requests::*;
 use super::signatures::Signer;
-use super::views::{AuthenticatedIdentity, IssuedLoginToken, PublicLicenseInfo};
 use super::LicenseError;
 use crate::clients::ClientKey;
 use crate::clock::{Clock, Timestamp};
@@ -146,7 +145,7 @@ impl LicenseService {
         limit: Option<&str>,
         cursor: Option<&str>,
     ) -> Result<Page<Product, String>, LicenseError> {
-        let limit = page_limit("limit", limit)?;
+        let limit = crate::paging::page_limit("limit", limit)?;
         let after = cursor
             .map(|c| {
                 parse_uuid(c).ok_or_else(|| {

@@ -7,13 +7,13 @@ impl LicenseService {
     pub async fn query(
         &self,
         account: &ClientKey,
-        body: &QueryBody,
+        mut query: LicenseQuery,
+        after_license: Option<&str>,
     ) -> Result<(Vec<License>, u64, usize), LicenseError> {
-        let (mut query, offset) = body.validate(account, self.now())?;
-        if let Some(id) = offset {
+        if let Some(id) = after_license {
             let last = self
                 .store
-                .get_license(account, &id)
+                .get_license(account, id)
                 .await?
                 .ok_or_else(|| LicenseError::invalid("offset.id", "names no license"))?;
             query.after = Some(last.position());
@@ -29,9 +29,8 @@ impl LicenseService {
     pub async fn create_subscription(
         &self,
         account: &ClientKey,
-        body: &SubscriptionLicenseBody,
+        mut new: NewLicense,
     ) -> Result<License, LicenseError> {
-        let mut new = body.validate(self.now())?;
         if let Some(id) = &new.id {
             if self.store.get_license(account, id).await?.is_some() {
                 return Err(LicenseError::LicenseExists);
@@ -62,7 +61,7 @@ impl LicenseService {
         &self,
         account: &ClientKey,
         id: &str,
-        body: &DeployBody,
+        body: &DeployOrder,
     ) -> Result<License, LicenseError> {
         let mut license = self.license(account, id).await?;
         if body
@@ -76,9 +75,8 @@ impl LicenseService {
             ));
         }
         let blockchain = body
-            .contract
-            .as_ref()
-            .and_then(|c| c.blockchain.as_deref())
+            .blockchain
+            .as_deref()
             .ok_or_else(|| LicenseError::invalid("contract.blockchain", "is required"))?;
         if !BLOCKCHAINS.contains(&blockchain) {
             return Err(LicenseError::invalid(
@@ -140,9 +138,8 @@ impl LicenseService {
     pub async fn issue_nonce(
         &self,
         account: &ClientKey,
-        body: &NonceBody,
+        signer: &Signer,
     ) -> Result<ActivationNonce, LicenseError> {
-        let signer = Signer::parse(required("address", &body.address)?)?;
         let now = self.now();
         let nonce = ActivationNonce {
             account: account.clone(),
@@ -160,13 +157,15 @@ impl LicenseService {
     pub async fn activate(
         &self,
         account: &ClientKey,
-        body: &ActivateBody,
+        request: &ActivationRequest,
     ) -> Result<License, LicenseError> {
-        let signer = Signer::parse(required("address", &body.address)?)?;
-        let contract = required("contract", &body.contract)?;
-        let token_id = required("tokenId", &body.token_id)?;
-        let nonce_text = required("nonce", &body.nonce)?;
-        let sign = required("sign", &body.sign)?;
+        let ActivationRequest {
+            signer,
+            contract,
+            token_id,
+            nonce: nonce_text,
+            sign,
+        } = request;
         if nonce_text.len() > 64 {
             return Err(LicenseError::NonceNotFound);
         }

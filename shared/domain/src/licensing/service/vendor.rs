@@ -19,28 +19,28 @@ impl LicenseService {
 
     /// What anyone holding a key may learn of it: whether it exists and is
     /// valid, its product's SKU and latest version. Nothing about the holder.
-    pub async fn public_info(&self, key: &str) -> Result<PublicLicenseInfo, LicenseError> {
+    pub async fn public_info(&self, key: &str) -> Result<KeyStatus, LicenseError> {
         let key = uuid_field("key", key)?;
         let found = self.store.find_license_by_key(&key).await?;
         let Some(license) = found else {
-            return Ok(PublicLicenseInfo {
-                exists: false,
+            return Ok(KeyStatus {
                 key,
+                exists: false,
                 is_valid: false,
                 product_sku: None,
-                latest_public_version_name: None,
+                latest_version: None,
             });
         };
         let product = self
             .store
             .get_product(&license.account, &license.product_id)
             .await?;
-        Ok(PublicLicenseInfo {
-            exists: true,
+        Ok(KeyStatus {
             key,
+            exists: true,
             is_valid: license.is_active(self.now()),
             product_sku: product.as_ref().map(|p| p.sku.clone()),
-            latest_public_version_name: product.and_then(|p| p.latest_version),
+            latest_version: product.and_then(|p| p.latest_version),
         })
     }
 
@@ -96,10 +96,7 @@ impl LicenseService {
                 expires_at,
             })
             .await?;
-        Ok(IssuedLoginToken {
-            token,
-            expires_at: crate::licensing::views::vendor_time(expires_at),
-        })
+        Ok(IssuedLoginToken { token, expires_at })
     }
 
     /// Redeems a login token once, for the account its license belongs to.
@@ -107,7 +104,7 @@ impl LicenseService {
         &self,
         account: &ClientKey,
         token: &str,
-    ) -> Result<AuthenticatedIdentity, LicenseError> {
+    ) -> Result<HolderIdentity, LicenseError> {
         let plausible = token.starts_with("olt_") && token.len() <= 64;
         if !plausible {
             return Err(LicenseError::LoginTokenInvalid);
@@ -125,7 +122,10 @@ impl LicenseService {
             .store
             .get_holder_profile(account, &redeemed.holder)
             .await?;
-        Ok(AuthenticatedIdentity::new(&redeemed.holder, profile))
+        Ok(HolderIdentity {
+            holder: redeemed.holder,
+            profile,
+        })
     }
 
     pub async fn create_discount(

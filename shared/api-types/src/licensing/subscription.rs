@@ -1,6 +1,9 @@
 //! The subscription API: the query body and license bodies.
 
+use serde::Serialize;
+
 use super::*;
+use domain::licensing::signatures::Signer;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct QueryFilter {
@@ -38,7 +41,7 @@ impl QueryBody {
     /// The query, and the license id the page starts after.
     pub fn validate(
         &self,
-        account: &crate::clients::ClientKey,
+        account: &domain::clients::ClientKey,
         now: Timestamp,
     ) -> Result<(LicenseQuery, Option<String>), LicenseError> {
         let limit = match self.limit {
@@ -203,9 +206,26 @@ pub struct DeployBody {
     pub contract: Option<ContractBody>,
 }
 
+impl DeployBody {
+    pub fn order(&self) -> DeployOrder {
+        DeployOrder {
+            id: self.id.clone(),
+            owner: self.owner.clone(),
+            blockchain: self.contract.as_ref().and_then(|c| c.blockchain.clone()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct NonceBody {
     pub address: Option<String>,
+}
+
+impl NonceBody {
+    /// The address a nonce is issued for.
+    pub fn signer(&self) -> Result<Signer, LicenseError> {
+        Signer::parse(required("address", &self.address)?)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -216,4 +236,150 @@ pub struct ActivateBody {
     pub token_id: Option<String>,
     pub nonce: Option<String>,
     pub sign: Option<String>,
+}
+
+impl ActivateBody {
+    /// Every field present, checked in the order the document lists them.
+    pub fn validate(&self) -> Result<ActivationRequest, LicenseError> {
+        Ok(ActivationRequest {
+            signer: Signer::parse(required("address", &self.address)?)?,
+            contract: required("contract", &self.contract)?.to_owned(),
+            token_id: required("tokenId", &self.token_id)?.to_owned(),
+            nonce: required("nonce", &self.nonce)?.to_owned(),
+            sign: required("sign", &self.sign)?.to_owned(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContractView {
+    pub address: String,
+    pub blockchain: String,
+    pub token_id: String,
+    /// `PLATFORM_CERTIFICATE`: not on a chain; `certificate` is the proof.
+    pub kind: String,
+    pub certificate: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SubscriptionLicense {
+    pub id: String,
+    pub software: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub name: String,
+    pub description: Option<String>,
+    pub image: Option<String>,
+    pub status: LicenseStatus,
+    pub company: Option<String>,
+    pub price: Option<String>,
+    pub owner: Option<String>,
+    pub metadata: Option<String>,
+    /// Epoch seconds; only for `CONTRACT_SUBSCRIPTION`.
+    #[serde(rename = "expireTime", skip_serializing_if = "Option::is_none")]
+    pub expire_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract: Option<ContractView>,
+}
+
+impl From<&License> for SubscriptionLicense {
+    fn from(l: &License) -> Self {
+        SubscriptionLicense {
+            id: l.id.clone(),
+            software: l.product_id.clone(),
+            kind: if l.is_permanent() {
+                PERPETUAL
+            } else {
+                SUBSCRIPTION
+            },
+            name: l.name.clone(),
+            description: l.listing.description.clone(),
+            image: l.listing.image.clone(),
+            status: l.status,
+            company: l.listing.company.clone(),
+            price: l.listing.price.clone(),
+            owner: l.holder.clone(),
+            metadata: l.listing.metadata.clone(),
+            expire_time: l.valid_until.map(|t| t.secs().to_string()),
+            contract: l.deployment.as_ref().map(|d| ContractView {
+                address: d.address.clone(),
+                blockchain: d.blockchain.clone(),
+                token_id: d.token_id.clone(),
+                kind: d.kind.clone(),
+                certificate: d.certificate.clone(),
+            }),
+        }
+    }
+}
+
+/// `{"status": "OK", "payload": ...}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OkResponse<T> {
+    pub status: &'static str,
+    pub payload: T,
+}
+
+impl<T> OkResponse<T> {
+    pub fn new(payload: T) -> Self {
+        OkResponse {
+            status: "OK",
+            payload,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OffsetView {
+    pub id: String,
+    pub software: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryResult {
+    pub count: u64,
+    /// `0` for an empty page, else the first record's `{id, software}`.
+    pub offset: serde_json::Value,
+    pub limit: usize,
+    pub records: Vec<SubscriptionLicense>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NonceView {
+    pub nonce: String,
+    pub address: String,
+    pub timestamp: i64,
+    /// When the nonce stops being accepted, epoch milliseconds.
+    #[serde(rename = "expiresAt")]
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Credential {
+    /// Epoch seconds, as text.
+    pub expire_time: String,
+    pub license: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Activation {
+    /// `"true"`: the document's form, a string.
+    pub activate: &'static str,
+    pub credential: Credential,
+    /// Epoch milliseconds of the answer.
+    pub timestamp: i64,
+}
+
+impl Activation {
+    pub fn new(license: &License, now: Timestamp) -> Self {
+        Activation {
+            activate: "true",
+            credential: Credential {
+                expire_time: license.shown_until().secs().to_string(),
+                license: license.id.clone(),
+            },
+            timestamp: now.millis(),
+        }
+    }
 }

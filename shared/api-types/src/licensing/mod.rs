@@ -1,10 +1,11 @@
-//! Request bodies and parameters of the three licensing APIs, as they
-//! arrive, and their validation into the model's inputs: the validated
-//! inputs and field checks here, each API family's shapes in its own file.
+//! The three licensing APIs' wire shapes, one file per API family: request
+//! bodies and parameters as they arrive, their validation into the
+//! licensing commands, and the views each answer shows. The field checks
+//! they share are here.
 
-mod amino;
-mod subscription;
-mod vendor;
+pub mod amino;
+pub mod subscription;
+pub mod vendor;
 
 pub use amino::*;
 pub use subscription::*;
@@ -12,45 +13,8 @@ pub use vendor::*;
 
 use serde::{Deserialize, Deserializer};
 
-use super::model::*;
-use super::LicenseError;
-use crate::clock::Timestamp;
-
-/// A product to create, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewProduct {
-    pub id: Option<String>,
-    pub name: String,
-    pub sku: Option<String>,
-    pub description: Option<String>,
-    pub latest_version: Option<String>,
-}
-
-/// A product's editable fields; `None` leaves one as it is, and for the
-/// optional ones `Some(None)` clears it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ProductChanges {
-    pub name: Option<String>,
-    pub description: Option<Option<String>>,
-    pub latest_version: Option<Option<String>>,
-}
-
-/// A license to create, validated except for what needs the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewLicense {
-    pub id: Option<String>,
-    pub product_id: String,
-    pub holder: Option<String>,
-    /// Defaults to the product's name.
-    pub name: Option<String>,
-    pub order_id: Option<String>,
-    /// Defaults to the time of creation.
-    pub valid_from: Option<Timestamp>,
-    pub valid_until: Option<Timestamp>,
-    pub status: LicenseStatus,
-    pub listing: Listing,
-    pub profile: Option<HolderProfile>,
-}
+use domain::clock::Timestamp;
+use domain::licensing::*;
 
 /// `Some(None)` for an explicit `null`, `None` for an absent field.
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
@@ -73,12 +37,6 @@ fn optional_text(
         .as_deref()
         .map(|v| text_field(field, v, max))
         .transpose()
-}
-
-pub fn uuid_field(field: &str, value: &str) -> Result<String, LicenseError> {
-    parse_uuid(value.trim()).ok_or_else(|| {
-        LicenseError::invalid(field, "must be a UUID (8-4-4-4-12 hexadecimal digits)")
-    })
 }
 
 fn time_field(field: &str, value: &Option<String>) -> Result<Option<Timestamp>, LicenseError> {
@@ -109,7 +67,7 @@ fn sku_field(value: &str) -> Result<String, LicenseError> {
 }
 
 pub fn page_limit(field: &str, limit: Option<&str>) -> Result<usize, LicenseError> {
-    Ok(crate::paging::page_limit(field, limit)?)
+    Ok(domain::paging::page_limit(field, limit)?)
 }
 
 /// A required string field of a body, or the error naming it.
@@ -188,7 +146,7 @@ mod tests {
 
     #[test]
     fn query_offsets_are_zero_or_a_license() {
-        let account = crate::clients::ClientKey::parse("ck_a").unwrap();
+        let account = domain::clients::ClientKey::parse("ck_a").unwrap();
         let now = Timestamp::from_millis(0);
         let parse = |json: &str| serde_json::from_str::<QueryBody>(json).unwrap();
         assert_eq!(

@@ -1,5 +1,7 @@
 //! AminoTV license management v4: product and license bodies and the listing query.
 
+use serde::Serialize;
+
 use super::*;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -243,7 +245,7 @@ pub struct ListLicensesParams {
 impl ListLicensesParams {
     pub fn into_query(
         self,
-        account: &crate::clients::ClientKey,
+        account: &domain::clients::ClientKey,
         now: Timestamp,
     ) -> Result<LicenseQuery, LicenseError> {
         let state = self
@@ -282,5 +284,108 @@ impl ListLicensesParams {
                 .map(LicensePosition::from_cursor)
                 .transpose()?,
         })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProductView {
+    pub id: String,
+    pub sku: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub latest_version: Option<String>,
+    pub license_count: u64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<&Product> for ProductView {
+    fn from(p: &Product) -> Self {
+        ProductView {
+            id: p.id.clone(),
+            sku: p.sku.clone(),
+            name: p.name.clone(),
+            description: p.description.clone(),
+            latest_version: p.latest_version.clone(),
+            license_count: p.license_count,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LicenseView {
+    pub id: String,
+    pub product_id: String,
+    pub user_id: Option<String>,
+    pub key: String,
+    pub name: String,
+    pub order_id: Option<String>,
+    pub valid_from: Timestamp,
+    /// `null` for a permanent license.
+    pub valid_until: Option<Timestamp>,
+    pub is_permanent: bool,
+    pub status: LicenseState,
+    pub is_active: bool,
+    pub created_at: Timestamp,
+}
+
+impl LicenseView {
+    pub fn new(l: &License, now: Timestamp) -> Self {
+        LicenseView {
+            id: l.id.clone(),
+            product_id: l.product_id.clone(),
+            user_id: l.holder.clone(),
+            key: l.key.clone(),
+            name: l.name.clone(),
+            order_id: l.order_id.clone(),
+            valid_from: l.valid_from,
+            valid_until: l.valid_until,
+            is_permanent: l.is_permanent(),
+            status: l.state(now),
+            is_active: l.is_active(now),
+            created_at: l.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemsPage<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// One item's outcome in a batch create or delete.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchItemOutcome {
+    pub index: usize,
+    /// `created`, `deleted` or `failed`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub license: Option<LicenseView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub license_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchOutcome {
+    pub succeeded: usize,
+    pub failed: usize,
+    pub results: Vec<BatchItemOutcome>,
+}
+
+impl BatchOutcome {
+    pub fn new(results: Vec<BatchItemOutcome>) -> Self {
+        let failed = results.iter().filter(|r| r.status == "failed").count();
+        BatchOutcome {
+            succeeded: results.len() - failed,
+            failed,
+            results,
+        }
     }
 }

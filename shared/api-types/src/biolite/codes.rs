@@ -1,0 +1,225 @@
+//! `POST /codes` and `GET /codes`: the code request, the listing
+//! parameters and the page the listing answers.
+
+use domain::clients::ClientKey;
+use domain::clock::Timestamp;
+use domain::codes::{
+    is_code_id, CodeOrder, CodePosition, CodeQuery, CodeRecord, CodesError, MAX_DAYS,
+};
+use domain::devices::SerialNumber;
+use domain::paging::{page_limit, Page, SortOrder};
+use keycode::CodeType;
+use serde::{Deserialize, Serialize};
+
+use super::devices::SerialInput;
+
+/// The body of `POST /codes`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeRequest {
+    pub serial_num: SerialInput,
+    pub code_type: Option<String>,
+    pub arg: Option<i64>,
+    /// Deprecated: with no `codeType`, the days of an `add_time` code.
+    pub data: Option<i64>,
+}
+
+impl CodeRequest {
+    pub fn validate(&self) -> Result<CodeOrder, CodesError> {
+        let serial = self.serial_num.parse()?;
+        let (code_type, arg) = match (&self.code_type, self.data) {
+            (Some(name), _) => {
+                let code_type = name.parse::<CodeType>().map_err(|_| {
+                    CodesError::invalid(
+                        "codeType",
+                        "must be one of add_time, set_time, 1_hour, 1_minute, credit_reset, history_reset, full_reset, unlock",
+                    )
+                })?;
+                (code_type, self.arg)
+            }
+            (None, Some(data)) => (CodeType::AddTime, Some(data)),
+            (None, None) => return Err(CodesError::invalid("codeType", "is required")),
+        };
+        let arg = if code_type.takes_days() {
+            let field = if self.code_type.is_some() {
+                "arg"
+            } else {
+                "data"
+            };
+            let days = arg.ok_or_else(|| {
+                CodesError::invalid(field, &format!("is required for {code_type}"))
+            })?;
+            if !(0..=MAX_DAYS).contains(&days) {
+                return Err(CodesError::invalid(
+                    field,
+                    &format!("must be 0-{MAX_DAYS} days for {code_type}"),
+                ));
+            }
+            u32::try_from(days).expect("checked range")
+        } else {
+            0
+        };
+        Ok(CodeOrder {
+            serial,
+            code_type,
+            arg,
+        })
+    }
+}
+
+/// `GET /codes` parameters as they arrive.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListCodesParams {
+    pub serial_num: Option<String>,
+    pub code_type: Option<String>,
+    pub batch_id: Option<String>,
+    pub created_from: Option<String>,
+    pub created_to: Option<String>,
+    pub order: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl ListCodesParams {
+    pub fn into_query(self, client: &ClientKey) -> Result<CodeQuery, CodesError> {
+        let time = |field: &str, value: &Option<String>, default: Timestamp| match value {
+            None => Ok(default),
+            Some(text) => Timestamp::parse_rfc3339(text).ok_or_else(|| {
+                CodesError::invalid(field, "must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z")
+            }),
+        };
+        let created_from = time("createdFrom", &self.created_from, Timestamp::MIN)?;
+        let created_to = time("createdTo", &self.created_to, Timestamp::MAX)?;
+        if created_from > created_to {
+            return Err(CodesError::invalid("createdFrom", "is after createdTo"));
+        }
+        let order = match self.order.as_deref() {
+            None | Some("desc") => SortOrder::Descending,
+            Some("asc") => SortOrder::Ascending,
+            Some(_) => return Err(CodesError::invalid("order", "must be asc or desc")),
+        };
+        let code_type = self
+            .code_type
+            .as_deref()
+            .map(|name| {
+                name.parse::<CodeType>()
+                    .map_err(|_| CodesError::invalid("codeType", "is not a code type"))
+            })
+            .transpose()?;
+        let batch_id = match self.batch_id {
+            Some(id) if !is_code_id(&id) => {
+                return Err(CodesError::invalid("batchId", "is not a batch id"))
+            }
+            other => other,
+        };
+        Ok(CodeQuery {
+            client: client.clone(),
+            serial: self
+                .serial_num
+                .as_deref()
+                .map(SerialNumber::parse)
+                .transpose()?,
+            code_type,
+            batch_id,
+            created_from,
+            created_to,
+            order,
+            limit: page_limit("limit", self.limit.as_deref())?,
+            after: self
+                .cursor
+                .as_deref()
+                .map(CodePosition::from_cursor)
+                .transpose()?,
+        })
+    }
+}
+
+/// One page of codes as the API answers it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeListing {
+    pub codes: Vec<CodeRecord>,
+    pub next_cursor: Option<String>,
+}
+
+impl From<Page<CodeRecord, CodePosition>> for CodeListing {
+    fn from(page: Page<CodeRecord, CodePosition>) -> Self {
+        CodeListing {
+            next_cursor: page.next.map(|p| p.to_cursor()),
+            codes: page.items,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::clients::ClientKey;
+
+    fn request(json: &str) -> Result<CodeOrder, CodesError> {
+        serde_json::from_str::<CodeRequest>(json)
+            .unwrap()
+            .validate()
+    }
+
+    #[test]
+    fn code_type_and_arg_override_the_deprecated_data() {
+        let order = request(r#"{"serialNum": 7, "codeType": "set_time", "arg": 3, "data": 9}"#);
+        assert_eq!(order.unwrap().arg, 3);
+        let legacy = request(r#"{"serialNum": "7", "data": 9}"#).unwrap();
+        assert_eq!((legacy.code_type, legacy.arg), (CodeType::AddTime, 9));
+        let ignored = request(r#"{"serialNum": "7", "codeType": "unlock", "arg": 5000}"#).unwrap();
+        assert_eq!(ignored.arg, 0);
+    }
+
+    #[test]
+    fn refuses_missing_or_out_of_range_fields() {
+        let field = |json: &str| match request(json) {
+            Err(CodesError::InvalidField { field, .. }) => field,
+            other => panic!("{json}: {other:?}"),
+        };
+        assert_eq!(field(r#"{"serialNum": "7"}"#), "codeType");
+        assert_eq!(
+            field(r#"{"serialNum": "7", "codeType": "nope"}"#),
+            "codeType"
+        );
+        assert_eq!(
+            field(r#"{"serialNum": "7", "codeType": "add_time"}"#),
+            "arg"
+        );
+        assert_eq!(
+            field(r#"{"serialNum": "7", "codeType": "add_time", "arg": 1000}"#),
+            "arg"
+        );
+        assert_eq!(
+            field(r#"{"serialNum": "7", "codeType": "add_time", "arg": -1}"#),
+            "arg"
+        );
+        assert_eq!(field(r#"{"serialNum": "7", "data": 1000}"#), "data");
+        assert_eq!(
+            field(r#"{"serialNum": "", "codeType": "unlock"}"#),
+            "serialNum"
+        );
+    }
+
+    #[test]
+    fn list_parameters_are_checked() {
+        let client = ClientKey::parse("ck_test").unwrap();
+        let params = |limit: &str, order: &str| ListCodesParams {
+            limit: Some(limit.into()),
+            order: Some(order.into()),
+            ..Default::default()
+        };
+        assert!(params("100", "asc").into_query(&client).is_ok());
+        assert!(params("0", "asc").into_query(&client).is_err());
+        assert!(params("101", "asc").into_query(&client).is_err());
+        assert!(params("10", "sideways").into_query(&client).is_err());
+        let reversed = ListCodesParams {
+            created_from: Some("2026-02-01T00:00:00Z".into()),
+            created_to: Some("2026-01-01T00:00:00Z".into()),
+            ..Default::default()
+        };
+        assert!(reversed.into_query(&client).is_err());
+    }
+}

@@ -1,0 +1,208 @@
+//! `POST /devices`, `GET /devices` and `GET /devices/{serialNum}`: the
+//! registration body and what the API shows of a device.
+
+use domain::clock::Timestamp;
+use domain::devices::{Device, NewDevice, ProtocolName, SerialNumber};
+use domain::field::FieldError;
+use keycode::DeviceProtocol;
+use serde::{Deserialize, Serialize};
+
+/// A serial number as clients send it: BioLite's own example sends a number.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SerialInput {
+    Text(String),
+    Number(u64),
+}
+
+impl SerialInput {
+    pub fn parse(&self) -> Result<SerialNumber, FieldError> {
+        match self {
+            SerialInput::Text(text) => SerialNumber::parse(text),
+            SerialInput::Number(number) => SerialNumber::parse(&number.to_string()),
+        }
+    }
+}
+
+/// The body of `POST /devices`.
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewDeviceBody {
+    pub serial_num: SerialInput,
+    pub protocol: ProtocolName,
+    /// OpenPAYGO: 12-digit extended tokens.
+    pub extended: Option<bool>,
+    /// OpenPAYGO: tokens in digits 1-4.
+    pub restricted_digit_set: Option<bool>,
+    /// OpenPAYGO: token units per day (default 1).
+    pub time_divider: Option<u32>,
+    /// 32 hex digits; generated when left out.
+    pub secret_key: Option<String>,
+    /// OpenPAYGO: the starting code; derived from the key when left out.
+    pub starting_code: Option<u32>,
+    /// OpenPAYGO: the last count issued (default 1). Nexus: the next message
+    /// id (default 0).
+    pub count: Option<u32>,
+}
+
+impl std::fmt::Debug for NewDeviceBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewDeviceBody")
+            .field("serial_num", &self.serial_num)
+            .field("protocol", &self.protocol)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl NewDeviceBody {
+    /// The registration this body asks for, its serial parsed.
+    pub fn into_command(self) -> Result<NewDevice, FieldError> {
+        Ok(NewDevice {
+            serial: self.serial_num.parse()?,
+            protocol: self.protocol,
+            extended: self.extended,
+            restricted_digit_set: self.restricted_digit_set,
+            time_divider: self.time_divider,
+            secret_key: self.secret_key,
+            starting_code: self.starting_code,
+            count: self.count,
+        })
+    }
+}
+
+/// What the API shows of a device: never its key or starting code.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceView {
+    pub serial_num: String,
+    pub protocol: ProtocolName,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extended: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restricted_digit_set: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_divider: Option<u32>,
+    pub count: u32,
+    pub created_at: Timestamp,
+}
+
+impl From<&Device> for DeviceView {
+    fn from(device: &Device) -> Self {
+        let (protocol, extended, restricted, divider) = match device.secrets.protocol {
+            DeviceProtocol::OpenPaygo {
+                extended,
+                restricted_digit_set,
+                time_divider,
+            } => (
+                ProtocolName::Openpaygo,
+                Some(extended),
+                Some(restricted_digit_set),
+                Some(time_divider),
+            ),
+            DeviceProtocol::NexusFull => (ProtocolName::NexusFull, None, None, None),
+            DeviceProtocol::NexusSmall => (ProtocolName::NexusSmall, None, None, None),
+        };
+        DeviceView {
+            serial_num: device.serial.as_str().to_owned(),
+            protocol,
+            extended,
+            restricted_digit_set: restricted,
+            time_divider: divider,
+            count: device.count,
+            created_at: device.created_at,
+        }
+    }
+}
+
+/// One page of devices as the API answers it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceListing {
+    pub devices: Vec<DeviceView>,
+    pub next_cursor: Option<String>,
+}
+
+impl DeviceListing {
+    pub fn new(devices: &[Device], next: Option<&SerialNumber>) -> Self {
+        DeviceListing {
+            devices: devices.iter().map(DeviceView::from).collect(),
+            next_cursor: next.map(domain::devices::device_cursor),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::clients::ClientKey;
+    use domain::clock::Timestamp;
+    use domain::devices::Device;
+    use keycode::DeviceProtocol;
+
+    fn request(json: &str) -> NewDeviceBody {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn into_device(body: NewDeviceBody, client: &ClientKey) -> Result<Device, FieldError> {
+        body.into_command()?.into_device(client, Timestamp::MIN)
+    }
+
+    #[test]
+    fn openpaygo_defaults_and_generated_keys() {
+        let client = ClientKey::parse("ck_test").unwrap();
+        let device = into_device(
+            request(r#"{"serialNum": 12345, "protocol": "openpaygo"}"#),
+            &client,
+        )
+        .unwrap();
+        assert_eq!(device.serial.as_str(), "12345");
+        assert_eq!(device.count, 1);
+        assert_eq!(
+            device.secrets.protocol,
+            DeviceProtocol::OpenPaygo {
+                extended: false,
+                restricted_digit_set: false,
+                time_divider: 1
+            }
+        );
+        let other = into_device(
+            request(r#"{"serialNum": "12345", "protocol": "openpaygo"}"#),
+            &client,
+        )
+        .unwrap();
+        assert_ne!(device.secrets.key, other.secrets.key);
+    }
+
+    #[test]
+    fn refuses_bad_fields_by_name() {
+        let client = ClientKey::parse("ck_test").unwrap();
+        let field_of = |json: &str| match into_device(request(json), &client) {
+            Err(FieldError { field, .. }) => field,
+            other => panic!("{json}: {other:?}"),
+        };
+        assert_eq!(
+            field_of(r#"{"serialNum": "a#b", "protocol": "openpaygo"}"#),
+            "serialNum"
+        );
+        assert_eq!(
+            field_of(r#"{"serialNum": "a", "protocol": "openpaygo", "secretKey": "xyz"}"#),
+            "secretKey"
+        );
+        assert_eq!(
+            field_of(r#"{"serialNum": "a", "protocol": "openpaygo", "timeDivider": 0}"#),
+            "timeDivider"
+        );
+        assert_eq!(
+            field_of(r#"{"serialNum": "a", "protocol": "nexus_small", "startingCode": 5}"#),
+            "startingCode"
+        );
+        assert!(
+            serde_json::from_str::<NewDeviceBody>(r#"{"serialNum": "a", "protocol": "x"}"#)
+                .is_err()
+        );
+    }
+}
