@@ -12,7 +12,8 @@ use domain::rate_limits::RateLimiter;
 use domain::{BatchService, ChunkQueue};
 use http::StatusCode;
 use http_api::{
-    json_body, json_response, query, ApiError, Authenticator, BatchRoute, RouteHandler, Routed,
+    json_body, json_response, query, ApiError, Authenticator, BatchRoute, RouteHandler, RouteId,
+    Routed,
 };
 use lambda_http::{Body, Request, Response};
 use runtime_support::Platform;
@@ -49,6 +50,11 @@ impl BatchFunction {
     }
 }
 
+/// Where each batch's status is read: the route of `GET /batch/{id}`.
+fn status_path() -> &'static str {
+    http_api::routes::path_of(RouteId::Batch(BatchRoute::Get))
+}
+
 #[async_trait]
 impl RouteHandler for BatchFunction {
     type Route = BatchRoute;
@@ -75,7 +81,7 @@ impl RouteHandler for BatchFunction {
                     .batches
                     .create(&client, request.body().as_ref(), orders, key.as_ref())
                     .await?;
-                let view = BatchView::from(&batch);
+                let view = BatchView::new(&batch, status_path());
                 let mut response = json_response(StatusCode::ACCEPTED, &view);
                 if let Ok(location) = http::HeaderValue::from_str(&view.status_url) {
                     response
@@ -93,7 +99,10 @@ impl RouteHandler for BatchFunction {
                     .map(decode_batch_cursor)
                     .transpose()?;
                 let found = self.batches.list(&client, limit, after.as_ref()).await?;
-                Ok(json_response(StatusCode::OK, &BatchListing::from(&found)))
+                Ok(json_response(
+                    StatusCode::OK,
+                    &BatchListing::new(&found, status_path()),
+                ))
             }
             BatchRoute::Get => {
                 let params: DetailParams = query(request)?;
@@ -117,7 +126,10 @@ impl RouteHandler for BatchFunction {
                                 params.cursor.as_deref(),
                             )
                             .await?;
-                        Ok(json_response(StatusCode::OK, &BatchDetail::from(&page)))
+                        Ok(json_response(
+                            StatusCode::OK,
+                            &BatchDetail::new(&page, status_path()),
+                        ))
                     }
                     Some(_) => Err(ApiError::MalformedQuery(
                         "format must be json or csv".into(),

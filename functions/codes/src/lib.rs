@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use api_types::biolite::codes::{CodeListing, CodeRequest, ListCodesParams};
+use api_types::biolite::codes::{CodeListing, CodeRequest, CodeView, ListCodesParams};
 use api_types::biolite::devices::{DeviceListing, DeviceView, NewDeviceBody};
 use api_types::biolite::PageParams;
 use async_trait::async_trait;
@@ -79,7 +79,7 @@ impl CodesFunction {
                 let body: CodeRequest = json_body(request)?;
                 let code = codes.issue(client, &body.validate()?, None).await?;
                 runtime_support::metrics::record(runtime_support::metrics::Metric::CodesIssued, 1);
-                Ok(json_response(StatusCode::CREATED, &code))
+                Ok(json_response(StatusCode::CREATED, &CodeView::from(&code)))
             }
             CodesRoute::ListCodes => {
                 let params: ListCodesParams = query(request)?;

@@ -404,6 +404,17 @@ pub enum RouteMatch {
     NotFound,
 }
 
+/// The path of a route, from the table: answers that point at another
+/// route (a `Location`, a status URL) build it from here, so each path
+/// literal stands once.
+pub fn path_of(id: RouteId) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|route| route.id == id)
+        .map(|route| route.path)
+        .expect("every route id is in the table")
+}
+
 pub fn match_route(method: &Method, path: &str) -> RouteMatch {
     let mut path_matched = false;
     for route in ROUTES {

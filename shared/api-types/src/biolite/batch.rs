@@ -12,10 +12,6 @@ use serde::{Deserialize, Serialize};
 
 use super::codes::CodeRequest;
 
-/// Where a batch's status is read: `GET {BATCH_PATH}/{id}`. The route
-/// table holds the same path; a test keeps the two equal.
-pub const BATCH_PATH: &str = "/batch";
-
 /// The body of `POST /batch`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,8 +69,9 @@ pub struct BatchView {
     pub status_url: String,
 }
 
-impl From<&Batch> for BatchView {
-    fn from(batch: &Batch) -> Self {
+impl BatchView {
+    /// `status_path` is the route of `GET /batch/{id}`, `{id}` in place.
+    pub fn new(batch: &Batch, status_path: &str) -> Self {
         BatchView {
             id: batch.id.clone(),
             status: batch.status(),
@@ -83,7 +80,7 @@ impl From<&Batch> for BatchView {
             failed: batch.failed,
             created_at: batch.created_at,
             updated_at: batch.updated_at,
-            status_url: format!("{BATCH_PATH}/{}", batch.id),
+            status_url: status_path.replace("{id}", &batch.id),
         }
     }
 }
@@ -97,7 +94,43 @@ pub struct ItemView {
     pub code_type: &'static str,
     pub arg: u32,
     #[serde(flatten)]
-    pub state: ItemState,
+    pub state: ItemStateView,
+}
+
+/// An item's outcome: `status`, and the code or the reason.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ItemStateView {
+    Pending,
+    #[serde(rename_all = "camelCase")]
+    Done {
+        code_id: String,
+        code: String,
+        count: u32,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+impl From<&ItemState> for ItemStateView {
+    fn from(state: &ItemState) -> Self {
+        match state {
+            ItemState::Pending => ItemStateView::Pending,
+            ItemState::Done {
+                code_id,
+                code,
+                count,
+            } => ItemStateView::Done {
+                code_id: code_id.clone(),
+                code: code.clone(),
+                count: *count,
+            },
+            ItemState::Failed { reason } => ItemStateView::Failed {
+                reason: reason.clone(),
+            },
+        }
+    }
 }
 
 impl From<&BatchItem> for ItemView {
@@ -107,7 +140,7 @@ impl From<&BatchItem> for ItemView {
             serial_num: item.order.serial.as_str().to_owned(),
             code_type: item.order.code_type.as_str(),
             arg: item.order.arg,
-            state: item.state.clone(),
+            state: ItemStateView::from(&item.state),
         }
     }
 }
@@ -129,20 +162,24 @@ pub struct BatchListing {
     pub next_cursor: Option<String>,
 }
 
-impl From<&BatchPage> for BatchDetail {
-    fn from(page: &BatchPage) -> Self {
+impl BatchDetail {
+    pub fn new(page: &BatchPage, status_path: &str) -> Self {
         BatchDetail {
-            batch: BatchView::from(&page.batch),
+            batch: BatchView::new(&page.batch, status_path),
             results: page.items.iter().map(ItemView::from).collect(),
             next_cursor: page.next_cursor.clone(),
         }
     }
 }
 
-impl From<&Page<Batch, BatchPosition>> for BatchListing {
-    fn from(page: &Page<Batch, BatchPosition>) -> Self {
+impl BatchListing {
+    pub fn new(page: &Page<Batch, BatchPosition>, status_path: &str) -> Self {
         BatchListing {
-            batches: page.items.iter().map(BatchView::from).collect(),
+            batches: page
+                .items
+                .iter()
+                .map(|batch| BatchView::new(batch, status_path))
+                .collect(),
             next_cursor: page.next.as_ref().map(batch_cursor),
         }
     }

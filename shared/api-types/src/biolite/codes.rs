@@ -135,19 +135,51 @@ impl ListCodesParams {
     }
 }
 
+/// An issued code as `POST /codes` and `GET /codes` show it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeView {
+    pub id: String,
+    pub serial_num: String,
+    pub code_type: &'static str,
+    pub arg: u32,
+    pub code: String,
+    pub count: u32,
+    pub created_at: Timestamp,
+    pub client_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<String>,
+}
+
+impl From<&CodeRecord> for CodeView {
+    fn from(code: &CodeRecord) -> Self {
+        CodeView {
+            id: code.id.clone(),
+            serial_num: code.serial_num.as_str().to_owned(),
+            code_type: code.code_type.as_str(),
+            arg: code.arg,
+            code: code.code.clone(),
+            count: code.count,
+            created_at: code.created_at,
+            client_key: code.client_key.as_str().to_owned(),
+            batch_id: code.batch_id.clone(),
+        }
+    }
+}
+
 /// One page of codes as the API answers it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CodeListing {
-    pub codes: Vec<CodeRecord>,
+    pub codes: Vec<CodeView>,
     pub next_cursor: Option<String>,
 }
 
 impl From<Page<CodeRecord, CodePosition>> for CodeListing {
     fn from(page: Page<CodeRecord, CodePosition>) -> Self {
         CodeListing {
+            codes: page.items.iter().map(CodeView::from).collect(),
             next_cursor: page.next.map(|p| p.to_cursor()),
-            codes: page.items,
         }
     }
 }

@@ -75,7 +75,8 @@ pub struct CodeOrder {
 /// The largest `arg` of `add_time` and `set_time`, in days.
 pub const MAX_DAYS: i64 = 999;
 
-/// An issued code, as stored and as the API shows it.
+/// An issued code. Its serde form is the stored record; the API shows it
+/// through `api_types::biolite::codes::CodeView`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CodeRecord {
