@@ -8,7 +8,7 @@ use api_types::solaris::{
 };
 use async_trait::async_trait;
 use domain::auth::AccessTokenVerifier;
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::idempotency::Idempotency;
 use domain::rate_limits::RateLimiter;
 use domain::ChallengeService;
@@ -63,7 +63,7 @@ impl ActivationChallengesFunction {
         request: &Request,
         route: ChallengeRoute,
         routed: &Routed,
-        account: &ClientKey,
+        account: &AccountId,
     ) -> Result<Response<Body>, ApiError> {
         let id = routed.param("id");
         match route {
@@ -152,7 +152,7 @@ impl RouteHandler for ActivationChallengesFunction {
         route: ChallengeRoute,
         routed: &Routed,
     ) -> Result<Response<Body>, ApiError> {
-        let account = self.auth.client(request)?;
+        let account = self.auth.token_account(request)?;
         let work = self.serve(request, route, routed, &account);
         guarded(&self.idempotency, &account, request, routed, work).await
     }

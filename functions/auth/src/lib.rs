@@ -42,7 +42,7 @@ impl RouteHandler for AuthFunction {
         let body: AuthRequest =
             json_body(request).map_err(|_| ApiError::Auth(domain::AuthError::BadRequest))?;
         let token = self.auth.exchange(&body.token, &body.token_type).await?;
-        http_api::record_client(&token.client);
+        http_api::record_account(&token.account);
         Ok(json_response(
             StatusCode::OK,
             &AccessTokenView::from(&token),

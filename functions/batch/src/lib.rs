@@ -65,10 +65,10 @@ impl RouteHandler for BatchFunction {
         route: BatchRoute,
         routed: &Routed,
     ) -> Result<Response<Body>, ApiError> {
-        let client = self.auth.client(request)?;
+        let account = self.auth.token_account(request)?;
         match route {
             BatchRoute::Submit => {
-                self.submit_limit.check(&client).await?;
+                self.submit_limit.check(&account).await?;
                 let body: BatchRequest = json_body(request)?;
                 let key = request
                     .headers()
@@ -79,7 +79,7 @@ impl RouteHandler for BatchFunction {
                 let orders = body.into_orders()?;
                 let batch = self
                     .batches
-                    .create(&client, request.body().as_ref(), orders, key.as_ref())
+                    .create(&account, request.body().as_ref(), orders, key.as_ref())
                     .await?;
                 let view = BatchView::new(&batch, status_path());
                 let mut response = json_response(StatusCode::ACCEPTED, &view);
@@ -98,7 +98,7 @@ impl RouteHandler for BatchFunction {
                     .as_deref()
                     .map(decode_batch_cursor)
                     .transpose()?;
-                let found = self.batches.list(&client, limit, after.as_ref()).await?;
+                let found = self.batches.list(&account, limit, after.as_ref()).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &BatchListing::new(&found, status_path()),
@@ -109,7 +109,7 @@ impl RouteHandler for BatchFunction {
                 let id = routed.param("id");
                 match params.format.as_deref() {
                     Some("csv") => {
-                        let csv = batch_csv(&self.batches.all_items(&client, id).await?);
+                        let csv = batch_csv(&self.batches.all_items(&account, id).await?);
                         Ok(Response::builder()
                             .status(StatusCode::OK)
                             .header(http::header::CONTENT_TYPE, "text/csv; charset=utf-8")
@@ -120,7 +120,7 @@ impl RouteHandler for BatchFunction {
                         let page = self
                             .batches
                             .detail(
-                                &client,
+                                &account,
                                 id,
                                 params.limit.as_deref(),
                                 params.cursor.as_deref(),

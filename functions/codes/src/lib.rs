@@ -8,7 +8,7 @@ use api_types::biolite::devices::{DeviceListing, DeviceView, NewDeviceBody};
 use api_types::biolite::PageParams;
 use async_trait::async_trait;
 use domain::auth::AccessTokenVerifier;
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::devices::parse_device_cursor;
 use domain::idempotency::Idempotency;
 use domain::paging::page_limit;
@@ -42,14 +42,14 @@ impl CodesFunction {
         request: &Request,
         route: CodesRoute,
         routed: &Routed,
-        client: &ClientKey,
+        account: &AccountId,
     ) -> Result<Response<Body>, ApiError> {
         let codes = &self.codes;
         match route {
             CodesRoute::RegisterDevice => {
                 let body: NewDeviceBody = json_body(request)?;
                 let device = codes
-                    .register_device(client, body.into_command().map_err(CodesError::from)?)
+                    .register_device(account, body.into_command().map_err(CodesError::from)?)
                     .await?;
                 Ok(json_response(
                     StatusCode::CREATED,
@@ -65,25 +65,25 @@ impl CodesFunction {
                     .map(parse_device_cursor)
                     .transpose()
                     .map_err(CodesError::from)?;
-                let found = codes.list_devices(client, limit, after.as_ref()).await?;
+                let found = codes.list_devices(account, limit, after.as_ref()).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &DeviceListing::new(&found.items, found.next.as_ref()),
                 ))
             }
             CodesRoute::GetDevice => {
-                let device = codes.device(client, routed.param("serialNum")).await?;
+                let device = codes.device(account, routed.param("serialNum")).await?;
                 Ok(json_response(StatusCode::OK, &DeviceView::from(&device)))
             }
             CodesRoute::IssueCode => {
                 let body: CodeRequest = json_body(request)?;
-                let code = codes.issue(client, &body.validate()?, None).await?;
+                let code = codes.issue(account, &body.validate()?, None).await?;
                 runtime_support::metrics::record(runtime_support::metrics::Metric::CodesIssued, 1);
                 Ok(json_response(StatusCode::CREATED, &CodeView::from(&code)))
             }
             CodesRoute::ListCodes => {
                 let params: ListCodesParams = query(request)?;
-                let found = codes.list_codes(&params.into_query(client)?).await?;
+                let found = codes.list_codes(&params.into_query(account)?).await?;
                 Ok(json_response(StatusCode::OK, &CodeListing::from(found)))
             }
         }
@@ -100,8 +100,8 @@ impl RouteHandler for CodesFunction {
         route: CodesRoute,
         routed: &Routed,
     ) -> Result<Response<Body>, ApiError> {
-        let client = self.auth.client(request)?;
-        let work = self.serve(request, route, routed, &client);
-        guarded(&self.idempotency, &client, request, routed, work).await
+        let account = self.auth.token_account(request)?;
+        let work = self.serve(request, route, routed, &account);
+        guarded(&self.idempotency, &account, request, routed, work).await
     }
 }

@@ -6,7 +6,7 @@
 use api_types::licensing::*;
 use async_trait::async_trait;
 use domain::auth::{AccessTokenVerifier, P256SigningKey};
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::idempotency::Idempotency;
 use domain::licensing::deploy::CertificateDeployer;
 use domain::licensing::{LicenseError, LicenseQuery};
@@ -173,7 +173,7 @@ impl LicensesFunction {
         request: &Request,
         route: V4Route,
         routed: &Routed,
-        account: &ClientKey,
+        account: &AccountId,
     ) -> Result<Response<Body>, ApiError> {
         let now = self.licenses.now();
         match route {
@@ -321,7 +321,7 @@ impl LicensesFunction {
         &self,
         request: &Request,
         route: VendorRoute,
-        account: &ClientKey,
+        account: &AccountId,
     ) -> Result<Response<Body>, ApiError> {
         let now = self.licenses.now();
         match route {
@@ -376,7 +376,7 @@ impl LicensesFunction {
         request: &Request,
         route: SubscriptionRoute,
         routed: &Routed,
-        account: &ClientKey,
+        account: &AccountId,
     ) -> Result<Response<Body>, ApiError> {
         match route {
             SubscriptionRoute::QueryLicenses => {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use domain::auth::{ClientAuthClaims, P256SigningKey};
 use domain::clients::api_keys::ApiKey;
-use domain::clients::{Client, ClientKey, PublicKey, RegisteredKey};
+use domain::clients::{AccountId, Client, PublicKey, RegisteredKey};
 use domain::clock::{Clock, SystemClock};
 use domain::devices::{NewDevice, ProtocolName, SerialNumber};
 use domain::{CodesError, CodesService, StoreError};
@@ -158,8 +158,8 @@ async fn main() {
     }
 }
 
-fn client_key(text: &str) -> Result<ClientKey, String> {
-    ClientKey::parse(text).map_err(|e| e.to_string())
+fn account_id(text: &str) -> Result<AccountId, String> {
+    AccountId::parse(text).map_err(|e| e.to_string())
 }
 
 fn read(path: &Path) -> Result<String, String> {
@@ -183,7 +183,7 @@ async fn run(args: Args) -> Result<(), String> {
     {
         let signing_key =
             P256SigningKey::from_pkcs8_pem(&read(private_key)?).map_err(|e| e.to_string())?;
-        let key = client_key(key)?;
+        let key = account_id(key)?;
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         for _ in 0..*count {
             let claims = ClientAuthClaims::new(&key, &signing_key, clock.now());
@@ -200,8 +200,8 @@ async fn run(args: Args) -> Result<(), String> {
             public_key,
         } => {
             let key = match key {
-                Some(text) => client_key(text)?,
-                None => ClientKey::generate(),
+                Some(text) => account_id(text)?,
+                None => AccountId::generate(),
             };
             let mut public_keys = Vec::new();
             if let Some(path) = public_key {
@@ -227,7 +227,7 @@ async fn run(args: Args) -> Result<(), String> {
             client_key: key,
             public_key,
         } => {
-            let key = client_key(key)?;
+            let key = account_id(key)?;
             let public_key = read_public_key(public_key)?;
             let registered = RegisteredKey::new(&public_key, clock.now());
             stores
@@ -248,7 +248,7 @@ async fn run(args: Args) -> Result<(), String> {
             client_key: key,
             csv,
             extended,
-        } => import_devices(&stores, &client_key(key)?, &read(csv)?, *extended).await?,
+        } => import_devices(&stores, &account_id(key)?, &read(csv)?, *extended).await?,
         Command::DeviceKey {
             client_key: key,
             serial,
@@ -256,7 +256,7 @@ async fn run(args: Args) -> Result<(), String> {
             let serial = SerialNumber::parse(serial).map_err(|e| e.to_string())?;
             let device = stores
                 .devices()
-                .get_device(&client_key(key)?, &serial)
+                .get_device(&account_id(key)?, &serial)
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or("no such device")?;
@@ -266,7 +266,7 @@ async fn run(args: Args) -> Result<(), String> {
             client_key: key,
             label,
         } => {
-            let key = client_key(key)?;
+            let key = account_id(key)?;
             if stores
                 .clients()
                 .get_client(&key)
@@ -290,7 +290,7 @@ async fn run(args: Args) -> Result<(), String> {
         Command::ListApiKeys { client_key: key } => {
             let keys = stores
                 .api_keys()
-                .list_api_keys(&client_key(key)?)
+                .list_api_keys(&account_id(key)?)
                 .await
                 .map_err(|e| e.to_string())?;
             for k in keys {
@@ -304,7 +304,7 @@ async fn run(args: Args) -> Result<(), String> {
             client_key: key,
             id,
         } => {
-            let key = client_key(key)?;
+            let key = account_id(key)?;
             stores
                 .api_keys()
                 .revoke_api_key(&key, id)
@@ -345,19 +345,19 @@ fn keygen(out: &Path) -> Result<(), String> {
 
 async fn import_devices(
     stores: &Stores,
-    client: &ClientKey,
+    account: &AccountId,
     csv: &str,
     extended: bool,
 ) -> Result<(), String> {
     let rows = keycode::device_list::read_all(csv)?;
     if stores
         .clients()
-        .get_client(client)
+        .get_client(account)
         .await
         .map_err(|e| e.to_string())?
         .is_none()
     {
-        return Err(format!("no client {client}"));
+        return Err(format!("no client {account}"));
     }
     let codes = CodesService::new(stores.devices(), stores.codes(), Arc::new(SystemClock));
     let (mut created, mut existing) = (0, 0);
@@ -374,7 +374,7 @@ async fn import_devices(
             starting_code: Some(row.starting_code),
             count: Some(row.count),
         };
-        match codes.register_device(client, request).await {
+        match codes.register_device(account, request).await {
             Ok(_) => created += 1,
             Err(CodesError::DeviceExists) => existing += 1,
             Err(err) => return Err(format!("line {}: {err}", row.line)),

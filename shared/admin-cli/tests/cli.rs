@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use domain::auth::{AuthConfig, P256SigningKey};
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::clock::SystemClock;
 use domain::devices::SerialNumber;
 use domain::AuthService;
@@ -122,7 +122,7 @@ async fn the_seed_file_carries_clients_keys_and_devices_to_the_local_api() {
     let seed = Seed::load(&dir.join(".local/seed.json")).unwrap();
     let store = Arc::new(MemoryStore::from_seed(seed).unwrap());
     let stores = Stores::from(store);
-    let demo = ClientKey::parse("ck_demo").unwrap();
+    let demo = AccountId::parse("ck_demo").unwrap();
     let device = stores
         .devices()
         .get_device(&demo, &SerialNumber::parse("TEST2").unwrap())

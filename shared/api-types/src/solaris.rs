@@ -7,7 +7,7 @@ use domain::challenges::{
     NewDeliveryEvent, Origin, Purpose, VerifyRequest, DEFAULT_PAGE_SIZE, MAX_LISTING_DEPTH,
     MAX_PAGE_SIZE,
 };
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::clock::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -119,7 +119,7 @@ pub struct ListChallengesParams {
 impl ListChallengesParams {
     pub fn into_query(
         self,
-        account: &ClientKey,
+        account: &AccountId,
         now: Timestamp,
     ) -> Result<ChallengeQuery, ChallengeError> {
         let number = |field: &str, value: &Option<String>, default: usize, max: usize| match value {

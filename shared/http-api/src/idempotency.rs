@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::idempotency::{
     fingerprint, Begin, Idempotency, IdempotencyError, IdempotencyKey, StoredResponse,
 };
@@ -19,7 +19,7 @@ pub const REPLAYED: &str = "idempotent-replayed";
 /// something and the caller sent a key; otherwise just runs it.
 pub async fn guarded<F>(
     idempotency: &Idempotency,
-    account: &ClientKey,
+    account: &AccountId,
     request: &Request,
     routed: &Routed,
     work: F,

@@ -14,7 +14,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use domain::auth::AccessTokenVerifier;
 use domain::clients::api_keys::lookup_hash;
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::clock::Clock;
 use domain::ApiKeyStore;
 use domain::AuthError;
@@ -126,8 +126,8 @@ pub fn request_span(request: &Request) -> tracing::Span {
 }
 
 /// Records the authenticated client on the request's span.
-pub fn record_client(client: &domain::clients::ClientKey) {
-    tracing::Span::current().record("clientKey", client.as_str());
+pub fn record_account(account: &domain::clients::AccountId) {
+    tracing::Span::current().record("clientKey", account.as_str());
 }
 
 /// Turns a handler's outcome into the response and logs one line for it.
@@ -220,20 +220,20 @@ impl Authenticator {
     }
 
     /// The account an API key or access token speaks for.
-    pub async fn account(&self, request: &Request) -> Result<ClientKey, ApiError> {
+    pub async fn account(&self, request: &Request) -> Result<AccountId, ApiError> {
         let api_key = authorization(request)
             .map(str::trim)
             .and_then(|value| value.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("apikey"))
             .map(|(_, key)| key.trim());
         let Some(store) = &self.api_keys else {
-            return self.client(request);
+            return self.token_account(request);
         };
         if authorization(request).is_none_or(|v| v.trim().is_empty()) {
             return Err(AuthError::MissingCredentials.into());
         }
         let Some(presented) = api_key else {
-            return self.client(request);
+            return self.token_account(request);
         };
         let hash = lookup_hash(presented).ok_or(AuthError::InvalidApiKey)?;
         let key = store
@@ -241,15 +241,16 @@ impl Authenticator {
             .await
             .map_err(AuthError::Store)?
             .ok_or(AuthError::InvalidApiKey)?;
-        record_client(&key.account);
+        record_account(&key.account);
         Ok(key.account)
     }
 
-    pub fn client(&self, request: &Request) -> Result<ClientKey, ApiError> {
-        let client = self
+    /// The account an access token speaks for (no API keys).
+    pub fn token_account(&self, request: &Request) -> Result<AccountId, ApiError> {
+        let account = self
             .verifier
             .verify(authorization(request), self.clock.now())?;
-        record_client(&client);
-        Ok(client)
+        record_account(&account);
+        Ok(account)
     }
 }

@@ -2,7 +2,7 @@
 //! `Device` holds its key as a `SecretKey` that deliberately has no serde
 //! support, so only this type can write it out.
 
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::clock::Timestamp;
 use domain::devices::{Device, SerialNumber};
 use domain::StoreError;
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceRecord {
-    pub client_key: ClientKey,
+    pub client_key: AccountId,
     pub serial_num: SerialNumber,
     pub protocol: DeviceProtocol,
     pub secret_key: String,
@@ -39,7 +39,7 @@ impl std::fmt::Debug for DeviceRecord {
 impl From<&Device> for DeviceRecord {
     fn from(device: &Device) -> Self {
         DeviceRecord {
-            client_key: device.client.clone(),
+            client_key: device.account.clone(),
             serial_num: device.serial.clone(),
             protocol: device.secrets.protocol,
             secret_key: device.secrets.key.to_hex(),
@@ -62,7 +62,7 @@ impl TryFrom<DeviceRecord> for Device {
             ))
         })?;
         Ok(Device {
-            client: record.client_key,
+            account: record.client_key,
             serial: record.serial_num,
             secrets: DeviceSecrets {
                 protocol: record.protocol,
@@ -95,8 +95,8 @@ mod tests {
             count: None,
         };
         assert!(!format!("{request:?}").contains(KEY));
-        let client = ClientKey::parse("ck_test").unwrap();
-        let device = request.into_device(&client, Timestamp::MIN).unwrap();
+        let account = AccountId::parse("ck_test").unwrap();
+        let device = request.into_device(&account, Timestamp::MIN).unwrap();
         assert!(!format!("{device:?}").contains(KEY));
         let record = DeviceRecord::from(&device);
         assert_eq!(record.secret_key, KEY);

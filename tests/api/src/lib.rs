@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use domain::auth::{AuthConfig, ClientAuthClaims, P256SigningKey};
-use domain::clients::{Client, ClientKey, RegisteredKey};
+use domain::clients::{AccountId, Client, RegisteredKey};
 use domain::clock::{Clock, ManualClock, SystemClock};
 use domain::rate_limits::RateLimits;
 use http::{Method, StatusCode};
@@ -113,7 +113,7 @@ impl Drop for TestApi {
 
 /// An API client as the tests play it: its key and its private key.
 pub struct TestClient {
-    pub key: ClientKey,
+    pub key: AccountId,
     pub signing_key: P256SigningKey,
 }
 
@@ -310,7 +310,7 @@ impl TestApi {
     /// admin CLI does.
     pub async fn new_client(&self, name: &str) -> TestClient {
         let signing_key = P256SigningKey::generate();
-        let key = ClientKey::generate();
+        let key = AccountId::generate();
         let client = Client {
             key: key.clone(),
             name: name.to_owned(),

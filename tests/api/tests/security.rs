@@ -975,7 +975,7 @@ async fn secrets_never_leave(api: &TestApi) {
     // Every secret of the run: device keys (given and generated), the API
     // key and its secret half, every private key, and the bearer tokens
     // (which belong in a response, never in a log).
-    let client = domain::clients::ClientKey::parse(acme.key.as_str()).unwrap();
+    let client = domain::clients::AccountId::parse(acme.key.as_str()).unwrap();
     let generated = api
         .stores
         .devices()

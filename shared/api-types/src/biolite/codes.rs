@@ -1,7 +1,7 @@
 //! `POST /codes` and `GET /codes`: the code request, the listing
 //! parameters and the page the listing answers.
 
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::clock::Timestamp;
 use domain::codes::{
     is_code_id, CodeOrder, CodePosition, CodeQuery, CodeRecord, CodesError, MAX_DAYS,
@@ -82,7 +82,7 @@ pub struct ListCodesParams {
 }
 
 impl ListCodesParams {
-    pub fn into_query(self, client: &ClientKey) -> Result<CodeQuery, CodesError> {
+    pub fn into_query(self, account: &AccountId) -> Result<CodeQuery, CodesError> {
         let time = |field: &str, value: &Option<String>, default: Timestamp| match value {
             None => Ok(default),
             Some(text) => Timestamp::parse_rfc3339(text).ok_or_else(|| {
@@ -114,7 +114,7 @@ impl ListCodesParams {
             other => other,
         };
         Ok(CodeQuery {
-            client: client.clone(),
+            account: account.clone(),
             serial: self
                 .serial_num
                 .as_deref()
@@ -161,7 +161,7 @@ impl From<&CodeRecord> for CodeView {
             code: code.code.clone(),
             count: code.count,
             created_at: code.created_at,
-            client_key: code.client_key.as_str().to_owned(),
+            client_key: code.account.as_str().to_owned(),
             batch_id: code.batch_id.clone(),
         }
     }
@@ -187,7 +187,7 @@ impl From<Page<CodeRecord, CodePosition>> for CodeListing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::clients::ClientKey;
+    use domain::clients::AccountId;
 
     fn request(json: &str) -> Result<CodeOrder, CodesError> {
         serde_json::from_str::<CodeRequest>(json)
@@ -237,21 +237,21 @@ mod tests {
 
     #[test]
     fn list_parameters_are_checked() {
-        let client = ClientKey::parse("ck_test").unwrap();
+        let account = AccountId::parse("ck_test").unwrap();
         let params = |limit: &str, order: &str| ListCodesParams {
             limit: Some(limit.into()),
             order: Some(order.into()),
             ..Default::default()
         };
-        assert!(params("100", "asc").into_query(&client).is_ok());
-        assert!(params("0", "asc").into_query(&client).is_err());
-        assert!(params("101", "asc").into_query(&client).is_err());
-        assert!(params("10", "sideways").into_query(&client).is_err());
+        assert!(params("100", "asc").into_query(&account).is_ok());
+        assert!(params("0", "asc").into_query(&account).is_err());
+        assert!(params("101", "asc").into_query(&account).is_err());
+        assert!(params("10", "sideways").into_query(&account).is_err());
         let reversed = ListCodesParams {
             created_from: Some("2026-02-01T00:00:00Z".into()),
             created_to: Some("2026-01-01T00:00:00Z".into()),
             ..Default::default()
         };
-        assert!(reversed.into_query(&client).is_err());
+        assert!(reversed.into_query(&account).is_err());
     }
 }

@@ -138,7 +138,7 @@ impl DeviceListing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::clients::ClientKey;
+    use domain::clients::AccountId;
     use domain::clock::Timestamp;
     use domain::devices::Device;
     use keycode::DeviceProtocol;
@@ -147,16 +147,16 @@ mod tests {
         serde_json::from_str(json).unwrap()
     }
 
-    fn into_device(body: NewDeviceBody, client: &ClientKey) -> Result<Device, FieldError> {
-        body.into_command()?.into_device(client, Timestamp::MIN)
+    fn into_device(body: NewDeviceBody, account: &AccountId) -> Result<Device, FieldError> {
+        body.into_command()?.into_device(account, Timestamp::MIN)
     }
 
     #[test]
     fn openpaygo_defaults_and_generated_keys() {
-        let client = ClientKey::parse("ck_test").unwrap();
+        let account = AccountId::parse("ck_test").unwrap();
         let device = into_device(
             request(r#"{"serialNum": 12345, "protocol": "openpaygo"}"#),
-            &client,
+            &account,
         )
         .unwrap();
         assert_eq!(device.serial.as_str(), "12345");
@@ -171,7 +171,7 @@ mod tests {
         );
         let other = into_device(
             request(r#"{"serialNum": "12345", "protocol": "openpaygo"}"#),
-            &client,
+            &account,
         )
         .unwrap();
         assert_ne!(device.secrets.key, other.secrets.key);
@@ -179,8 +179,8 @@ mod tests {
 
     #[test]
     fn refuses_bad_fields_by_name() {
-        let client = ClientKey::parse("ck_test").unwrap();
-        let field_of = |json: &str| match into_device(request(json), &client) {
+        let account = AccountId::parse("ck_test").unwrap();
+        let field_of = |json: &str| match into_device(request(json), &account) {
             Err(FieldError { field, .. }) => field,
             other => panic!("{json}: {other:?}"),
         };

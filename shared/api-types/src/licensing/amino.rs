@@ -245,7 +245,7 @@ pub struct ListLicensesParams {
 impl ListLicensesParams {
     pub fn into_query(
         self,
-        account: &domain::clients::ClientKey,
+        account: &domain::clients::AccountId,
         now: Timestamp,
     ) -> Result<LicenseQuery, LicenseError> {
         let state = self

@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn query_offsets_are_zero_or_a_license() {
-        let account = domain::clients::ClientKey::parse("ck_a").unwrap();
+        let account = domain::clients::AccountId::parse("ck_a").unwrap();
         let now = Timestamp::from_millis(0);
         let parse = |json: &str| serde_json::from_str::<QueryBody>(json).unwrap();
         assert_eq!(

@@ -41,7 +41,7 @@ impl QueryBody {
     /// The query, and the license id the page starts after.
     pub fn validate(
         &self,
-        account: &domain::clients::ClientKey,
+        account: &domain::clients::AccountId,
         now: Timestamp,
     ) -> Result<(LicenseQuery, Option<String>), LicenseError> {
         let limit = match self.limit {

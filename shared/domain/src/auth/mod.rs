@@ -11,7 +11,7 @@ use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use serde::{Deserialize, Serialize};
 
 use crate::clients::port::ClientStore;
-use crate::clients::{ClientKey, PublicKey};
+use crate::clients::{AccountId, PublicKey};
 use crate::clock::{Clock, Timestamp};
 use crate::random::random_hex;
 use crate::rate_limits::{RateLimitError, RateLimiter};
@@ -87,7 +87,7 @@ impl Default for AuthConfig {
 /// An issued access token and whom it speaks for.
 #[derive(Debug, Clone)]
 pub struct AccessToken {
-    pub client: ClientKey,
+    pub account: AccountId,
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
@@ -192,22 +192,22 @@ pub struct AccessTokenVerifier {
 /// request (`docs/benchmarks.md`). The key is the whole token: any changed
 /// byte misses and is checked in full.
 #[derive(Default)]
-struct VerifiedTokens(std::sync::Mutex<std::collections::HashMap<String, (ClientKey, i64)>>);
+struct VerifiedTokens(std::sync::Mutex<std::collections::HashMap<String, (AccountId, i64)>>);
 
 /// Entries kept before the cache starts over; about 2 MB at most.
 const VERIFIED_TOKENS_KEPT: usize = 4096;
 
 impl VerifiedTokens {
-    fn get(&self, token: &str) -> Option<(ClientKey, i64)> {
+    fn get(&self, token: &str) -> Option<(AccountId, i64)> {
         self.0.lock().ok()?.get(token).cloned()
     }
 
-    fn insert(&self, token: &str, client: &ClientKey, exp: i64) {
+    fn insert(&self, token: &str, account: &AccountId, exp: i64) {
         if let Ok(mut entries) = self.0.lock() {
             if entries.len() >= VERIFIED_TOKENS_KEPT {
                 entries.clear();
             }
-            entries.insert(token.to_owned(), (client.clone(), exp));
+            entries.insert(token.to_owned(), (account.clone(), exp));
         }
     }
 }
@@ -228,7 +228,7 @@ impl AccessTokenVerifier {
 
     /// The client an `Authorization` header value speaks for. The value is
     /// the token itself or `Bearer <token>`.
-    pub fn verify(&self, header: Option<&str>, now: Timestamp) -> Result<ClientKey, AuthError> {
+    pub fn verify(&self, header: Option<&str>, now: Timestamp) -> Result<AccountId, AuthError> {
         let value = header.map(str::trim).filter(|v| !v.is_empty());
         let value = value.ok_or(AuthError::MissingAccessToken)?;
         let token = match value.split_once(' ') {
@@ -238,11 +238,11 @@ impl AccessTokenVerifier {
         if token.len() > 4096 {
             return Err(AuthError::InvalidAccessToken);
         }
-        if let Some((client, exp)) = self.verified.get(token) {
+        if let Some((account, exp)) = self.verified.get(token) {
             return if now.secs() >= exp {
                 Err(AuthError::ExpiredAccessToken)
             } else {
-                Ok(client)
+                Ok(account)
             };
         }
         // Expiry is checked here against the injected clock, not by the JWT
@@ -254,10 +254,10 @@ impl AccessTokenVerifier {
         if now.secs() >= data.claims.exp {
             return Err(AuthError::ExpiredAccessToken);
         }
-        let client =
-            ClientKey::parse(&data.claims.sub).map_err(|_| AuthError::InvalidAccessToken)?;
-        self.verified.insert(token, &client, data.claims.exp);
-        Ok(client)
+        let account =
+            AccountId::parse(&data.claims.sub).map_err(|_| AuthError::InvalidAccessToken)?;
+        self.verified.insert(token, &account, data.claims.exp);
+        Ok(account)
     }
 }
 
@@ -333,10 +333,10 @@ impl AuthService {
             .filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN)
             .ok_or(AuthError::MissingClaim("jti"))?;
         let public_key = PublicKey::parse(subject).map_err(|_| AuthError::SubjectNotAKey)?;
-        let client_key = ClientKey::parse(issuer).map_err(|_| AuthError::UnknownClientOrKey)?;
+        let account = AccountId::parse(issuer).map_err(|_| AuthError::UnknownClientOrKey)?;
         let client = self
             .clients
-            .get_client(&client_key)
+            .get_client(&account)
             .await
             .map_err(AuthError::Store)?
             .filter(|client| client.has_key(&public_key))
@@ -385,18 +385,18 @@ impl AuthService {
         Ok(self.issue_access_token(&client.key, now))
     }
 
-    fn issue_access_token(&self, client: &ClientKey, now: Timestamp) -> AccessToken {
+    fn issue_access_token(&self, account: &AccountId, now: Timestamp) -> AccessToken {
         let expires_at = now.plus_secs(self.config.access_token_ttl_secs);
         let claims = AccessClaims {
             iss: ACCESS_ISSUER.into(),
             aud: ACCESS_AUDIENCE.into(),
-            sub: client.as_str().into(),
+            sub: account.as_str().into(),
             iat: now.secs(),
             exp: expires_at.secs(),
             jti: random_hex(16),
         };
         AccessToken {
-            client: client.clone(),
+            account: account.clone(),
             access_token: self.signing_key.sign(&claims),
             token_type: "Bearer",
             expires_in: self.config.access_token_ttl_secs,
@@ -417,9 +417,9 @@ pub struct ClientAuthClaims {
 
 impl ClientAuthClaims {
     /// Fresh claims for `client` signing with `key`, issued at `now`.
-    pub fn new(client: &ClientKey, key: &P256SigningKey, now: Timestamp) -> Self {
+    pub fn new(account: &AccountId, key: &P256SigningKey, now: Timestamp) -> Self {
         ClientAuthClaims {
-            iss: client.as_str().into(),
+            iss: account.as_str().into(),
             sub: key.public_key().to_spki_base64(),
             iat: now.secs(),
             jti: random_hex(16),
@@ -449,12 +449,12 @@ mod tests {
         let token = access_token(&key, "ck_cached", 2_000);
         let header = format!("Bearer {token}");
         let at = |secs| Timestamp::from_secs(secs);
-        let client = ClientKey::parse("ck_cached").unwrap();
+        let account = AccountId::parse("ck_cached").unwrap();
         assert_eq!(
             verifier.verify(Some(&header), at(1_000)),
-            Ok(client.clone())
+            Ok(account.clone())
         );
-        assert_eq!(verifier.verify(Some(&header), at(1_500)), Ok(client));
+        assert_eq!(verifier.verify(Some(&header), at(1_500)), Ok(account));
         assert_eq!(
             verifier.verify(Some(&header), at(2_000)),
             Err(AuthError::ExpiredAccessToken),

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::clients::ClientKey;
+use crate::clients::AccountId;
 use crate::clock::{Clock, Timestamp};
 pub use crate::codes::BatchItemRef;
 use crate::codes::{CodeOrder, CodesError, CodesService};
@@ -76,7 +76,8 @@ pub enum BatchStatus {
 #[serde(rename_all = "camelCase")]
 pub struct Batch {
     pub id: String,
-    pub client_key: ClientKey,
+    #[serde(rename = "clientKey")]
+    pub account: AccountId,
     pub total: u32,
     pub done: u32,
     pub failed: u32,
@@ -109,7 +110,7 @@ impl Batch {
         (0..self.total)
             .step_by(CHUNK_SIZE as usize)
             .map(|first| Chunk {
-                client_key: self.client_key.clone(),
+                account: self.account.clone(),
                 batch_id: self.id.clone(),
                 first,
                 count: CHUNK_SIZE.min(self.total - first),
@@ -159,7 +160,8 @@ pub struct BatchItem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Chunk {
-    pub client_key: ClientKey,
+    #[serde(rename = "clientKey")]
+    pub account: AccountId,
     pub batch_id: String,
     pub first: u32,
     pub count: u32,

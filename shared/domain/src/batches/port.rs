@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::{Batch, BatchItem, BatchItemRef, BatchPosition, Chunk};
-use crate::clients::ClientKey;
+use crate::clients::AccountId;
 use crate::clock::Timestamp;
 use crate::paging::Page;
 use crate::store::StoreError;
@@ -11,22 +11,22 @@ use crate::store::StoreError;
 #[async_trait]
 pub trait BatchStore: Send + Sync {
     /// Stores a batch and all its items. With an idempotency key, the key is
-    /// claimed in the same step: `AlreadyExists` when the client already
+    /// claimed in the same step: `AlreadyExists` when the account already
     /// used it, and then nothing is stored.
     async fn create_batch(&self, batch: &Batch, items: &[BatchItem]) -> Result<(), StoreError>;
 
     async fn find_by_idempotency_key(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         key: &str,
     ) -> Result<Option<Batch>, StoreError>;
 
-    async fn get_batch(&self, client: &ClientKey, id: &str) -> Result<Option<Batch>, StoreError>;
+    async fn get_batch(&self, account: &AccountId, id: &str) -> Result<Option<Batch>, StoreError>;
 
-    /// The client's batches, newest first, after `after`.
+    /// The account's batches, newest first, after `after`.
     async fn list_batches(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         limit: usize,
         after: Option<&BatchPosition>,
     ) -> Result<Page<Batch, BatchPosition>, StoreError>;
@@ -34,7 +34,7 @@ pub trait BatchStore: Send + Sync {
     /// Up to `count` items from index `first`, in index order.
     async fn list_items(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         batch_id: &str,
         first: u32,
         count: u32,

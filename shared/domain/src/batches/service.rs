@@ -37,7 +37,7 @@ impl BatchService {
     /// queues its chunks again, which the worker makes harmless).
     pub async fn create(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         body: &[u8],
         orders: Vec<CodeOrder>,
         idempotency_key: Option<&IdempotencyKey>,
@@ -46,14 +46,14 @@ impl BatchService {
         let idempotency_key = idempotency_key.map(IdempotencyKey::as_str);
         let request_digest = digest(body);
         if let Some(key) = idempotency_key {
-            if let Some(existing) = self.existing(client, key, &request_digest).await? {
+            if let Some(existing) = self.existing(account, key, &request_digest).await? {
                 return Ok(existing);
             }
         }
         let now = self.clock.now();
         let batch = Batch {
             id: random_hex(12),
-            client_key: client.clone(),
+            account: account.clone(),
             total: u32::try_from(orders.len()).expect("bounded by MAX_BATCH_ITEMS"),
             done: 0,
             failed: 0,
@@ -67,7 +67,7 @@ impl BatchService {
             .enumerate()
             .map(|(index, order)| BatchItem {
                 item: BatchItemRef {
-                    client: client.clone(),
+                    account: account.clone(),
                     batch_id: batch.id.clone(),
                     index: u32::try_from(index).expect("bounded by MAX_BATCH_ITEMS"),
                 },
@@ -81,7 +81,7 @@ impl BatchService {
             Err(StoreError::AlreadyExists) => {
                 let key = idempotency_key.unwrap_or_default();
                 return self
-                    .existing(client, key, &batch.request_digest)
+                    .existing(account, key, &batch.request_digest)
                     .await?
                     .ok_or(BatchError::Store(StoreError::Conflict));
             }
@@ -93,13 +93,13 @@ impl BatchService {
 
     async fn existing(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         key: &str,
         request_digest: &str,
     ) -> Result<Option<Batch>, BatchError> {
         let Some(batch) = self
             .batches
-            .find_by_idempotency_key(client, key)
+            .find_by_idempotency_key(account, key)
             .await
             .map_err(BatchError::Store)?
         else {
@@ -127,12 +127,12 @@ impl BatchService {
             .map_err(BatchError::Store)
     }
 
-    pub async fn get(&self, client: &ClientKey, id: &str) -> Result<Batch, BatchError> {
+    pub async fn get(&self, account: &AccountId, id: &str) -> Result<Batch, BatchError> {
         if !is_batch_id(id) {
             return Err(BatchError::NotFound);
         }
         self.batches
-            .get_batch(client, id)
+            .get_batch(account, id)
             .await
             .map_err(BatchError::Store)?
             .ok_or(BatchError::NotFound)
@@ -140,12 +140,12 @@ impl BatchService {
 
     pub async fn list(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         limit: usize,
         after: Option<&BatchPosition>,
     ) -> Result<Page<Batch, BatchPosition>, BatchError> {
         self.batches
-            .list_batches(client, limit, after)
+            .list_batches(account, limit, after)
             .await
             .map_err(BatchError::Store)
     }
@@ -153,12 +153,12 @@ impl BatchService {
     /// The batch and a page of its results, in item order.
     pub async fn detail(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         id: &str,
         limit: Option<&str>,
         cursor: Option<&str>,
     ) -> Result<BatchPage, BatchError> {
-        let batch = self.get(client, id).await?;
+        let batch = self.get(account, id).await?;
         // Checked after the batch is found: an unknown batch is a 404 whatever its paging.
         let limit = page_limit("limit", limit)?;
         let from = match cursor {
@@ -175,7 +175,7 @@ impl BatchService {
         let count = u32::try_from(limit).expect("page sizes are small");
         let items = self
             .batches
-            .list_items(client, id, from, count)
+            .list_items(account, id, from, count)
             .await
             .map_err(BatchError::Store)?;
         let next = from + count;
@@ -189,16 +189,16 @@ impl BatchService {
     /// Every item of the batch, in item order (for the CSV answer).
     pub async fn all_items(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         id: &str,
     ) -> Result<Vec<BatchItem>, BatchError> {
-        let batch = self.get(client, id).await?;
+        let batch = self.get(account, id).await?;
         let mut all = Vec::with_capacity(batch.total as usize);
         while (all.len() as u32) < batch.total {
             let from = u32::try_from(all.len()).expect("bounded by MAX_BATCH_ITEMS");
             let items = self
                 .batches
-                .list_items(client, id, from, 1000)
+                .list_items(account, id, from, 1000)
                 .await
                 .map_err(BatchError::Store)?;
             if items.is_empty() {
@@ -215,7 +215,7 @@ impl BatchService {
     pub async fn process_chunk(&self, chunk: &Chunk, final_attempt: bool) -> ChunkOutcome {
         let items = match self
             .batches
-            .list_items(&chunk.client_key, &chunk.batch_id, chunk.first, chunk.count)
+            .list_items(&chunk.account, &chunk.batch_id, chunk.first, chunk.count)
             .await
         {
             Ok(items) => items,
@@ -231,7 +231,7 @@ impl BatchService {
             }
             match self
                 .codes
-                .issue(&chunk.client_key, &item.order, Some(&item.item))
+                .issue(&chunk.account, &item.order, Some(&item.item))
                 .await
             {
                 Ok(_) | Err(CodesError::AlreadyIssued) => {}
@@ -323,7 +323,7 @@ mod tests {
     fn batch(total: u32, done: u32, failed: u32) -> Batch {
         Batch {
             id: "b1".into(),
-            client_key: ClientKey::parse("ck_test").unwrap(),
+            account: AccountId::parse("ck_test").unwrap(),
             total,
             done,
             failed,

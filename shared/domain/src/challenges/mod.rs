@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 
-use crate::clients::ClientKey;
+use crate::clients::AccountId;
 use crate::clock::{Clock, Timestamp};
 use crate::random::random_16;
 use crate::store::StoreError;
@@ -96,7 +96,7 @@ pub enum EndReason {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Challenge {
-    pub account: ClientKey,
+    pub account: AccountId,
     /// A version 7 UUID: time-ordered, so listings come in creation order.
     pub id: String,
     pub person_id: String,
@@ -141,7 +141,7 @@ impl Challenge {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryEvent {
-    pub account: ClientKey,
+    pub account: AccountId,
     pub challenge_id: String,
     pub id: String,
     #[serde(rename = "type")]
@@ -237,7 +237,7 @@ pub const MAX_LISTING_DEPTH: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChallengeQuery {
-    pub account: ClientKey,
+    pub account: AccountId,
     pub person_id: Option<String>,
     pub include_expired: bool,
     pub origin: Option<Origin>,
@@ -288,7 +288,7 @@ pub struct CleanupReport {
 /// A challenge named by account and id, as the cleanup's indexes hold it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ChallengeRef {
-    pub account: ClientKey,
+    pub account: AccountId,
     pub id: String,
 }
 

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::{Challenge, ChallengeQuery, ChallengeRef, DeliveryEvent, EndReason, Purpose};
-use crate::clients::ClientKey;
+use crate::clients::AccountId;
 use crate::clock::Timestamp;
 use crate::store::StoreError;
 
@@ -27,14 +27,14 @@ pub trait ChallengeStore: Send + Sync {
 
     async fn get_challenge(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         id: &str,
     ) -> Result<Option<Challenge>, StoreError>;
 
     /// The live challenge holding a person's slot for `purpose` at `now`.
     async fn live_challenge(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         person_id: &str,
         purpose: Purpose,
         now: Timestamp,

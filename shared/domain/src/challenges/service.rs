@@ -37,7 +37,7 @@ impl ChallengeService {
     /// the new one in one transaction.
     pub async fn create(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         new: NewChallenge,
     ) -> Result<Challenge, ChallengeError> {
         for _ in 0..CHALLENGE_RETRIES {
@@ -84,7 +84,7 @@ impl ChallengeService {
         Err(ChallengeError::Busy)
     }
 
-    pub async fn get(&self, account: &ClientKey, id: &str) -> Result<Challenge, ChallengeError> {
+    pub async fn get(&self, account: &AccountId, id: &str) -> Result<Challenge, ChallengeError> {
         if id.len() > 64 {
             return Err(ChallengeError::NotFound);
         }
@@ -100,7 +100,7 @@ impl ChallengeService {
 
     /// Marks the challenge expired now; its code stops working. Deleting an
     /// ended or expired challenge changes nothing and succeeds.
-    pub async fn delete(&self, account: &ClientKey, id: &str) -> Result<(), ChallengeError> {
+    pub async fn delete(&self, account: &AccountId, id: &str) -> Result<(), ChallengeError> {
         let challenge = self.get(account, id).await?;
         let now = self.clock.now();
         if challenge.ended.is_some() || challenge.is_expired(now) {
@@ -127,7 +127,7 @@ impl ChallengeService {
     /// `max_usage_count`.
     pub async fn verify(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         id: &str,
         body: &VerifyRequest,
     ) -> Result<Challenge, ChallengeError> {
@@ -216,7 +216,7 @@ impl ChallengeService {
 
     pub async fn add_event(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         challenge_id: &str,
         body: &NewDeliveryEvent,
     ) -> Result<(Challenge, DeliveryEvent), ChallengeError> {
@@ -281,7 +281,7 @@ impl ChallengeService {
     /// A challenge's delivery events, newest `timestamp` first.
     pub async fn events(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         challenge_id: &str,
     ) -> Result<Vec<DeliveryEvent>, ChallengeError> {
         let challenge = self.get(account, challenge_id).await?;
@@ -292,7 +292,7 @@ impl ChallengeService {
 
     pub async fn event(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         challenge_id: &str,
         event_id: &str,
     ) -> Result<DeliveryEvent, ChallengeError> {

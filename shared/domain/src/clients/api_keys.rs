@@ -8,7 +8,7 @@ use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::clients::ClientKey;
+use crate::clients::AccountId;
 use crate::clock::Timestamp;
 use crate::random::random_hex;
 
@@ -18,7 +18,7 @@ use crate::random::random_hex;
 pub struct ApiKey {
     /// The public part, `lk_<id>_...`, for listing and revoking.
     pub id: String,
-    pub account: ClientKey,
+    pub account: AccountId,
     /// Hex SHA-256 of the whole key. The key holds 256 random bits, so a
     /// plain hash is enough: there is nothing to brute-force.
     pub hash: String,
@@ -45,7 +45,7 @@ impl std::fmt::Debug for IssuedApiKey {
 const MAX_KEY_LEN: usize = 128;
 
 impl ApiKey {
-    pub fn issue(account: &ClientKey, label: &str, now: Timestamp) -> IssuedApiKey {
+    pub fn issue(account: &AccountId, label: &str, now: Timestamp) -> IssuedApiKey {
         let id = random_hex(4);
         let mut secret = [0u8; 32];
         OsRng.fill_bytes(&mut secret);
@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn a_key_is_found_by_its_hash_and_never_stored() {
-        let account = ClientKey::parse("ck_demo").unwrap();
+        let account = AccountId::parse("ck_demo").unwrap();
         let issued = ApiKey::issue(&account, "ci", Timestamp::from_millis(0));
         assert!(issued.key.starts_with(&format!("lk_{}_", issued.record.id)));
         assert_eq!(

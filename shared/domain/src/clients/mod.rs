@@ -15,29 +15,29 @@ use crate::random::random_hex;
 /// everything the client owns. Not a secret; the private key is.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ClientKey(String);
+pub struct AccountId(String);
 
 /// A client key that breaks the format rules.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a client key is 3-64 characters of A-Z, a-z, 0-9, '_' and '-'")]
-pub struct InvalidClientKey;
+pub struct InvalidAccountId;
 
-impl ClientKey {
-    pub fn parse(text: &str) -> Result<Self, InvalidClientKey> {
+impl AccountId {
+    pub fn parse(text: &str) -> Result<Self, InvalidAccountId> {
         let valid = (3..=64).contains(&text.len())
             && text
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if valid {
-            Ok(ClientKey(text.to_owned()))
+            Ok(AccountId(text.to_owned()))
         } else {
-            Err(InvalidClientKey)
+            Err(InvalidAccountId)
         }
     }
 
     /// A fresh random key, `ck_` and 24 hex digits.
     pub fn generate() -> Self {
-        ClientKey(format!("ck_{}", random_hex(12)))
+        AccountId(format!("ck_{}", random_hex(12)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -45,20 +45,20 @@ impl ClientKey {
     }
 }
 
-impl TryFrom<String> for ClientKey {
-    type Error = InvalidClientKey;
+impl TryFrom<String> for AccountId {
+    type Error = InvalidAccountId;
     fn try_from(text: String) -> Result<Self, Self::Error> {
-        ClientKey::parse(&text)
+        AccountId::parse(&text)
     }
 }
 
-impl From<ClientKey> for String {
-    fn from(key: ClientKey) -> String {
+impl From<AccountId> for String {
+    fn from(key: AccountId) -> String {
         key.0
     }
 }
 
-impl std::fmt::Display for ClientKey {
+impl std::fmt::Display for AccountId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
@@ -148,7 +148,7 @@ impl RegisteredKey {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Client {
-    pub key: ClientKey,
+    pub key: AccountId,
     pub name: String,
     pub public_keys: Vec<RegisteredKey>,
     pub created_at: Timestamp,
@@ -168,10 +168,10 @@ mod tests {
 
     #[test]
     fn client_keys_follow_the_format() {
-        assert!(ClientKey::parse("ck_0123abcd").is_ok());
-        assert!(ClientKey::generate().as_str().starts_with("ck_"));
+        assert!(AccountId::parse("ck_0123abcd").is_ok());
+        assert!(AccountId::generate().as_str().starts_with("ck_"));
         for bad in ["", "ab", "has space", "hash#mark", &"x".repeat(65)] {
-            assert_eq!(ClientKey::parse(bad), Err(InvalidClientKey), "{bad:?}");
+            assert_eq!(AccountId::parse(bad), Err(InvalidAccountId), "{bad:?}");
         }
     }
 

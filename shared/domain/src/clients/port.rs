@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::api_keys::ApiKey;
-use super::{Client, ClientKey, RegisteredKey};
+use super::{AccountId, Client, RegisteredKey};
 use crate::clock::Timestamp;
 use crate::store::StoreError;
 
@@ -12,13 +12,13 @@ pub trait ClientStore: Send + Sync {
     /// Creates a client; `AlreadyExists` when its key is taken.
     async fn create_client(&self, client: &Client) -> Result<(), StoreError>;
 
-    async fn get_client(&self, key: &ClientKey) -> Result<Option<Client>, StoreError>;
+    async fn get_client(&self, key: &AccountId) -> Result<Option<Client>, StoreError>;
 
     /// Adds a public key; `NotFound` for an unknown client, `AlreadyExists`
     /// when the key is already registered to it.
     async fn add_public_key(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         key: &RegisteredKey,
     ) -> Result<(), StoreError>;
 
@@ -27,7 +27,7 @@ pub trait ClientStore: Send + Sync {
     /// replay. Exactly one of any number of racing claims succeeds.
     async fn claim_token_id(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         token_id: &str,
         now: Timestamp,
         expires_at: Timestamp,
@@ -42,9 +42,9 @@ pub trait ApiKeyStore: Send + Sync {
     async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError>;
 
     /// The account's keys, oldest first.
-    async fn list_api_keys(&self, account: &ClientKey) -> Result<Vec<ApiKey>, StoreError>;
+    async fn list_api_keys(&self, account: &AccountId) -> Result<Vec<ApiKey>, StoreError>;
 
     /// Deletes the key so it stops working at once; `NotFound` when the
     /// account has no key with this id.
-    async fn revoke_api_key(&self, account: &ClientKey, id: &str) -> Result<(), StoreError>;
+    async fn revoke_api_key(&self, account: &AccountId, id: &str) -> Result<(), StoreError>;
 }

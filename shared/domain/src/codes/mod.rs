@@ -10,7 +10,7 @@ use base64::Engine;
 use keycode::{CodeError, CodeType};
 use serde::{Deserialize, Serialize};
 
-use crate::clients::ClientKey;
+use crate::clients::AccountId;
 use crate::clock::{Clock, Timestamp};
 use crate::devices::port::DeviceStore;
 use crate::devices::{Device, NewDevice, SerialNumber};
@@ -59,7 +59,7 @@ impl From<FieldError> for CodesError {
 /// that `batches` builds on `codes` and not the other way round.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchItemRef {
-    pub client: ClientKey,
+    pub account: AccountId,
     pub batch_id: String,
     pub index: u32,
 }
@@ -88,7 +88,8 @@ pub struct CodeRecord {
     pub code: String,
     pub count: u32,
     pub created_at: Timestamp,
-    pub client_key: ClientKey,
+    #[serde(rename = "clientKey")]
+    pub account: AccountId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_id: Option<String>,
 }
@@ -154,7 +155,7 @@ pub fn is_code_id(id: &str) -> bool {
 /// A validated `GET /codes` query, scoped to one client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeQuery {
-    pub client: ClientKey,
+    pub account: AccountId,
     pub serial: Option<SerialNumber>,
     pub code_type: Option<CodeType>,
     pub batch_id: Option<String>,
@@ -168,7 +169,7 @@ pub struct CodeQuery {
 
 impl CodeQuery {
     pub fn matches(&self, code: &CodeRecord) -> bool {
-        code.client_key == self.client
+        code.account == self.account
             && self.serial.as_ref().is_none_or(|s| *s == code.serial_num)
             && self.code_type.is_none_or(|t| t == code.code_type)
             && self
@@ -206,10 +207,10 @@ impl CodesService {
 
     pub async fn register_device(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         request: NewDevice,
     ) -> Result<Device, CodesError> {
-        let device = request.into_device(client, self.clock.now())?;
+        let device = request.into_device(account, self.clock.now())?;
         match self.devices.create_device(&device).await {
             Ok(()) => Ok(device),
             Err(StoreError::AlreadyExists) => Err(CodesError::DeviceExists),
@@ -217,10 +218,10 @@ impl CodesService {
         }
     }
 
-    pub async fn device(&self, client: &ClientKey, serial: &str) -> Result<Device, CodesError> {
+    pub async fn device(&self, account: &AccountId, serial: &str) -> Result<Device, CodesError> {
         let serial = SerialNumber::parse(serial)?;
         self.devices
-            .get_device(client, &serial)
+            .get_device(account, &serial)
             .await
             .map_err(CodesError::Store)?
             .ok_or(CodesError::DeviceNotFound)
@@ -228,12 +229,12 @@ impl CodesService {
 
     pub async fn list_devices(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         limit: usize,
         after: Option<&SerialNumber>,
     ) -> Result<Page<Device, SerialNumber>, CodesError> {
         self.devices
-            .list_devices(client, limit, after)
+            .list_devices(account, limit, after)
             .await
             .map_err(CodesError::Store)
     }
@@ -243,14 +244,14 @@ impl CodesService {
     /// As a batch item, the item is marked done in the same atomic step.
     pub async fn issue(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         order: &CodeOrder,
         batch_item: Option<&BatchItemRef>,
     ) -> Result<CodeRecord, CodesError> {
         for attempt in 0..MAX_ISSUE_ATTEMPTS {
             let device = self
                 .devices
-                .get_device(client, &order.serial)
+                .get_device(account, &order.serial)
                 .await
                 .map_err(CodesError::Store)?
                 .ok_or(CodesError::DeviceNotFound)?;
@@ -270,7 +271,7 @@ impl CodesService {
                 code: generated.code,
                 count: generated.count,
                 created_at: self.clock.now(),
-                client_key: client.clone(),
+                account: account.clone(),
                 batch_id: batch_item.map(|item| item.batch_id.clone()),
             };
             match self

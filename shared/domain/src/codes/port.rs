@@ -11,7 +11,7 @@ use crate::store::StoreError;
 pub trait CodeStore: Send + Sync {
     /// Stores `code` and moves `device` to `next_count` as one atomic step,
     /// on condition that the device is still at the version it was read at
-    /// and no code of the client sits at the same position. With
+    /// and no code of the account sits at the same position. With
     /// `batch_item`, the same step marks that item done (and counts it on
     /// its batch), on condition that it is still pending.
     ///
@@ -26,7 +26,7 @@ pub trait CodeStore: Send + Sync {
         batch_item: Option<&BatchItemRef>,
     ) -> Result<(), StoreError>;
 
-    /// The client's codes matching the query, in creation order (ties by id).
+    /// The account's codes matching the query, in creation order (ties by id).
     async fn list_codes(
         &self,
         query: &CodeQuery,

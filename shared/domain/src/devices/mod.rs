@@ -8,7 +8,7 @@ use base64::Engine;
 use keycode::{DeviceProtocol, DeviceSecrets, SecretKey};
 use serde::{Deserialize, Serialize};
 
-use crate::clients::ClientKey;
+use crate::clients::AccountId;
 use crate::clock::Timestamp;
 use crate::field::FieldError;
 use crate::random::random_16;
@@ -59,7 +59,7 @@ impl From<SerialNumber> for String {
 /// conditional on the state they read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
-    pub client: ClientKey,
+    pub account: AccountId,
     pub serial: SerialNumber,
     pub secrets: DeviceSecrets,
     /// The protocol's count (OpenPAYGO: last count issued; Nexus: next message id).
@@ -117,7 +117,7 @@ pub const MAX_TIME_DIVIDER: u32 = 86_400;
 
 impl NewDevice {
     /// The device record this request describes.
-    pub fn into_device(self, client: &ClientKey, now: Timestamp) -> Result<Device, FieldError> {
+    pub fn into_device(self, account: &AccountId, now: Timestamp) -> Result<Device, FieldError> {
         let serial = self.serial;
         let key = match &self.secret_key {
             Some(hex) => {
@@ -162,7 +162,7 @@ impl NewDevice {
             _ => 0,
         };
         Ok(Device {
-            client: client.clone(),
+            account: account.clone(),
             serial,
             secrets: DeviceSecrets {
                 protocol,

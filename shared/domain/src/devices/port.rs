@@ -3,25 +3,25 @@
 use async_trait::async_trait;
 
 use super::{Device, SerialNumber};
-use crate::clients::ClientKey;
+use crate::clients::AccountId;
 use crate::paging::Page;
 use crate::store::StoreError;
 
 #[async_trait]
 pub trait DeviceStore: Send + Sync {
-    /// Creates a device; `AlreadyExists` when the client already has the serial.
+    /// Creates a device; `AlreadyExists` when the account already has the serial.
     async fn create_device(&self, device: &Device) -> Result<(), StoreError>;
 
     async fn get_device(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         serial: &SerialNumber,
     ) -> Result<Option<Device>, StoreError>;
 
-    /// The client's devices in serial-number order, after `after`.
+    /// The account's devices in serial-number order, after `after`.
     async fn list_devices(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         limit: usize,
         after: Option<&SerialNumber>,
     ) -> Result<Page<Device, SerialNumber>, StoreError>;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::clients::ClientKey;
+use crate::clients::AccountId;
 use crate::clock::{Clock, Timestamp};
 use crate::hex;
 use crate::random::random_hex;
@@ -72,7 +72,7 @@ pub enum KeyState {
 /// One key of one account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdempotencyRecord {
-    pub account: ClientKey,
+    pub account: AccountId,
     pub key: String,
     /// SHA-256 of the method, path, query and body, hex.
     pub fingerprint: String,
@@ -140,7 +140,7 @@ pub enum Begin {
 /// A held key, to be completed or released.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
-    account: ClientKey,
+    account: AccountId,
     key: String,
     claim_id: String,
 }
@@ -157,7 +157,7 @@ impl Idempotency {
 
     pub async fn begin(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         key: &IdempotencyKey,
         fingerprint: &str,
     ) -> Result<Begin, IdempotencyError> {
@@ -260,7 +260,7 @@ mod tests {
     fn records_free_up_by_expiry_or_a_lapsed_lease() {
         let at = Timestamp::from_secs(1_000);
         let record = |state| IdempotencyRecord {
-            account: ClientKey::generate(),
+            account: AccountId::generate(),
             key: "k".into(),
             fingerprint: "f".into(),
             state,

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::{ClaimOutcome, IdempotencyRecord, StoredResponse};
-use crate::clients::ClientKey;
+use crate::clients::AccountId;
 use crate::clock::Timestamp;
 use crate::store::StoreError;
 
@@ -23,7 +23,7 @@ pub trait IdempotencyStore: Send + Sync {
     /// key is no longer held by that claim.
     async fn complete_idempotency_key(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         key: &str,
         claim_id: &str,
         response: StoredResponse,
@@ -32,7 +32,7 @@ pub trait IdempotencyStore: Send + Sync {
     /// Removes the claim `claim_id`; `Conflict` when it is no longer held.
     async fn release_idempotency_key(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         key: &str,
         claim_id: &str,
     ) -> Result<(), StoreError>;

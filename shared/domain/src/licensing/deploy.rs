@@ -127,13 +127,13 @@ pub fn license_id_of_contract(address: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clients::ClientKey;
+    use crate::clients::AccountId;
     use crate::licensing::model::{new_uuid, LicenseStatus, Listing};
 
     #[test]
     fn the_contract_address_leads_back_to_the_license() {
         let license = License {
-            account: ClientKey::parse("ck_a").unwrap(),
+            account: AccountId::parse("ck_a").unwrap(),
             id: new_uuid(),
             product_id: new_uuid(),
             holder: Some("0x96dc73c8b5969608c77375f085949744b5177660".into()),

@@ -5,7 +5,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::LicenseError;
-use crate::clients::ClientKey;
+use crate::clients::AccountId;
 use crate::clock::Timestamp;
 use crate::random::random_16;
 
@@ -16,7 +16,7 @@ pub const PERMANENT_UNTIL: Timestamp = Timestamp::from_millis(253_370_764_800_00
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Product {
-    pub account: ClientKey,
+    pub account: AccountId,
     pub id: String,
     /// Unique within the account and fixed once created, so the vendor API
     /// can look a product up by it.
@@ -112,7 +112,7 @@ pub struct Listing {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct License {
-    pub account: ClientKey,
+    pub account: AccountId,
     /// A UUID; the AminoTV `license_id`, the subscription API's `id`.
     pub id: String,
     pub product_id: String,
@@ -218,7 +218,7 @@ impl LicensePosition {
 /// A validated license listing, scoped to one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LicenseQuery {
-    pub account: ClientKey,
+    pub account: AccountId,
     pub id: Option<String>,
     pub product_id: Option<String>,
     pub holder: Option<String>,
@@ -233,7 +233,7 @@ pub struct LicenseQuery {
 }
 
 impl LicenseQuery {
-    pub fn all(account: &ClientKey, now: Timestamp, limit: usize) -> Self {
+    pub fn all(account: &AccountId, now: Timestamp, limit: usize) -> Self {
         LicenseQuery {
             account: account.clone(),
             id: None,
@@ -288,7 +288,7 @@ pub struct HolderProfile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Discount {
-    pub account: ClientKey,
+    pub account: AccountId,
     /// `XXXXX-XXXXX-XXXXX`; unique platform-wide.
     pub code: String,
     pub product_id: String,
@@ -315,7 +315,7 @@ pub enum DiscountValue {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActivationNonce {
-    pub account: ClientKey,
+    pub account: AccountId,
     pub nonce: String,
     /// The canonical form of the address it was issued to.
     pub address: String,
@@ -328,7 +328,7 @@ pub struct ActivationNonce {
 #[serde(rename_all = "camelCase")]
 pub struct LoginToken {
     pub hash: String,
-    pub account: ClientKey,
+    pub account: AccountId,
     pub holder: String,
     pub license_id: String,
     pub created_at: Timestamp,
@@ -389,7 +389,7 @@ mod tests {
 
     fn license(from: i64, until: Option<i64>) -> License {
         License {
-            account: ClientKey::parse("ck_a").unwrap(),
+            account: AccountId::parse("ck_a").unwrap(),
             id: new_uuid(),
             product_id: new_uuid(),
             holder: Some("K1".into()),

@@ -6,7 +6,7 @@ use super::{
     ActivationNonce, Discount, HolderProfile, License, LicensePosition, LicenseQuery, LoginToken,
     Product,
 };
-use crate::clients::ClientKey;
+use crate::clients::AccountId;
 use crate::clock::Timestamp;
 use crate::paging::Page;
 use crate::store::StoreError;
@@ -22,20 +22,20 @@ pub trait LicenseStore: Send + Sync {
 
     async fn get_product(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         id: &str,
     ) -> Result<Option<Product>, StoreError>;
 
     async fn find_product_by_sku(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         sku: &str,
     ) -> Result<Option<Product>, StoreError>;
 
     /// The account's products in id order, after `after`.
     async fn list_products(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         limit: usize,
         after: Option<&str>,
     ) -> Result<Page<Product, String>, StoreError>;
@@ -47,11 +47,11 @@ pub trait LicenseStore: Send + Sync {
 
     /// Marks the product retired: from then on no license can be created
     /// on it. `NotFound` when it does not exist.
-    async fn retire_product(&self, account: &ClientKey, id: &str) -> Result<(), StoreError>;
+    async fn retire_product(&self, account: &AccountId, id: &str) -> Result<(), StoreError>;
 
     /// Deletes the product and frees its SKU on condition that no license
     /// references it: `Conflict` when one does, `NotFound` when it is gone.
-    async fn delete_product(&self, account: &ClientKey, id: &str) -> Result<(), StoreError>;
+    async fn delete_product(&self, account: &AccountId, id: &str) -> Result<(), StoreError>;
 
     /// Stores the license, claims its key and counts it on its product, as
     /// one step. `NotFound` when the product is missing or retired,
@@ -60,7 +60,7 @@ pub trait LicenseStore: Send + Sync {
 
     async fn get_license(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         id: &str,
     ) -> Result<Option<License>, StoreError>;
 
@@ -78,7 +78,7 @@ pub trait LicenseStore: Send + Sync {
 
     /// Deletes the license, frees its key and uncounts it on its product,
     /// as one step. `NotFound` when it is gone.
-    async fn delete_license(&self, account: &ClientKey, id: &str) -> Result<(), StoreError>;
+    async fn delete_license(&self, account: &AccountId, id: &str) -> Result<(), StoreError>;
 
     /// Stores `license.deployment` and `license.holder` on condition that
     /// the license has no deployment yet: `Conflict` when it has one,
@@ -87,14 +87,14 @@ pub trait LicenseStore: Send + Sync {
 
     async fn put_holder_profile(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         holder: &str,
         profile: &HolderProfile,
     ) -> Result<(), StoreError>;
 
     async fn get_holder_profile(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         holder: &str,
     ) -> Result<Option<HolderProfile>, StoreError>;
 
@@ -107,7 +107,7 @@ pub trait LicenseStore: Send + Sync {
 
     async fn get_nonce(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         nonce: &str,
     ) -> Result<Option<ActivationNonce>, StoreError>;
 
@@ -115,7 +115,7 @@ pub trait LicenseStore: Send + Sync {
     /// `now`; `NotFound` otherwise. Exactly one of racing spends succeeds.
     async fn spend_nonce(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         nonce: &str,
         now: Timestamp,
     ) -> Result<(), StoreError>;
@@ -127,7 +127,7 @@ pub trait LicenseStore: Send + Sync {
     /// Exactly one of racing redemptions succeeds.
     async fn redeem_login_token(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         hash: &str,
         now: Timestamp,
     ) -> Result<LoginToken, StoreError>;

@@ -8,7 +8,7 @@ pub mod port;
 
 use std::sync::Arc;
 
-use crate::clients::ClientKey;
+use crate::clients::AccountId;
 use crate::clock::{Clock, Timestamp};
 use crate::store::StoreError;
 use port::RateLimitStore;
@@ -62,7 +62,7 @@ impl RateLimiter {
     }
 
     /// Counts one request of `client`; refused once the window is full.
-    pub async fn check(&self, client: &ClientKey) -> Result<(), RateLimitError> {
+    pub async fn check(&self, account: &AccountId) -> Result<(), RateLimitError> {
         let Some(limit) = self.limit.filter(|l| l.requests > 0 && l.window_secs > 0) else {
             return Ok(());
         };
@@ -70,7 +70,7 @@ impl RateLimiter {
         let window_ms = i64::from(limit.window_secs) * 1000;
         let start = Timestamp::from_millis(now.millis() - now.millis().rem_euclid(window_ms));
         let end = Timestamp::from_millis(start.millis() + window_ms);
-        let bucket = format!("{}#{}#{}", self.name, client, start.millis());
+        let bucket = format!("{}#{}#{}", self.name, account, start.millis());
         let admitted = self
             .store
             .count_request(&bucket, limit.requests, end)
@@ -152,20 +152,20 @@ mod tests {
             Arc::new(Counts::default()),
             clock.clone(),
         );
-        let client = ClientKey::generate();
-        let other = ClientKey::generate();
+        let account = AccountId::generate();
+        let other = AccountId::generate();
         for _ in 0..3 {
-            limiter.check(&client).await.unwrap();
+            limiter.check(&account).await.unwrap();
         }
         assert_eq!(
-            limiter.check(&client).await,
+            limiter.check(&account).await,
             Err(RateLimitError::Limited {
                 retry_after_secs: 45
             })
         );
         limiter.check(&other).await.unwrap();
         clock.advance_secs(45);
-        limiter.check(&client).await.unwrap();
+        limiter.check(&account).await.unwrap();
     }
 
     #[tokio::test]
@@ -177,7 +177,7 @@ mod tests {
             Arc::new(ManualClock::new(Timestamp::from_secs(0))),
         );
         for _ in 0..100 {
-            limiter.check(&ClientKey::generate()).await.unwrap();
+            limiter.check(&AccountId::generate()).await.unwrap();
         }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use domain::batches::{Batch, BatchItem, BatchItemRef, BatchPosition, ItemState};
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::clock::Timestamp;
 use domain::codes::CodeOrder;
 use domain::devices::SerialNumber;
@@ -66,7 +66,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .key(
                 PK,
-                AttributeValue::S(batch_pk(&item.client, &item.batch_id)),
+                AttributeValue::S(batch_pk(&item.account, &item.batch_id)),
             )
             .key(SK, AttributeValue::S(META_SK.into()))
             .update_expression("ADD #counter :one SET updatedAt = :at")
@@ -118,7 +118,7 @@ impl BatchStore for DynamoStore {
     async fn create_batch(&self, batch: &Batch, items: &[BatchItem]) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
         use futures_util::stream::{self, StreamExt, TryStreamExt};
-        let pk = batch_pk(&batch.client_key, &batch.id);
+        let pk = batch_pk(&batch.account, &batch.id);
         // Items first: until the batch record exists they are unreachable,
         // so a failure part-way leaves nothing a client can see.
         let requests = items
@@ -157,7 +157,7 @@ impl BatchStore for DynamoStore {
         let meta = StoredItem {
             pk: pk.clone(),
             sk: META_SK.into(),
-            gsi1pk: Some(format!("BATCHES#{}", batch.client_key)),
+            gsi1pk: Some(format!("BATCHES#{}", batch.account)),
             gsi1sk: Some(format!("{:015}#{}", batch.created_at.millis(), batch.id)),
             record: batch,
         };
@@ -173,7 +173,7 @@ impl BatchStore for DynamoStore {
                                 PK,
                                 AttributeValue::S(format!(
                                     "IDEMPOTENCY#{}#batch#{key}",
-                                    batch.client_key
+                                    batch.account
                                 )),
                             )
                             .item(SK, AttributeValue::S("IDEMPOTENCY".into()))
@@ -204,25 +204,25 @@ impl BatchStore for DynamoStore {
 
     async fn find_by_idempotency_key(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         key: &str,
     ) -> Result<Option<Batch>, StoreError> {
         let Some(item) = self
-            .get(format!("IDEMPOTENCY#{client}#batch#{key}"), "IDEMPOTENCY")
+            .get(format!("IDEMPOTENCY#{account}#batch#{key}"), "IDEMPOTENCY")
             .await?
         else {
             return Ok(None);
         };
         match item.get("batchId") {
-            Some(AttributeValue::S(id)) => self.get_batch(client, id).await,
+            Some(AttributeValue::S(id)) => self.get_batch(account, id).await,
             _ => Err(StoreError::Corrupt(
                 "an idempotency record has no batch id".into(),
             )),
         }
     }
 
-    async fn get_batch(&self, client: &ClientKey, id: &str) -> Result<Option<Batch>, StoreError> {
-        match self.get(batch_pk(client, id), META_SK).await? {
+    async fn get_batch(&self, account: &AccountId, id: &str) -> Result<Option<Batch>, StoreError> {
+        match self.get(batch_pk(account, id), META_SK).await? {
             None => Ok(None),
             Some(item) => {
                 let stored: StoredItem<Batch> = from_item(item).map_err(corrupt)?;
@@ -233,14 +233,14 @@ impl BatchStore for DynamoStore {
 
     async fn list_batches(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         limit: usize,
         after: Option<&BatchPosition>,
     ) -> Result<Page<Batch, BatchPosition>, StoreError> {
-        let partition = format!("BATCHES#{client}");
+        let partition = format!("BATCHES#{account}");
         let start = after.map(|p| {
             HashMap::from([
-                (PK.to_owned(), AttributeValue::S(batch_pk(client, &p.id))),
+                (PK.to_owned(), AttributeValue::S(batch_pk(account, &p.id))),
                 (SK.to_owned(), AttributeValue::S(META_SK.into())),
                 (GSI1_PK.to_owned(), AttributeValue::S(partition.clone())),
                 (
@@ -278,7 +278,7 @@ impl BatchStore for DynamoStore {
 
     async fn list_items(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         batch_id: &str,
         first: u32,
         count: u32,
@@ -292,7 +292,7 @@ impl BatchStore for DynamoStore {
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :last")
-                .expression_attribute_values(":pk", AttributeValue::S(batch_pk(client, batch_id)))
+                .expression_attribute_values(":pk", AttributeValue::S(batch_pk(account, batch_id)))
                 .expression_attribute_values(":first", AttributeValue::S(item_sk(first)))
                 .expression_attribute_values(":last", AttributeValue::S(item_sk(last)))
                 .consistent_read(true),
@@ -304,7 +304,7 @@ impl BatchStore for DynamoStore {
                 let record = stored.record;
                 BatchItem {
                     item: BatchItemRef {
-                        client: client.clone(),
+                        account: account.clone(),
                         batch_id: batch_id.to_owned(),
                         index: record.index,
                     },
@@ -329,7 +329,7 @@ impl BatchStore for DynamoStore {
             .table_name(&self.table)
             .key(
                 PK,
-                AttributeValue::S(batch_pk(&item.client, &item.batch_id)),
+                AttributeValue::S(batch_pk(&item.account, &item.batch_id)),
             )
             .key(SK, AttributeValue::S(item_sk(item.index)))
             .update_expression("SET #status = :failed, reason = :reason")

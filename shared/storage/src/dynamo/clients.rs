@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::clients::api_keys::ApiKey;
-use domain::clients::{Client as ApiClient, ClientKey, RegisteredKey};
+use domain::clients::{AccountId, Client as ApiClient, RegisteredKey};
 use domain::clock::Timestamp;
 use domain::{ApiKeyStore, ClientStore, StoreError};
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,7 @@ use crate::dynamo::{
 struct ClientItem {
     pk: String,
     sk: String,
-    client_key: ClientKey,
+    client_key: AccountId,
     name: String,
     created_at: Timestamp,
     /// SPKI base64 -> time added. A map, so adding a key can be a
@@ -51,7 +51,7 @@ impl ClientStore for DynamoStore {
         self.put_new(to_item(item).map_err(corrupt)?).await
     }
 
-    async fn get_client(&self, key: &ClientKey) -> Result<Option<ApiClient>, StoreError> {
+    async fn get_client(&self, key: &AccountId) -> Result<Option<ApiClient>, StoreError> {
         let Some(item) = self.get(client_pk(key), CLIENT_SK).await? else {
             return Ok(None);
         };
@@ -72,7 +72,7 @@ impl ClientStore for DynamoStore {
 
     async fn add_public_key(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         key: &RegisteredKey,
     ) -> Result<(), StoreError> {
         let added_at =
@@ -81,7 +81,7 @@ impl ClientStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key(PK, AttributeValue::S(client_pk(client)))
+            .key(PK, AttributeValue::S(client_pk(account)))
             .key(SK, AttributeValue::S(CLIENT_SK.into()))
             .update_expression("SET publicKeys.#key = :added")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(publicKeys.#key)")
@@ -93,7 +93,7 @@ impl ClientStore for DynamoStore {
             Ok(_) => Ok(()),
             Err(err) if err.code() == Some("ConditionalCheckFailedException") => {
                 // The condition has two halves; a read tells which failed.
-                match self.get_client(client).await? {
+                match self.get_client(account).await? {
                     None => Err(StoreError::NotFound),
                     Some(_) => Err(StoreError::AlreadyExists),
                 }
@@ -104,7 +104,7 @@ impl ClientStore for DynamoStore {
 
     async fn claim_token_id(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         token_id: &str,
         now: Timestamp,
         expires_at: Timestamp,
@@ -114,7 +114,7 @@ impl ClientStore for DynamoStore {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item(PK, AttributeValue::S(format!("TOKEN#{client}#{token_id}")))
+            .item(PK, AttributeValue::S(format!("TOKEN#{account}#{token_id}")))
             .item(SK, AttributeValue::S(TOKEN_SK.into()))
             .item(
                 TTL_ATTRIBUTE,
@@ -172,7 +172,7 @@ impl ApiKeyStore for DynamoStore {
         }
     }
 
-    async fn list_api_keys(&self, account: &ClientKey) -> Result<Vec<ApiKey>, StoreError> {
+    async fn list_api_keys(&self, account: &AccountId) -> Result<Vec<ApiKey>, StoreError> {
         let stored: Vec<StoredItem<ApiKey>> = query_all(
             self.client
                 .query()
@@ -188,7 +188,7 @@ impl ApiKeyStore for DynamoStore {
         Ok(keys)
     }
 
-    async fn revoke_api_key(&self, account: &ClientKey, id: &str) -> Result<(), StoreError> {
+    async fn revoke_api_key(&self, account: &AccountId, id: &str) -> Result<(), StoreError> {
         let item = self
             .get(client_pk(account), &api_key_sk(id))
             .await?

@@ -30,15 +30,15 @@ impl CodeStore for DynamoStore {
     ) -> Result<(), StoreError> {
         let sk = code_sk(code.created_at, &code.id);
         let item = StoredItem {
-            pk: client_pk(&code.client_key),
+            pk: client_pk(&code.account),
             sk: sk.clone(),
-            gsi1pk: Some(device_codes_pk(&code.client_key, &code.serial_num)),
+            gsi1pk: Some(device_codes_pk(&code.account, &code.serial_num)),
             gsi1sk: Some(sk),
             record: code,
         };
         let advance = Update::builder()
             .table_name(&self.table)
-            .key(PK, AttributeValue::S(client_pk(&device.client)))
+            .key(PK, AttributeValue::S(client_pk(&device.account)))
             .key(SK, AttributeValue::S(device_sk(&device.serial)))
             .update_expression("SET #count = :next, version = :newVersion")
             .condition_expression("version = :readVersion")
@@ -63,7 +63,7 @@ impl CodeStore for DynamoStore {
                 .table_name(&self.table)
                 .key(
                     PK,
-                    AttributeValue::S(batch_pk(&item.client, &item.batch_id)),
+                    AttributeValue::S(batch_pk(&item.account, &item.batch_id)),
                 )
                 .key(SK, AttributeValue::S(item_sk(item.index)))
                 .update_expression(
@@ -105,12 +105,12 @@ impl CodeStore for DynamoStore {
         &self,
         query: &CodeQuery,
     ) -> Result<Page<CodeRecord, CodePosition>, StoreError> {
-        let pk = client_pk(&query.client);
+        let pk = client_pk(&query.account);
         let lowest = code_sk(query.created_from, "");
         let highest = code_sk(query.created_to, "~");
         let ascending = query.order == SortOrder::Ascending;
         let (partition, by_device) = match &query.serial {
-            Some(serial) => (device_codes_pk(&query.client, serial), true),
+            Some(serial) => (device_codes_pk(&query.account, serial), true),
             None => (pk.clone(), false),
         };
         let (key_pk, key_sk) = if by_device {

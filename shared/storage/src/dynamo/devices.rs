@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::devices::{Device, SerialNumber};
 use domain::{DeviceStore, Page, StoreError};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
@@ -17,7 +17,7 @@ use crate::dynamo::{corrupt, unavailable, DynamoStore, StoredItem};
 impl DeviceStore for DynamoStore {
     async fn create_device(&self, device: &Device) -> Result<(), StoreError> {
         let item = StoredItem {
-            pk: client_pk(&device.client),
+            pk: client_pk(&device.account),
             sk: device_sk(&device.serial),
             gsi1pk: None,
             gsi1sk: None,
@@ -28,10 +28,10 @@ impl DeviceStore for DynamoStore {
 
     async fn get_device(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         serial: &SerialNumber,
     ) -> Result<Option<Device>, StoreError> {
-        match self.get(client_pk(client), &device_sk(serial)).await? {
+        match self.get(client_pk(account), &device_sk(serial)).await? {
             None => Ok(None),
             Some(item) => {
                 let stored: StoredItem<DeviceRecord> = from_item(item).map_err(corrupt)?;
@@ -42,11 +42,11 @@ impl DeviceStore for DynamoStore {
 
     async fn list_devices(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         limit: usize,
         after: Option<&SerialNumber>,
     ) -> Result<Page<Device, SerialNumber>, StoreError> {
-        let pk = client_pk(client);
+        let pk = client_pk(account);
         let start = after.map(|serial| {
             HashMap::from([
                 (PK.to_owned(), AttributeValue::S(pk.clone())),

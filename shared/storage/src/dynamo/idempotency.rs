@@ -3,7 +3,7 @@
 //! TTL deletes late.
 
 use async_trait::async_trait;
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::clock::Timestamp;
 use domain::idempotency::{ClaimOutcome, IdempotencyRecord, KeyState, StoredResponse};
 use domain::{IdempotencyStore, StoreError};
@@ -77,7 +77,7 @@ impl IdempotencyStore for DynamoStore {
 
     async fn complete_idempotency_key(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         key_text: &str,
         claim_id: &str,
         response: StoredResponse,
@@ -101,7 +101,7 @@ impl IdempotencyStore for DynamoStore {
 
     async fn release_idempotency_key(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         key_text: &str,
         claim_id: &str,
     ) -> Result<(), StoreError> {

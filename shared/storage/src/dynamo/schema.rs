@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use domain::challenges::{ChallengeRef, Purpose};
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::clock::Timestamp;
 use domain::codes::CodePosition;
 use domain::devices::SerialNumber;
@@ -100,8 +100,8 @@ impl DynamoStore {
 pub(crate) const CLIENT_SK: &str = "CLIENT";
 pub(crate) const TOKEN_SK: &str = "TOKEN";
 
-pub(crate) fn client_pk(client: &ClientKey) -> String {
-    format!("CLIENT#{client}")
+pub(crate) fn client_pk(account: &AccountId) -> String {
+    format!("CLIENT#{account}")
 }
 
 pub(crate) const API_KEY_SK: &str = "APIKEY";
@@ -118,8 +118,8 @@ pub(crate) fn device_sk(serial: &SerialNumber) -> String {
     format!("DEVICE#{}", serial.as_str())
 }
 
-pub(crate) fn device_codes_pk(client: &ClientKey, serial: &SerialNumber) -> String {
-    format!("DEVICECODES#{client}#{}", serial.as_str())
+pub(crate) fn device_codes_pk(account: &AccountId, serial: &SerialNumber) -> String {
+    format!("DEVICECODES#{account}#{}", serial.as_str())
 }
 
 /// Fixed width, so string order is time order up to year 9999.
@@ -139,8 +139,8 @@ pub(crate) fn position_from_sk(sk: &str) -> Result<CodePosition, StoreError> {
 
 pub(crate) const META_SK: &str = "META";
 
-pub(crate) fn batch_pk(client: &ClientKey, batch_id: &str) -> String {
-    format!("BATCH#{client}#{batch_id}")
+pub(crate) fn batch_pk(account: &AccountId, batch_id: &str) -> String {
+    format!("BATCH#{account}#{batch_id}")
 }
 
 pub(crate) fn item_sk(index: u32) -> String {
@@ -152,31 +152,31 @@ pub(crate) const SKU_SK: &str = "SKU";
 pub(crate) const LICENSE_SK: &str = "LICENSE";
 pub(crate) const LICENSE_KEY_SK: &str = "LICENSEKEY";
 
-pub(crate) fn product_pk(account: &ClientKey, id: &str) -> String {
+pub(crate) fn product_pk(account: &AccountId, id: &str) -> String {
     format!("PRODUCT#{account}#{id}")
 }
 
-pub(crate) fn products_gsi(account: &ClientKey) -> String {
+pub(crate) fn products_gsi(account: &AccountId) -> String {
     format!("PRODUCTS#{account}")
 }
 
-pub(crate) fn sku_pk(account: &ClientKey, sku: &str) -> String {
+pub(crate) fn sku_pk(account: &AccountId, sku: &str) -> String {
     format!("SKU#{account}#{sku}")
 }
 
-pub(crate) fn license_pk(account: &ClientKey, id: &str) -> String {
+pub(crate) fn license_pk(account: &AccountId, id: &str) -> String {
     format!("LICENSE#{account}#{id}")
 }
 
-pub(crate) fn licenses_gsi1(account: &ClientKey) -> String {
+pub(crate) fn licenses_gsi1(account: &AccountId) -> String {
     format!("LICENSES#{account}")
 }
 
-pub(crate) fn licenses_gsi2(account: &ClientKey, product: &str) -> String {
+pub(crate) fn licenses_gsi2(account: &AccountId, product: &str) -> String {
     format!("LICENSEPRODUCT#{account}#{product}")
 }
 
-pub(crate) fn licenses_gsi3(account: &ClientKey, holder: &str) -> String {
+pub(crate) fn licenses_gsi3(account: &AccountId, holder: &str) -> String {
     format!("LICENSEHOLDER#{account}#{holder}")
 }
 
@@ -187,7 +187,7 @@ pub(crate) fn license_key_pk(key: &str) -> String {
 pub(crate) const NONCE_SK: &str = "NONCE";
 pub(crate) const LOGIN_TOKEN_SK: &str = "LOGINTOKEN";
 
-pub(crate) fn nonce_pk(account: &ClientKey, nonce: &str) -> String {
+pub(crate) fn nonce_pk(account: &AccountId, nonce: &str) -> String {
     format!("NONCE#{account}#{nonce}")
 }
 
@@ -195,7 +195,7 @@ pub(crate) fn login_token_pk(hash: &str) -> String {
     format!("LOGINTOKEN#{hash}")
 }
 
-pub(crate) fn challenges_pk(account: &ClientKey) -> String {
+pub(crate) fn challenges_pk(account: &AccountId) -> String {
     format!("CHALLENGES#{account}")
 }
 
@@ -203,7 +203,7 @@ pub(crate) fn challenge_sk(id: &str) -> String {
     format!("CHALLENGE#{id}")
 }
 
-pub(crate) fn challenge_slot_pk(account: &ClientKey, person: &str, purpose: Purpose) -> String {
+pub(crate) fn challenge_slot_pk(account: &AccountId, person: &str, purpose: Purpose) -> String {
     let purpose = serde_json::to_value(purpose).expect("an enum serializes");
     format!(
         "CHALLENGESLOT#{account}#{person}#{}",
@@ -211,11 +211,11 @@ pub(crate) fn challenge_slot_pk(account: &ClientKey, person: &str, purpose: Purp
     )
 }
 
-pub(crate) fn challenge_code_pk(account: &ClientKey, code: &str) -> String {
+pub(crate) fn challenge_code_pk(account: &AccountId, code: &str) -> String {
     format!("CHALLENGECODE#{account}#{code}")
 }
 
-pub(crate) fn challenge_events_pk(account: &ClientKey, challenge: &str) -> String {
+pub(crate) fn challenge_events_pk(account: &AccountId, challenge: &str) -> String {
     format!("CHALLENGEEVENTS#{account}#{challenge}")
 }
 
@@ -228,14 +228,14 @@ pub(crate) fn cleanup_shard(id: &str) -> char {
 }
 
 /// `<millis, 15 digits>#<account>#<id>`: time order across accounts.
-pub(crate) fn due_key(at: Timestamp, account: &ClientKey, id: &str) -> String {
+pub(crate) fn due_key(at: Timestamp, account: &AccountId, id: &str) -> String {
     format!("{:015}#{account}#{id}", at.millis())
 }
 
 pub(crate) fn ref_from_due_key(sort: &str) -> Result<ChallengeRef, StoreError> {
     let mut parts = sort.splitn(3, '#');
     let (_, account, id) = (parts.next(), parts.next(), parts.next());
-    match (account.map(ClientKey::parse), id) {
+    match (account.map(AccountId::parse), id) {
         (Some(Ok(account)), Some(id)) => Ok(ChallengeRef {
             account,
             id: id.to_owned(),
@@ -247,6 +247,6 @@ pub(crate) fn ref_from_due_key(sort: &str) -> Result<ChallengeRef, StoreError> {
 pub(crate) const REQUEST_KEY_SK: &str = "IDEMPOTENCY";
 pub(crate) const RATE_SK: &str = "RATE";
 
-pub(crate) fn request_key_pk(account: &ClientKey, key: &str) -> String {
+pub(crate) fn request_key_pk(account: &AccountId, key: &str) -> String {
     format!("REQUEST#{account}#{key}")
 }

@@ -10,7 +10,7 @@ impl State {
     ) -> Result<&mut BatchItem, StoreError> {
         let stored = self
             .batch_items
-            .get_mut(&(item.client.clone(), item.batch_id.clone()))
+            .get_mut(&(item.account.clone(), item.batch_id.clone()))
             .and_then(|items| items.get_mut(item.index as usize))
             .ok_or(StoreError::NotFound)?;
         if stored.state == ItemState::Pending {
@@ -29,7 +29,7 @@ impl State {
     ) {
         if let Some(batch) = self
             .batches
-            .get_mut(&(item.client.clone(), item.batch_id.clone()))
+            .get_mut(&(item.account.clone(), item.batch_id.clone()))
         {
             batch.done += done;
             batch.failed += failed;
@@ -42,7 +42,7 @@ impl State {
 impl BatchStore for MemoryStore {
     async fn create_batch(&self, batch: &Batch, items: &[BatchItem]) -> Result<(), StoreError> {
         let mut state = self.lock();
-        let client = batch.client_key.clone();
+        let client = batch.account.clone();
         if let Some(key) = &batch.idempotency_key {
             let key = (client.clone(), key.clone());
             let live = state
@@ -67,28 +67,28 @@ impl BatchStore for MemoryStore {
 
     async fn find_by_idempotency_key(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         key: &str,
     ) -> Result<Option<Batch>, StoreError> {
         let state = self.lock();
         Ok(state
             .idempotency_keys
-            .get(&(client.clone(), key.to_owned()))
-            .and_then(|id| state.batches.get(&(client.clone(), id.clone())))
+            .get(&(account.clone(), key.to_owned()))
+            .and_then(|id| state.batches.get(&(account.clone(), id.clone())))
             .cloned())
     }
 
-    async fn get_batch(&self, client: &ClientKey, id: &str) -> Result<Option<Batch>, StoreError> {
+    async fn get_batch(&self, account: &AccountId, id: &str) -> Result<Option<Batch>, StoreError> {
         Ok(self
             .lock()
             .batches
-            .get(&(client.clone(), id.to_owned()))
+            .get(&(account.clone(), id.to_owned()))
             .cloned())
     }
 
     async fn list_batches(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         limit: usize,
         after: Option<&BatchPosition>,
     ) -> Result<Page<Batch, BatchPosition>, StoreError> {
@@ -96,7 +96,7 @@ impl BatchStore for MemoryStore {
         let mut mine: Vec<&Batch> = state
             .batches
             .values()
-            .filter(|b| b.client_key == *client && after.is_none_or(|a| b.position() < *a))
+            .filter(|b| b.account == *account && after.is_none_or(|a| b.position() < *a))
             .collect();
         mine.sort_by_key(|b| std::cmp::Reverse(b.position()));
         let more = mine.len() > limit;
@@ -106,7 +106,7 @@ impl BatchStore for MemoryStore {
 
     async fn list_items(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         batch_id: &str,
         first: u32,
         count: u32,
@@ -114,7 +114,7 @@ impl BatchStore for MemoryStore {
         let state = self.lock();
         Ok(state
             .batch_items
-            .get(&(client.clone(), batch_id.to_owned()))
+            .get(&(account.clone(), batch_id.to_owned()))
             .map(|items| {
                 items
                     .iter()

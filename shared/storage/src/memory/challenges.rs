@@ -99,7 +99,7 @@ impl ChallengeStore for MemoryStore {
 
     async fn get_challenge(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         id: &str,
     ) -> Result<Option<Challenge>, StoreError> {
         Ok(self
@@ -111,7 +111,7 @@ impl ChallengeStore for MemoryStore {
 
     async fn live_challenge(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         person_id: &str,
         purpose: Purpose,
         now: Timestamp,
@@ -282,7 +282,7 @@ impl ChallengeStore for MemoryStore {
         limit: usize,
     ) -> Result<Vec<ChallengeRef>, StoreError> {
         let state = self.lock();
-        let mut due: Vec<(&(ClientKey, String), &Timestamp)> = state
+        let mut due: Vec<(&(AccountId, String), &Timestamp)> = state
             .challenge_purge_at
             .iter()
             .filter(|(_, at)| **at <= now)

@@ -10,17 +10,17 @@ impl ClientStore for MemoryStore {
             .insert_new(client.key.clone(), client.clone())
     }
 
-    async fn get_client(&self, key: &ClientKey) -> Result<Option<Client>, StoreError> {
+    async fn get_client(&self, key: &AccountId) -> Result<Option<Client>, StoreError> {
         Ok(self.lock().clients.get(key).cloned())
     }
 
     async fn add_public_key(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         key: &RegisteredKey,
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
-        let client = state.clients.get_mut(client).ok_or(StoreError::NotFound)?;
+        let client = state.clients.get_mut(account).ok_or(StoreError::NotFound)?;
         if client.public_keys.iter().any(|k| k.spki == key.spki) {
             return Err(StoreError::AlreadyExists);
         }
@@ -30,7 +30,7 @@ impl ClientStore for MemoryStore {
 
     async fn claim_token_id(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         token_id: &str,
         now: Timestamp,
         expires_at: Timestamp,
@@ -41,7 +41,7 @@ impl ClientStore for MemoryStore {
         state.token_ids.retain(|_, expiry| *expiry > now);
         state
             .token_ids
-            .insert_new((client.clone(), token_id.to_owned()), expires_at)
+            .insert_new((account.clone(), token_id.to_owned()), expires_at)
     }
 }
 
@@ -65,7 +65,7 @@ impl ApiKeyStore for MemoryStore {
         Ok(self.lock().api_keys.get(hash).cloned())
     }
 
-    async fn list_api_keys(&self, account: &ClientKey) -> Result<Vec<ApiKey>, StoreError> {
+    async fn list_api_keys(&self, account: &AccountId) -> Result<Vec<ApiKey>, StoreError> {
         let mut keys: Vec<ApiKey> = self
             .lock()
             .api_keys
@@ -77,7 +77,7 @@ impl ApiKeyStore for MemoryStore {
         Ok(keys)
     }
 
-    async fn revoke_api_key(&self, account: &ClientKey, id: &str) -> Result<(), StoreError> {
+    async fn revoke_api_key(&self, account: &AccountId, id: &str) -> Result<(), StoreError> {
         let mut state = self.lock();
         let hash = state
             .api_keys

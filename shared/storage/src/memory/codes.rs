@@ -15,19 +15,19 @@ impl CodeStore for MemoryStore {
         if let Some(item) = batch_item {
             state.pending_item(item)?;
         }
-        let code_key = (code.client_key.clone(), code.position());
+        let code_key = (code.account.clone(), code.position());
         if state.codes.contains_key(&code_key) {
             return Err(StoreError::Conflict);
         }
         let stored = state
             .devices
-            .get_mut(&(device.client.clone(), device.serial.clone()))
+            .get_mut(&(device.account.clone(), device.serial.clone()))
             .filter(|stored| stored.version == device.version)
             .ok_or(StoreError::Conflict)?;
         stored.count = next_count;
         stored.version += 1;
         state.device_codes.insert((
-            code.client_key.clone(),
+            code.account.clone(),
             code.serial_num.clone(),
             code.position(),
         ));
@@ -50,7 +50,7 @@ impl CodeStore for MemoryStore {
         let state = self.lock();
         let at = |created_at: Timestamp, id: &str| {
             (
-                query.client.clone(),
+                query.account.clone(),
                 CodePosition {
                     created_at,
                     id: id.to_owned(),
@@ -61,7 +61,7 @@ impl CodeStore for MemoryStore {
         let mut lower = Bound::Included(at(query.created_from, ""));
         let mut upper = Bound::Included(at(query.created_to, "~"));
         if let Some(after) = &query.after {
-            let after = Bound::Excluded((query.client.clone(), after.clone()));
+            let after = Bound::Excluded((query.account.clone(), after.clone()));
             match query.order {
                 SortOrder::Ascending => lower = tighter(lower, after, true),
                 SortOrder::Descending => upper = tighter(upper, after, false),
@@ -100,7 +100,7 @@ impl CodeStore for MemoryStore {
     }
 }
 
-type CodeKey = (ClientKey, CodePosition);
+type CodeKey = (AccountId, CodePosition);
 
 /// The narrower of two bounds on the same side of a range.
 fn tighter(current: Bound<CodeKey>, candidate: Bound<CodeKey>, is_lower: bool) -> Bound<CodeKey> {

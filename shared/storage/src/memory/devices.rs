@@ -5,25 +5,25 @@ use super::*;
 #[async_trait]
 impl DeviceStore for MemoryStore {
     async fn create_device(&self, device: &Device) -> Result<(), StoreError> {
-        let key = (device.client.clone(), device.serial.clone());
+        let key = (device.account.clone(), device.serial.clone());
         self.lock().devices.insert_new(key, device.clone())
     }
 
     async fn get_device(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         serial: &SerialNumber,
     ) -> Result<Option<Device>, StoreError> {
         Ok(self
             .lock()
             .devices
-            .get(&(client.clone(), serial.clone()))
+            .get(&(account.clone(), serial.clone()))
             .cloned())
     }
 
     async fn list_devices(
         &self,
-        client: &ClientKey,
+        account: &AccountId,
         limit: usize,
         after: Option<&SerialNumber>,
     ) -> Result<Page<Device, SerialNumber>, StoreError> {
@@ -31,7 +31,7 @@ impl DeviceStore for MemoryStore {
         let mut matching = state
             .devices
             .iter()
-            .filter(|((owner, serial), _)| owner == client && after.is_none_or(|a| serial > a))
+            .filter(|((owner, serial), _)| owner == account && after.is_none_or(|a| serial > a))
             .map(|(_, device)| device);
         let items: Vec<Device> = matching.by_ref().take(limit).cloned().collect();
         let more = matching.next().is_some();

@@ -27,7 +27,7 @@ impl IdempotencyStore for MemoryStore {
 
     async fn complete_idempotency_key(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         key: &str,
         claim_id: &str,
         response: StoredResponse,
@@ -47,7 +47,7 @@ impl IdempotencyStore for MemoryStore {
 
     async fn release_idempotency_key(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         key: &str,
         claim_id: &str,
     ) -> Result<(), StoreError> {

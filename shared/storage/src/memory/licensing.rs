@@ -18,7 +18,7 @@ impl LicenseStore for MemoryStore {
 
     async fn get_product(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         id: &str,
     ) -> Result<Option<Product>, StoreError> {
         Ok(self
@@ -30,7 +30,7 @@ impl LicenseStore for MemoryStore {
 
     async fn find_product_by_sku(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         sku: &str,
     ) -> Result<Option<Product>, StoreError> {
         let state = self.lock();
@@ -43,7 +43,7 @@ impl LicenseStore for MemoryStore {
 
     async fn list_products(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         limit: usize,
         after: Option<&str>,
     ) -> Result<Page<Product, String>, StoreError> {
@@ -76,7 +76,7 @@ impl LicenseStore for MemoryStore {
         Ok(())
     }
 
-    async fn retire_product(&self, account: &ClientKey, id: &str) -> Result<(), StoreError> {
+    async fn retire_product(&self, account: &AccountId, id: &str) -> Result<(), StoreError> {
         let mut state = self.lock();
         let stored = state
             .products
@@ -86,7 +86,7 @@ impl LicenseStore for MemoryStore {
         Ok(())
     }
 
-    async fn delete_product(&self, account: &ClientKey, id: &str) -> Result<(), StoreError> {
+    async fn delete_product(&self, account: &AccountId, id: &str) -> Result<(), StoreError> {
         let mut state = self.lock();
         let key = (account.clone(), id.to_owned());
         let product = state.products.get(&key).ok_or(StoreError::NotFound)?;
@@ -120,7 +120,7 @@ impl LicenseStore for MemoryStore {
 
     async fn get_license(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         id: &str,
     ) -> Result<Option<License>, StoreError> {
         Ok(self
@@ -166,7 +166,7 @@ impl LicenseStore for MemoryStore {
         Ok(state.licenses.values().filter(|l| query.matches(l)).count() as u64)
     }
 
-    async fn delete_license(&self, account: &ClientKey, id: &str) -> Result<(), StoreError> {
+    async fn delete_license(&self, account: &AccountId, id: &str) -> Result<(), StoreError> {
         let mut state = self.lock();
         let license = state
             .licenses
@@ -198,7 +198,7 @@ impl LicenseStore for MemoryStore {
 
     async fn put_holder_profile(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         holder: &str,
         profile: &HolderProfile,
     ) -> Result<(), StoreError> {
@@ -210,7 +210,7 @@ impl LicenseStore for MemoryStore {
 
     async fn get_holder_profile(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         holder: &str,
     ) -> Result<Option<HolderProfile>, StoreError> {
         Ok(self
@@ -237,7 +237,7 @@ impl LicenseStore for MemoryStore {
 
     async fn get_nonce(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         nonce: &str,
     ) -> Result<Option<ActivationNonce>, StoreError> {
         Ok(self
@@ -249,7 +249,7 @@ impl LicenseStore for MemoryStore {
 
     async fn spend_nonce(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         nonce: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
@@ -272,7 +272,7 @@ impl LicenseStore for MemoryStore {
 
     async fn redeem_login_token(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         hash: &str,
         now: Timestamp,
     ) -> Result<LoginToken, StoreError> {

@@ -14,7 +14,7 @@ use domain::challenges::{
     Challenge, ChallengeQuery, ChallengeRef, DeliveryEvent, EndReason, Purpose,
 };
 use domain::clients::api_keys::ApiKey;
-use domain::clients::{Client, ClientKey, RegisteredKey};
+use domain::clients::{AccountId, Client, RegisteredKey};
 use domain::clock::Timestamp;
 use domain::codes::{CodePosition, CodeQuery, CodeRecord};
 use domain::devices::{Device, SerialNumber};
@@ -36,31 +36,31 @@ use crate::device_record::DeviceRecord;
 
 #[derive(Default)]
 struct State {
-    clients: BTreeMap<ClientKey, Client>,
-    token_ids: HashMap<(ClientKey, String), Timestamp>,
-    devices: BTreeMap<(ClientKey, SerialNumber), Device>,
-    codes: BTreeMap<(ClientKey, CodePosition), CodeRecord>,
+    clients: BTreeMap<AccountId, Client>,
+    token_ids: HashMap<(AccountId, String), Timestamp>,
+    devices: BTreeMap<(AccountId, SerialNumber), Device>,
+    codes: BTreeMap<(AccountId, CodePosition), CodeRecord>,
     /// Each device's codes in time order, as DynamoDB's gsi1 keeps them: a
     /// device's listing reads its own codes, not all of the client's.
-    device_codes: BTreeSet<(ClientKey, SerialNumber, CodePosition)>,
-    batches: HashMap<(ClientKey, String), Batch>,
-    batch_items: HashMap<(ClientKey, String), Vec<BatchItem>>,
-    idempotency_keys: HashMap<(ClientKey, String), String>,
+    device_codes: BTreeSet<(AccountId, SerialNumber, CodePosition)>,
+    batches: HashMap<(AccountId, String), Batch>,
+    batch_items: HashMap<(AccountId, String), Vec<BatchItem>>,
+    idempotency_keys: HashMap<(AccountId, String), String>,
     api_keys: BTreeMap<String, ApiKey>,
-    products: BTreeMap<(ClientKey, String), Product>,
-    skus: HashMap<(ClientKey, String), String>,
-    licenses: HashMap<(ClientKey, String), License>,
-    license_keys: HashMap<String, (ClientKey, String)>,
-    profiles: HashMap<(ClientKey, String), HolderProfile>,
+    products: BTreeMap<(AccountId, String), Product>,
+    skus: HashMap<(AccountId, String), String>,
+    licenses: HashMap<(AccountId, String), License>,
+    license_keys: HashMap<String, (AccountId, String)>,
+    profiles: HashMap<(AccountId, String), HolderProfile>,
     discounts: HashMap<String, Discount>,
-    nonces: HashMap<(ClientKey, String), ActivationNonce>,
+    nonces: HashMap<(AccountId, String), ActivationNonce>,
     login_tokens: HashMap<String, LoginToken>,
-    challenges: BTreeMap<(ClientKey, String), Challenge>,
-    challenge_purge_at: HashMap<(ClientKey, String), Timestamp>,
-    challenge_slots: HashMap<(ClientKey, String, Purpose), (String, Timestamp)>,
-    challenge_codes: HashMap<(ClientKey, String), (String, Timestamp)>,
-    delivery_events: HashMap<(ClientKey, String), Vec<DeliveryEvent>>,
-    request_keys: HashMap<(ClientKey, String), IdempotencyRecord>,
+    challenges: BTreeMap<(AccountId, String), Challenge>,
+    challenge_purge_at: HashMap<(AccountId, String), Timestamp>,
+    challenge_slots: HashMap<(AccountId, String, Purpose), (String, Timestamp)>,
+    challenge_codes: HashMap<(AccountId, String), (String, Timestamp)>,
+    delivery_events: HashMap<(AccountId, String), Vec<DeliveryEvent>>,
+    request_keys: HashMap<(AccountId, String), IdempotencyRecord>,
     rate_buckets: HashMap<String, (u32, Timestamp)>,
 }
 

@@ -27,7 +27,7 @@ impl MemoryStore {
                 let device = Device::try_from(record)?;
                 state
                     .devices
-                    .insert((device.client.clone(), device.serial.clone()), device);
+                    .insert((device.account.clone(), device.serial.clone()), device);
             }
             for key in seed.api_keys {
                 state.api_keys.insert(key.hash.clone(), key);

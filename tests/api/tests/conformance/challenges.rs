@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use api_tests::on_both_stores;
 use domain::challenges::*;
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::clock::{Clock, ManualClock, Timestamp};
 use domain::StoreError;
 use storage::Stores;
@@ -14,8 +14,8 @@ const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 const DAY: i64 = 86_400;
 const RETENTION: i64 = 30 * DAY;
 
-fn account(name: &str) -> ClientKey {
-    ClientKey::parse(name).unwrap()
+fn account(name: &str) -> AccountId {
+    AccountId::parse(name).unwrap()
 }
 
 fn challenge(account_name: &str, person: &str, at: Timestamp) -> Challenge {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use api_tests::on_both_stores;
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::clock::Timestamp;
 use domain::idempotency::*;
 use domain::StoreError;
@@ -12,7 +12,7 @@ use storage::Stores;
 
 const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
-fn claim(account: &ClientKey, key: &str, claim_id: &str, at: Timestamp) -> IdempotencyRecord {
+fn claim(account: &AccountId, key: &str, claim_id: &str, at: Timestamp) -> IdempotencyRecord {
     IdempotencyRecord {
         account: account.clone(),
         key: key.to_owned(),
@@ -36,7 +36,7 @@ fn response(body: &str) -> StoredResponse {
 
 async fn a_key_is_claimed_completed_and_replayed(stores: &Stores) {
     let store = &stores.idempotency();
-    let account = ClientKey::generate();
+    let account = AccountId::generate();
     let first = claim(&account, "k1", "c1", NOW);
     assert_eq!(
         store.claim_idempotency_key(&first, NOW).await,
@@ -74,7 +74,7 @@ async fn a_key_is_claimed_completed_and_replayed(stores: &Stores) {
         "a completed key is not released"
     );
     // Another account's key of the same name is its own.
-    let other = claim(&ClientKey::generate(), "k1", "c3", NOW);
+    let other = claim(&AccountId::generate(), "k1", "c3", NOW);
     assert_eq!(
         store.claim_idempotency_key(&other, NOW).await,
         Ok(ClaimOutcome::Claimed)
@@ -91,7 +91,7 @@ async fn a_key_is_claimed_completed_and_replayed(stores: &Stores) {
 
 async fn a_released_or_lapsed_claim_frees_its_key(stores: &Stores) {
     let store = &stores.idempotency();
-    let account = ClientKey::generate();
+    let account = AccountId::generate();
     store
         .claim_idempotency_key(&claim(&account, "k", "c1", NOW), NOW)
         .await
@@ -138,7 +138,7 @@ async fn a_released_or_lapsed_claim_frees_its_key(stores: &Stores) {
 }
 
 async fn racing_claims_of_one_key_have_one_winner(stores: &Stores) {
-    let account = ClientKey::generate();
+    let account = AccountId::generate();
     let racers: Vec<_> = (0..16)
         .map(|i| {
             let store = stores.idempotency();
@@ -158,7 +158,7 @@ async fn racing_claims_of_one_key_have_one_winner(stores: &Stores) {
 
 async fn a_rate_window_admits_exactly_its_limit(stores: &Stores) {
     let end = NOW.plus_secs(60);
-    let bucket = format!("test#{}#0", ClientKey::generate());
+    let bucket = format!("test#{}#0", AccountId::generate());
     let racers: Vec<_> = (0..20)
         .map(|_| {
             let store = stores.rate_limits();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use api_tests::on_both_stores;
 use domain::clients::api_keys::ApiKey;
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::clock::Timestamp;
 use domain::licensing::*;
 use domain::LicenseStore;
@@ -15,8 +15,8 @@ use storage::Stores;
 
 const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
-fn account(name: &str) -> ClientKey {
-    ClientKey::parse(name).unwrap()
+fn account(name: &str) -> AccountId {
+    AccountId::parse(name).unwrap()
 }
 
 fn product(account_name: &str, sku: &str) -> Product {

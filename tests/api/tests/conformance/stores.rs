@@ -7,7 +7,7 @@ use std::sync::Arc;
 use api_tests::on_both_stores;
 use api_types::biolite::devices::NewDeviceBody;
 use domain::batches::{Batch, BatchItem, BatchItemRef, BatchStatus, ItemState};
-use domain::clients::{Client, ClientKey, PublicKey, RegisteredKey};
+use domain::clients::{AccountId, Client, PublicKey, RegisteredKey};
 use domain::clock::{SystemClock, Timestamp};
 use domain::codes::{CodeOrder, CodePosition, CodeQuery, CodeRecord};
 use domain::devices::{Device, SerialNumber};
@@ -32,8 +32,8 @@ async fn wins(
     wins
 }
 
-fn client_key(name: &str) -> ClientKey {
-    ClientKey::parse(name).unwrap()
+fn account_id(name: &str) -> AccountId {
+    AccountId::parse(name).unwrap()
 }
 
 fn new_key() -> RegisteredKey {
@@ -43,7 +43,7 @@ fn new_key() -> RegisteredKey {
 
 fn client(name: &str) -> Client {
     Client {
-        key: client_key(name),
+        key: account_id(name),
         name: format!("{name} Ltd"),
         public_keys: vec![new_key()],
         created_at: Timestamp::from_millis(1_800_000_000_123),
@@ -60,7 +60,7 @@ fn device(client: &str, serial: &str, protocol: &str) -> Device {
     request
         .into_command()
         .unwrap()
-        .into_device(&client_key(client), Timestamp::from_secs(1_800_000_000))
+        .into_device(&account_id(client), Timestamp::from_secs(1_800_000_000))
         .unwrap()
 }
 
@@ -90,7 +90,7 @@ async fn clients_are_created_once_and_read_back(stores: &Stores) {
     assert_eq!(
         stores
             .clients()
-            .get_client(&client_key("ck_nobody"))
+            .get_client(&account_id("ck_nobody"))
             .await
             .unwrap(),
         None
@@ -128,14 +128,14 @@ async fn public_keys_are_added_once(stores: &Stores) {
     assert_eq!(
         stores
             .clients()
-            .add_public_key(&client_key("ck_nobody"), &second)
+            .add_public_key(&account_id("ck_nobody"), &second)
             .await,
         Err(StoreError::NotFound)
     );
 }
 
 async fn token_ids_are_single_use_until_they_expire(stores: &Stores) {
-    let (acme, other) = (client_key("ck_acme"), client_key("ck_other"));
+    let (acme, other) = (account_id("ck_acme"), account_id("ck_other"));
     let now = Timestamp::from_secs(1_800_000_000);
     let expires = now.plus_secs(300);
     stores
@@ -201,7 +201,7 @@ async fn devices_are_created_once_read_back_and_listed_in_pages(stores: &Stores)
         Err(StoreError::AlreadyExists)
     );
 
-    let acme = client_key("ck_acme");
+    let acme = account_id("ck_acme");
     let read = stores
         .devices()
         .get_device(&acme, &SerialNumber::parse("NX-1").unwrap())
@@ -216,7 +216,7 @@ async fn devices_are_created_once_read_back_and_listed_in_pages(stores: &Stores)
     let theirs = stores
         .devices()
         .get_device(
-            &client_key("ck_other"),
+            &account_id("ck_other"),
             &SerialNumber::parse("SN-01").unwrap(),
         )
         .await
@@ -254,7 +254,7 @@ fn code_for(device: &Device, id: &str, millis: i64, code_type: CodeType) -> Code
         code: format!("code-{id}"),
         count: device.count,
         created_at: Timestamp::from_millis(millis),
-        client_key: device.client.clone(),
+        account: device.account.clone(),
         batch_id: None,
     }
 }
@@ -271,7 +271,7 @@ async fn recording_a_code_is_conditional_on_the_device_version(stores: &Stores) 
 
     let stored = stores
         .devices()
-        .get_device(&read.client, &read.serial)
+        .get_device(&read.account, &read.serial)
         .await
         .unwrap()
         .unwrap();
@@ -301,7 +301,7 @@ async fn recording_a_code_is_conditional_on_the_device_version(stores: &Stores) 
     assert_eq!(listed.items, vec![first]);
     let after = stores
         .devices()
-        .get_device(&read.client, &read.serial)
+        .get_device(&read.account, &read.serial)
         .await
         .unwrap()
         .unwrap();
@@ -357,7 +357,7 @@ async fn concurrent_issues_on_one_device_get_distinct_counts(stores: &Stores) {
         .map(|_| {
             let service = service.clone();
             let order = order.clone();
-            let client = read.client.clone();
+            let client = read.account.clone();
             tokio::spawn(async move { service.issue(&client, &order, None).await })
         })
         .collect();
@@ -377,7 +377,7 @@ async fn concurrent_issues_on_one_device_get_distinct_counts(stores: &Stores) {
     );
     let stored = stores
         .devices()
-        .get_device(&read.client, &read.serial)
+        .get_device(&read.account, &read.serial)
         .await
         .unwrap()
         .unwrap();
@@ -392,7 +392,7 @@ async fn concurrent_issues_on_one_device_get_distinct_counts(stores: &Stores) {
 
 fn query(client: &str) -> CodeQuery {
     CodeQuery {
-        client: client_key(client),
+        account: account_id(client),
         serial: None,
         code_type: None,
         batch_id: None,
@@ -588,7 +588,7 @@ fn new_batch(
 ) -> (Batch, Vec<BatchItem>) {
     let batch = Batch {
         id: id.to_owned(),
-        client_key: client_key(client),
+        account: account_id(client),
         total,
         done: 0,
         failed: 0,
@@ -600,7 +600,7 @@ fn new_batch(
     let items = (0..total)
         .map(|index| BatchItem {
             item: BatchItemRef {
-                client: client_key(client),
+                account: account_id(client),
                 batch_id: id.to_owned(),
                 index,
             },
@@ -634,7 +634,7 @@ async fn batches_are_stored_found_by_key_and_listed_newest_first(stores: &Stores
         .await
         .unwrap();
 
-    let acme = client_key("ck_acme");
+    let acme = account_id("ck_acme");
     assert_eq!(
         stores.batches().get_batch(&acme, "b1").await.unwrap(),
         Some(first.clone())
@@ -705,7 +705,7 @@ async fn a_batch_item_gets_exactly_one_code(stores: &Stores) {
     stores.devices().create_device(&device).await.unwrap();
     let (batch, items) = new_batch("ck_acme", "b1", 1_800_000_000_000, 3, None);
     stores.batches().create_batch(&batch, &items).await.unwrap();
-    let acme = client_key("ck_acme");
+    let acme = account_id("ck_acme");
     let item = |i: usize| items[i].item.clone();
 
     // Eight racers read the same device and claim item 0: one code results.

@@ -13,7 +13,7 @@ use api_types::biolite::devices::NewDeviceBody;
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use domain::batches::{BatchStatus, Chunk, ChunkOutcome, ItemState};
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::clock::{SystemClock, Timestamp};
 use domain::codes::{CodePosition, CodeQuery, CodeRecord};
 use domain::devices::Device;
@@ -370,9 +370,9 @@ async fn a_ten_thousand_item_batch_completes_through_the_local_api() {
         .get_text(&format!("/batch/{id}?format=csv"), &token)
         .await;
     assert_eq!((status, csv.lines().count()), (StatusCode::OK, 10_001));
-    let client = ClientKey::parse(acme.key.as_str()).unwrap();
+    let account = AccountId::parse(acme.key.as_str()).unwrap();
     let mut query = CodeQuery {
-        client,
+        account: account,
         serial: None,
         code_type: None,
         batch_id: Some(id.to_owned()),
@@ -464,8 +464,8 @@ impl ChunkQueue for Discard {
 
 /// A client with one Nexus device and a stored 30-item batch; returns the
 /// batch's single chunk.
-async fn batch_of_30(stores: &Stores) -> (ClientKey, Chunk) {
-    let client = ClientKey::parse("ck_worker").unwrap();
+async fn batch_of_30(stores: &Stores) -> (AccountId, Chunk) {
+    let account = AccountId::parse("ck_worker").unwrap();
     let device: NewDeviceBody = serde_json::from_value(
         json!({"serialNum": "N1", "protocol": "nexus_full", "secretKey": KEY}),
     )
@@ -476,7 +476,7 @@ async fn batch_of_30(stores: &Stores) -> (ClientKey, Chunk) {
         Arc::new(SystemClock),
     ));
     codes
-        .register_device(&client, device.into_command().unwrap())
+        .register_device(&account, device.into_command().unwrap())
         .await
         .unwrap();
     let service = BatchService::new(
@@ -490,28 +490,28 @@ async fn batch_of_30(stores: &Stores) -> (ClientKey, Chunk) {
     }))
     .unwrap();
     let batch = service
-        .create(&client, b"body", request.into_orders().unwrap(), None)
+        .create(&account, b"body", request.into_orders().unwrap(), None)
         .await
         .unwrap();
     let chunks = batch.chunks();
     assert_eq!(chunks.len(), 1);
-    (client, chunks[0].clone())
+    (account, chunks[0].clone())
 }
 
-async fn device_count(stores: &Stores, client: &ClientKey) -> u32 {
+async fn device_count(stores: &Stores, account: &AccountId) -> u32 {
     let serial = domain::devices::SerialNumber::parse("N1").unwrap();
     stores
         .devices()
-        .get_device(client, &serial)
+        .get_device(account, &serial)
         .await
         .unwrap()
         .unwrap()
         .count
 }
 
-async fn batch_codes(stores: &Stores, client: &ClientKey, batch: &str) -> Vec<u32> {
+async fn batch_codes(stores: &Stores, account: &AccountId, batch: &str) -> Vec<u32> {
     let query = CodeQuery {
-        client: client.clone(),
+        account: account.clone(),
         serial: None,
         code_type: None,
         batch_id: Some(batch.to_owned()),

@@ -12,7 +12,7 @@ use api_types::biolite::devices::NewDeviceBody;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use domain::batches::{BatchStatus, Chunk};
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::clock::SystemClock;
 use domain::ChunkQueue;
 use domain::{BatchService, CodesService};
@@ -59,7 +59,7 @@ async fn receive(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types
 fn chunks(n: u32) -> Vec<Chunk> {
     (0..n)
         .map(|i| Chunk {
-            client_key: ClientKey::parse("ck_sqs").unwrap(),
+            account: AccountId::parse("ck_sqs").unwrap(),
             batch_id: "b1".into(),
             first: i * 100,
             count: 100,
@@ -152,7 +152,7 @@ async fn a_batch_travels_through_sqs_to_the_worker_exactly_once() {
     let sqs = client().await;
     let url = queue(&sqs, 2, None).await;
     let stores = Stores::from(Arc::new(MemoryStore::new()));
-    let client_key = ClientKey::parse("ck_sqs").unwrap();
+    let account = AccountId::parse("ck_sqs").unwrap();
     let codes = Arc::new(CodesService::new(
         stores.devices(),
         stores.codes(),
@@ -161,7 +161,7 @@ async fn a_batch_travels_through_sqs_to_the_worker_exactly_once() {
     let device: NewDeviceBody =
         serde_json::from_value(json!({"serialNum": "N1", "protocol": "nexus_small"})).unwrap();
     codes
-        .register_device(&client_key, device.into_command().unwrap())
+        .register_device(&account, device.into_command().unwrap())
         .await
         .unwrap();
     let queue = Arc::new(SqsQueue::new(sqs.clone(), &url));
@@ -176,7 +176,7 @@ async fn a_batch_travels_through_sqs_to_the_worker_exactly_once() {
     }))
     .unwrap();
     let batch = batches
-        .create(&client_key, b"body", request.into_orders().unwrap(), None)
+        .create(&account, b"body", request.into_orders().unwrap(), None)
         .await
         .unwrap();
     // Every chunk sent a second time: at-least-once delivery at its worst.
@@ -208,7 +208,7 @@ async fn a_batch_travels_through_sqs_to_the_worker_exactly_once() {
                 .unwrap();
         }
     }
-    let done = batches.get(&client_key, &batch.id).await.unwrap();
+    let done = batches.get(&account, &batch.id).await.unwrap();
     assert_eq!(
         (done.done, done.failed, done.status()),
         (250, 0, BatchStatus::Completed)
@@ -216,7 +216,7 @@ async fn a_batch_travels_through_sqs_to_the_worker_exactly_once() {
     let serial = domain::devices::SerialNumber::parse("N1").unwrap();
     let device = stores
         .devices()
-        .get_device(&client_key, &serial)
+        .get_device(&account, &serial)
         .await
         .unwrap()
         .unwrap();

@@ -13,7 +13,7 @@ use super::model::*;
 use super::port::LicenseStore;
 use super::signatures::Signer;
 use super::LicenseError;
-use crate::clients::ClientKey;
+use crate::clients::AccountId;
 use crate::clock::{Clock, Timestamp};
 use crate::hex;
 use crate::paging::Page;
@@ -90,7 +90,7 @@ impl LicenseService {
 
     pub async fn create_product(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         new: NewProduct,
     ) -> Result<Product, LicenseError> {
         let now = self.now();
@@ -114,7 +114,7 @@ impl LicenseService {
     }
 
     /// A product of the account; unknown and malformed ids are both 404s.
-    pub async fn product(&self, account: &ClientKey, id: &str) -> Result<Product, LicenseError> {
+    pub async fn product(&self, account: &AccountId, id: &str) -> Result<Product, LicenseError> {
         let id = parse_uuid(id).ok_or(LicenseError::ProductNotFound)?;
         self.store
             .get_product(account, &id)
@@ -125,7 +125,7 @@ impl LicenseService {
 
     pub async fn product_by_ref(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         product: &ProductRef,
     ) -> Result<Product, LicenseError> {
         match product {
@@ -141,7 +141,7 @@ impl LicenseService {
 
     pub async fn list_products(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         limit: Option<&str>,
         cursor: Option<&str>,
     ) -> Result<Page<Product, String>, LicenseError> {
@@ -161,7 +161,7 @@ impl LicenseService {
 
     pub async fn update_product(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         id: &str,
         changes: ProductChanges,
     ) -> Result<Product, LicenseError> {
@@ -189,7 +189,7 @@ impl LicenseService {
     /// its licenses are removed, and can be repeated after a crash.
     pub async fn delete_product(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         id: &str,
         force: bool,
     ) -> Result<(), LicenseError> {
@@ -239,7 +239,7 @@ impl LicenseService {
 
     pub async fn create_license(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         new: NewLicense,
     ) -> Result<License, LicenseError> {
         let product = self.product(account, &new.product_id).await?;
@@ -279,7 +279,7 @@ impl LicenseService {
         }
     }
 
-    pub async fn license(&self, account: &ClientKey, id: &str) -> Result<License, LicenseError> {
+    pub async fn license(&self, account: &AccountId, id: &str) -> Result<License, LicenseError> {
         let id = parse_uuid(id).ok_or(LicenseError::LicenseNotFound)?;
         self.store
             .get_license(account, &id)
@@ -294,7 +294,7 @@ impl LicenseService {
         Ok(self.store.list_licenses(query).await?)
     }
 
-    pub async fn delete_license(&self, account: &ClientKey, id: &str) -> Result<(), LicenseError> {
+    pub async fn delete_license(&self, account: &AccountId, id: &str) -> Result<(), LicenseError> {
         let id = parse_uuid(id).ok_or(LicenseError::LicenseNotFound)?;
         match self.store.delete_license(account, &id).await {
             Ok(()) => Ok(()),
@@ -307,7 +307,7 @@ impl LicenseService {
     /// others (`docs/licenses.md`).
     pub async fn batch_create(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         licenses: Vec<NewLicense>,
     ) -> Vec<Result<License, LicenseError>> {
         let mut results = Vec::with_capacity(licenses.len());
@@ -319,7 +319,7 @@ impl LicenseService {
 
     pub async fn batch_delete(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         ids: &[String],
     ) -> Vec<Result<(), LicenseError>> {
         let mut results = Vec::with_capacity(ids.len());

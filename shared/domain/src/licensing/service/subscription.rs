@@ -6,7 +6,7 @@ impl LicenseService {
     /// One page of `POST /query/license`, with the total count.
     pub async fn query(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         mut query: LicenseQuery,
         after_license: Option<&str>,
     ) -> Result<(Vec<License>, u64, usize), LicenseError> {
@@ -28,7 +28,7 @@ impl LicenseService {
     /// under its name, since the document's example creates one that way.
     pub async fn create_subscription(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         mut new: NewLicense,
     ) -> Result<License, LicenseError> {
         if let Some(id) = &new.id {
@@ -59,7 +59,7 @@ impl LicenseService {
     /// same blockchain answers the recorded one.
     pub async fn deploy(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         id: &str,
         body: &DeployOrder,
     ) -> Result<License, LicenseError> {
@@ -137,7 +137,7 @@ impl LicenseService {
 
     pub async fn issue_nonce(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         signer: &Signer,
     ) -> Result<ActivationNonce, LicenseError> {
         let now = self.now();
@@ -156,7 +156,7 @@ impl LicenseService {
     /// nonce. A nonce is spent only by the activation it authorizes.
     pub async fn activate(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         request: &ActivationRequest,
     ) -> Result<License, LicenseError> {
         let ActivationRequest {

@@ -6,7 +6,7 @@ impl LicenseService {
     /// One page of a product's licenses, and where the next one starts.
     pub async fn product_licenses(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         product: &ProductRef,
         cursor: Option<&str>,
     ) -> Result<Page<License, LicensePosition>, LicenseError> {
@@ -47,7 +47,7 @@ impl LicenseService {
     /// The license a key belongs to, if it is the account's.
     pub async fn license_by_key(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         key: &str,
     ) -> Result<(License, Product), LicenseError> {
         let key = uuid_field("key", key)?;
@@ -102,7 +102,7 @@ impl LicenseService {
     /// Redeems a login token once, for the account its license belongs to.
     pub async fn redeem_login_token(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         token: &str,
     ) -> Result<HolderIdentity, LicenseError> {
         let plausible = token.starts_with("olt_") && token.len() <= 64;
@@ -130,7 +130,7 @@ impl LicenseService {
 
     pub async fn create_discount(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         new: NewDiscount,
     ) -> Result<Discount, LicenseError> {
         let product = self.product_by_ref(account, &new.product).await?;

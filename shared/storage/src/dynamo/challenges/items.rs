@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, Update};
 use domain::challenges::{Challenge, ChallengeRef, EndReason};
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::clock::Timestamp;
 use domain::{ChallengeStore, StoreError};
 use serde_dynamo::aws_sdk_dynamodb_1::{to_attribute_value, to_item};
@@ -98,7 +98,7 @@ impl DynamoStore {
 
     /// `NotFound` when the challenge is gone, else `Conflict`: what a failed
     /// condition on it means.
-    pub(super) async fn gone_or_conflict(&self, account: &ClientKey, id: &str) -> StoreError {
+    pub(super) async fn gone_or_conflict(&self, account: &AccountId, id: &str) -> StoreError {
         match self.get_challenge(account, id).await {
             Ok(None) => StoreError::NotFound,
             Ok(Some(_)) => StoreError::Conflict,

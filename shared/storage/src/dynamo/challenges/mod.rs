@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use domain::challenges::{
     Challenge, ChallengeQuery, ChallengeRef, DeliveryEvent, EndReason, Purpose,
 };
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::clock::Timestamp;
 use domain::{ChallengeStore, StoreError};
 use serde::{Deserialize, Serialize};
@@ -148,7 +148,7 @@ impl ChallengeStore for DynamoStore {
 
     async fn get_challenge(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         id: &str,
     ) -> Result<Option<Challenge>, StoreError> {
         match self.get(challenges_pk(account), &challenge_sk(id)).await? {
@@ -162,7 +162,7 @@ impl ChallengeStore for DynamoStore {
 
     async fn live_challenge(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         person_id: &str,
         purpose: Purpose,
         now: Timestamp,

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::clock::Timestamp;
 use domain::licensing::{License, LicensePosition, LicenseQuery, LicenseState, Product};
 use domain::{LicenseStore, StoreError};
@@ -127,7 +127,7 @@ impl DynamoStore {
 
     pub(super) async fn product_item(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         id: &str,
     ) -> Result<Option<Product>, StoreError> {
         match self.get(product_pk(account, id), PRODUCT_SK).await? {
@@ -141,7 +141,7 @@ impl DynamoStore {
 
     pub(super) fn count_step(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         product: &str,
         by: i64,
     ) -> TransactWriteItem {
@@ -181,7 +181,7 @@ impl DynamoStore {
         &self,
         pk: String,
         sk: &str,
-        account: Option<&ClientKey>,
+        account: Option<&AccountId>,
         expires_at: Timestamp,
         record: &T,
     ) -> Result<(), StoreError> {

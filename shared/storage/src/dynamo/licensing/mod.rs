@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValue, Select, TransactWriteItem};
-use domain::clients::ClientKey;
+use domain::clients::AccountId;
 use domain::clock::Timestamp;
 use domain::licensing::{
     ActivationNonce, Discount, HolderProfile, License, LicensePosition, LicenseQuery, LoginToken,
@@ -53,7 +53,7 @@ struct ExpiringItem<T> {
     pk: String,
     sk: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    account: Option<ClientKey>,
+    account: Option<AccountId>,
     /// Epoch seconds, for DynamoDB's TTL.
     expires_at: i64,
     /// Epoch milliseconds, for conditions.
@@ -66,7 +66,7 @@ struct ExpiringItem<T> {
 struct KeyClaim {
     pk: String,
     sk: String,
-    account: ClientKey,
+    account: AccountId,
     license_id: String,
 }
 
@@ -114,7 +114,7 @@ impl LicenseStore for DynamoStore {
 
     async fn get_product(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         id: &str,
     ) -> Result<Option<Product>, StoreError> {
         self.product_item(account, id).await
@@ -122,7 +122,7 @@ impl LicenseStore for DynamoStore {
 
     async fn find_product_by_sku(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         sku: &str,
     ) -> Result<Option<Product>, StoreError> {
         let Some(item) = self.get(sku_pk(account, sku), SKU_SK).await? else {
@@ -134,7 +134,7 @@ impl LicenseStore for DynamoStore {
 
     async fn list_products(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         limit: usize,
         after: Option<&str>,
     ) -> Result<Page<Product, String>, StoreError> {
@@ -202,7 +202,7 @@ impl LicenseStore for DynamoStore {
             .map_err(conditional(StoreError::NotFound))
     }
 
-    async fn retire_product(&self, account: &ClientKey, id: &str) -> Result<(), StoreError> {
+    async fn retire_product(&self, account: &AccountId, id: &str) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -216,7 +216,7 @@ impl LicenseStore for DynamoStore {
             .map_err(conditional(StoreError::NotFound))
     }
 
-    async fn delete_product(&self, account: &ClientKey, id: &str) -> Result<(), StoreError> {
+    async fn delete_product(&self, account: &AccountId, id: &str) -> Result<(), StoreError> {
         let product = self
             .product_item(account, id)
             .await?
@@ -275,7 +275,7 @@ impl LicenseStore for DynamoStore {
 
     async fn get_license(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         id: &str,
     ) -> Result<Option<License>, StoreError> {
         self.get(license_pk(account, id), LICENSE_SK)
@@ -378,7 +378,7 @@ impl LicenseStore for DynamoStore {
         Ok(count)
     }
 
-    async fn delete_license(&self, account: &ClientKey, id: &str) -> Result<(), StoreError> {
+    async fn delete_license(&self, account: &AccountId, id: &str) -> Result<(), StoreError> {
         let license = self
             .get_license(account, id)
             .await?
@@ -441,7 +441,7 @@ impl LicenseStore for DynamoStore {
 
     async fn put_holder_profile(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         holder: &str,
         profile: &HolderProfile,
     ) -> Result<(), StoreError> {
@@ -464,7 +464,7 @@ impl LicenseStore for DynamoStore {
 
     async fn get_holder_profile(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         holder: &str,
     ) -> Result<Option<HolderProfile>, StoreError> {
         match self
@@ -513,7 +513,7 @@ impl LicenseStore for DynamoStore {
 
     async fn get_nonce(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         nonce: &str,
     ) -> Result<Option<ActivationNonce>, StoreError> {
         Ok(self
@@ -524,7 +524,7 @@ impl LicenseStore for DynamoStore {
 
     async fn spend_nonce(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         nonce: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
@@ -553,7 +553,7 @@ impl LicenseStore for DynamoStore {
 
     async fn redeem_login_token(
         &self,
-        account: &ClientKey,
+        account: &AccountId,
         hash: &str,
         now: Timestamp,
     ) -> Result<LoginToken, StoreError> {
