@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use domain::auth::AccessTokenVerifier;
 use domain::batches::{decode_batch_cursor, BatchError};
 use domain::idempotency::IdempotencyKey;
+use domain::ids::BatchId;
 use domain::paging::page_limit;
 use domain::rate_limits::RateLimiter;
 use domain::{BatchService, ChunkQueue};
@@ -106,10 +107,11 @@ impl RouteHandler for BatchFunction {
             }
             BatchRoute::Get => {
                 let params: DetailParams = query(request)?;
-                let id = routed.param("id");
+                // An id of the wrong form names no batch: the same 404.
+                let id = || BatchId::parse(routed.param("id")).ok_or(BatchError::NotFound);
                 match params.format.as_deref() {
                     Some("csv") => {
-                        let csv = batch_csv(&self.batches.all_items(&account, id).await?);
+                        let csv = batch_csv(&self.batches.all_items(&account, &id()?).await?);
                         Ok(Response::builder()
                             .status(StatusCode::OK)
                             .header(http::header::CONTENT_TYPE, "text/csv; charset=utf-8")
@@ -121,7 +123,7 @@ impl RouteHandler for BatchFunction {
                             .batches
                             .detail(
                                 &account,
-                                id,
+                                &id()?,
                                 params.limit.as_deref(),
                                 params.cursor.as_deref(),
                             )

@@ -9,6 +9,7 @@
 pub mod clock;
 pub mod field;
 pub mod hex;
+pub mod ids;
 pub mod paging;
 pub mod random;
 pub mod store;

@@ -73,7 +73,7 @@ impl BatchView {
     /// `status_path` is the route of `GET /batch/{id}`, `{id}` in place.
     pub fn new(batch: &Batch, status_path: &str) -> Self {
         BatchView {
-            id: batch.id.clone(),
+            id: batch.id.to_string(),
             status: batch.status(),
             total: batch.total,
             done: batch.done,

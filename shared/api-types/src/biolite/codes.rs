@@ -7,6 +7,7 @@ use domain::codes::{
     is_code_id, CodeOrder, CodePosition, CodeQuery, CodeRecord, CodesError, MAX_DAYS,
 };
 use domain::devices::SerialNumber;
+use domain::ids::BatchId;
 use domain::paging::{page_limit, Page, SortOrder};
 use keycode::CodeType;
 use serde::{Deserialize, Serialize};
@@ -107,12 +108,13 @@ impl ListCodesParams {
                     .map_err(|_| CodesError::invalid("codeType", "is not a code type"))
             })
             .transpose()?;
-        let batch_id = match self.batch_id {
-            Some(id) if !is_code_id(&id) => {
-                return Err(CodesError::invalid("batchId", "is not a batch id"))
-            }
-            other => other,
-        };
+        let batch_id = self
+            .batch_id
+            .as_deref()
+            .map(|id| {
+                BatchId::parse(id).ok_or_else(|| CodesError::invalid("batchId", "is not a batch id"))
+            })
+            .transpose()?;
         Ok(CodeQuery {
             account: account.clone(),
             serial: self
@@ -162,7 +164,7 @@ impl From<&CodeRecord> for CodeView {
             count: code.count,
             created_at: code.created_at,
             client_key: code.account.as_str().to_owned(),
-            batch_id: code.batch_id.clone(),
+            batch_id: code.batch_id.as_ref().map(BatchId::to_string),
         }
     }
 }

@@ -14,6 +14,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::clients::AccountId;
+use crate::ids::BatchId;
 use crate::clock::{Clock, Timestamp};
 pub use crate::codes::BatchItemRef;
 use crate::codes::{CodeOrder, CodesError, CodesService};
@@ -75,7 +76,7 @@ pub enum BatchStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Batch {
-    pub id: String,
+    pub id: BatchId,
     #[serde(rename = "clientKey")]
     pub account: AccountId,
     pub total: u32,
@@ -130,7 +131,7 @@ impl Batch {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct BatchPosition {
     pub created_at: Timestamp,
-    pub id: String,
+    pub id: BatchId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,7 +163,7 @@ pub struct BatchItem {
 pub struct Chunk {
     #[serde(rename = "clientKey")]
     pub account: AccountId,
-    pub batch_id: String,
+    pub batch_id: BatchId,
     pub first: u32,
     pub count: u32,
 }

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use super::{Batch, BatchItem, BatchItemRef, BatchPosition, Chunk};
 use crate::clients::AccountId;
+use crate::ids::BatchId;
 use crate::clock::Timestamp;
 use crate::paging::Page;
 use crate::store::StoreError;
@@ -21,7 +22,7 @@ pub trait BatchStore: Send + Sync {
         key: &str,
     ) -> Result<Option<Batch>, StoreError>;
 
-    async fn get_batch(&self, account: &AccountId, id: &str) -> Result<Option<Batch>, StoreError>;
+    async fn get_batch(&self, account: &AccountId, id: &BatchId) -> Result<Option<Batch>, StoreError>;
 
     /// The account's batches, newest first, after `after`.
     async fn list_batches(
@@ -35,7 +36,7 @@ pub trait BatchStore: Send + Sync {
     async fn list_items(
         &self,
         account: &AccountId,
-        batch_id: &str,
+        batch_id: &BatchId,
         first: u32,
         count: u32,
     ) -> Result<Vec<BatchItem>, StoreError>;

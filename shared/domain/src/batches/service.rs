@@ -52,7 +52,7 @@ impl BatchService {
         }
         let now = self.clock.now();
         let batch = Batch {
-            id: random_hex(12),
+            id: BatchId::generate(),
             account: account.clone(),
             total: u32::try_from(orders.len()).expect("bounded by MAX_BATCH_ITEMS"),
             done: 0,
@@ -127,10 +127,7 @@ impl BatchService {
             .map_err(BatchError::Store)
     }
 
-    pub async fn get(&self, account: &AccountId, id: &str) -> Result<Batch, BatchError> {
-        if !is_batch_id(id) {
-            return Err(BatchError::NotFound);
-        }
+    pub async fn get(&self, account: &AccountId, id: &BatchId) -> Result<Batch, BatchError> {
         self.batches
             .get_batch(account, id)
             .await
@@ -154,7 +151,7 @@ impl BatchService {
     pub async fn detail(
         &self,
         account: &AccountId,
-        id: &str,
+        id: &BatchId,
         limit: Option<&str>,
         cursor: Option<&str>,
     ) -> Result<BatchPage, BatchError> {
@@ -190,7 +187,7 @@ impl BatchService {
     pub async fn all_items(
         &self,
         account: &AccountId,
-        id: &str,
+        id: &BatchId,
     ) -> Result<Vec<BatchItem>, BatchError> {
         let batch = self.get(account, id).await?;
         let mut all = Vec::with_capacity(batch.total as usize);
@@ -290,10 +287,6 @@ pub fn batch_cursor(position: &BatchPosition) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}.{}", position.created_at.millis(), position.id))
 }
 
-fn is_batch_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
 /// The position a batch listing cursor continues after.
 pub fn decode_batch_cursor(cursor: &str) -> Result<BatchPosition, BatchError> {
     let bad = || BatchError::InvalidField {
@@ -307,12 +300,16 @@ pub fn decode_batch_cursor(cursor: &str) -> Result<BatchPosition, BatchError> {
         .ok_or_else(bad)?;
     let (millis, id) = text.split_once('.').ok_or_else(bad)?;
     let millis: i64 = millis.parse().map_err(|_| bad())?;
-    if !is_batch_id(id) || Timestamp::from_millis(millis).millis() != millis {
+    // Cursors name batches made here: letters and digits only.
+    let id = BatchId::parse(id)
+        .filter(|id| id.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .ok_or_else(bad)?;
+    if Timestamp::from_millis(millis).millis() != millis {
         return Err(bad());
     }
     Ok(BatchPosition {
         created_at: Timestamp::from_millis(millis),
-        id: id.to_owned(),
+        id,
     })
 }
 
@@ -322,7 +319,7 @@ mod tests {
 
     fn batch(total: u32, done: u32, failed: u32) -> Batch {
         Batch {
-            id: "b1".into(),
+            id: BatchId::parse("b1").unwrap(),
             account: AccountId::parse("ck_test").unwrap(),
             total,
             done,

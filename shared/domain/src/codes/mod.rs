@@ -11,6 +11,7 @@ use keycode::{CodeError, CodeType};
 use serde::{Deserialize, Serialize};
 
 use crate::clients::AccountId;
+use crate::ids::BatchId;
 use crate::clock::{Clock, Timestamp};
 use crate::devices::port::DeviceStore;
 use crate::devices::{Device, NewDevice, SerialNumber};
@@ -60,7 +61,7 @@ impl From<FieldError> for CodesError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchItemRef {
     pub account: AccountId,
-    pub batch_id: String,
+    pub batch_id: BatchId,
     pub index: u32,
 }
 
@@ -91,7 +92,7 @@ pub struct CodeRecord {
     #[serde(rename = "clientKey")]
     pub account: AccountId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub batch_id: Option<String>,
+    pub batch_id: Option<BatchId>,
 }
 
 mod code_type_name {
@@ -158,7 +159,7 @@ pub struct CodeQuery {
     pub account: AccountId,
     pub serial: Option<SerialNumber>,
     pub code_type: Option<CodeType>,
-    pub batch_id: Option<String>,
+    pub batch_id: Option<BatchId>,
     /// Inclusive bounds on the creation time.
     pub created_from: Timestamp,
     pub created_to: Timestamp,

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use domain::ids::BatchId;
 use domain::batches::{Batch, BatchItem, BatchItemRef, BatchPosition, ItemState};
 use domain::clients::AccountId;
 use domain::clock::Timestamp;
@@ -177,7 +178,7 @@ impl BatchStore for DynamoStore {
                                 )),
                             )
                             .item(SK, AttributeValue::S("IDEMPOTENCY".into()))
-                            .item("batchId", AttributeValue::S(batch.id.clone()))
+                            .item("batchId", AttributeValue::S(batch.id.to_string()))
                             .item(TTL_ATTRIBUTE, AttributeValue::N(expires.secs().to_string()))
                             // A key past its TTL that DynamoDB has not yet
                             // deleted is free again.
@@ -214,14 +215,17 @@ impl BatchStore for DynamoStore {
             return Ok(None);
         };
         match item.get("batchId") {
-            Some(AttributeValue::S(id)) => self.get_batch(account, id).await,
+            Some(AttributeValue::S(id)) => match BatchId::parse(id) {
+                Some(id) => self.get_batch(account, &id).await,
+                None => Err(StoreError::Corrupt(format!("idempotency key names batch id {id:?}"))),
+            },
             _ => Err(StoreError::Corrupt(
                 "an idempotency record has no batch id".into(),
             )),
         }
     }
 
-    async fn get_batch(&self, account: &AccountId, id: &str) -> Result<Option<Batch>, StoreError> {
+    async fn get_batch(&self, account: &AccountId, id: &BatchId) -> Result<Option<Batch>, StoreError> {
         match self.get(batch_pk(account, id), META_SK).await? {
             None => Ok(None),
             Some(item) => {
@@ -279,7 +283,7 @@ impl BatchStore for DynamoStore {
     async fn list_items(
         &self,
         account: &AccountId,
-        batch_id: &str,
+        batch_id: &BatchId,
         first: u32,
         count: u32,
     ) -> Result<Vec<BatchItem>, StoreError> {
@@ -305,7 +309,7 @@ impl BatchStore for DynamoStore {
                 BatchItem {
                     item: BatchItemRef {
                         account: account.clone(),
-                        batch_id: batch_id.to_owned(),
+                        batch_id: batch_id.clone(),
                         index: record.index,
                     },
                     order: CodeOrder {

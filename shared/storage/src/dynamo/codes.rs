@@ -167,7 +167,7 @@ impl CodeStore for DynamoStore {
         }
         if let Some(batch) = &query.batch_id {
             filters.push("batchId = :batchId");
-            values.insert(":batchId".into(), AttributeValue::S(batch.clone()));
+            values.insert(":batchId".into(), AttributeValue::S(batch.to_string()));
         }
         let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
 

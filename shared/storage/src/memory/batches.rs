@@ -78,11 +78,11 @@ impl BatchStore for MemoryStore {
             .cloned())
     }
 
-    async fn get_batch(&self, account: &AccountId, id: &str) -> Result<Option<Batch>, StoreError> {
+    async fn get_batch(&self, account: &AccountId, id: &BatchId) -> Result<Option<Batch>, StoreError> {
         Ok(self
             .lock()
             .batches
-            .get(&(account.clone(), id.to_owned()))
+            .get(&(account.clone(), id.clone()))
             .cloned())
     }
 
@@ -107,14 +107,14 @@ impl BatchStore for MemoryStore {
     async fn list_items(
         &self,
         account: &AccountId,
-        batch_id: &str,
+        batch_id: &BatchId,
         first: u32,
         count: u32,
     ) -> Result<Vec<BatchItem>, StoreError> {
         let state = self.lock();
         Ok(state
             .batch_items
-            .get(&(account.clone(), batch_id.to_owned()))
+            .get(&(account.clone(), batch_id.clone()))
             .map(|items| {
                 items
                     .iter()

@@ -9,6 +9,7 @@ use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use domain::ids::BatchId;
 use domain::batches::{Batch, BatchItem, BatchItemRef, BatchPosition, ItemState};
 use domain::challenges::{
     Challenge, ChallengeQuery, ChallengeRef, DeliveryEvent, EndReason, Purpose,
@@ -43,9 +44,9 @@ struct State {
     /// Each device's codes in time order, as DynamoDB's gsi1 keeps them: a
     /// device's listing reads its own codes, not all of the client's.
     device_codes: BTreeSet<(AccountId, SerialNumber, CodePosition)>,
-    batches: HashMap<(AccountId, String), Batch>,
-    batch_items: HashMap<(AccountId, String), Vec<BatchItem>>,
-    idempotency_keys: HashMap<(AccountId, String), String>,
+    batches: HashMap<(AccountId, BatchId), Batch>,
+    batch_items: HashMap<(AccountId, BatchId), Vec<BatchItem>>,
+    idempotency_keys: HashMap<(AccountId, String), BatchId>,
     api_keys: BTreeMap<String, ApiKey>,
     products: BTreeMap<(AccountId, String), Product>,
     skus: HashMap<(AccountId, String), String>,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use api_tests::on_both_stores;
 use api_types::biolite::devices::NewDeviceBody;
 use domain::batches::{Batch, BatchItem, BatchItemRef, BatchStatus, ItemState};
+use domain::ids::BatchId;
 use domain::clients::{AccountId, Client, PublicKey, RegisteredKey};
 use domain::clock::{SystemClock, Timestamp};
 use domain::codes::{CodeOrder, CodePosition, CodeQuery, CodeRecord};
@@ -30,6 +31,10 @@ async fn wins(
         }
     }
     wins
+}
+
+fn batch_id_of(text: &str) -> BatchId {
+    BatchId::parse(text).expect("a batch id")
 }
 
 fn account_id(name: &str) -> AccountId {
@@ -444,7 +449,7 @@ async fn codes_are_filtered_sorted_and_paged(stores: &Stores) {
         };
         let mut code = code_for(target, &format!("id{i}"), millis, code_type);
         if i >= 5 {
-            code.batch_id = Some("batch1".into());
+            code.batch_id = Some(batch_id_of("batch1"));
         }
         stores
             .codes()
@@ -529,7 +534,7 @@ async fn codes_are_filtered_sorted_and_paged(stores: &Stores) {
     assert_eq!(all_pages(stores, window.clone()).await, reversed);
 
     let mut in_batch = on_b.clone();
-    in_batch.batch_id = Some("batch1".into());
+    in_batch.batch_id = Some(batch_id_of("batch1"));
     let want: Vec<_> = by_position
         .iter()
         .filter(|c| c.serial_num == b.serial && c.batch_id.is_some())
@@ -587,7 +592,7 @@ fn new_batch(
     key: Option<&str>,
 ) -> (Batch, Vec<BatchItem>) {
     let batch = Batch {
-        id: id.to_owned(),
+        id: batch_id_of(id),
         account: account_id(client),
         total,
         done: 0,
@@ -601,7 +606,7 @@ fn new_batch(
         .map(|index| BatchItem {
             item: BatchItemRef {
                 account: account_id(client),
-                batch_id: id.to_owned(),
+                batch_id: batch_id_of(id),
                 index,
             },
             order: CodeOrder {
@@ -636,11 +641,11 @@ async fn batches_are_stored_found_by_key_and_listed_newest_first(stores: &Stores
 
     let acme = account_id("ck_acme");
     assert_eq!(
-        stores.batches().get_batch(&acme, "b1").await.unwrap(),
+        stores.batches().get_batch(&acme, &batch_id_of("b1")).await.unwrap(),
         Some(first.clone())
     );
     assert_eq!(
-        stores.batches().get_batch(&acme, "b9").await.unwrap(),
+        stores.batches().get_batch(&acme, &batch_id_of("b9")).await.unwrap(),
         None,
         "scoped to the client"
     );
@@ -667,7 +672,7 @@ async fn batches_are_stored_found_by_key_and_listed_newest_first(stores: &Stores
         stores.batches().create_batch(&reuse, &reuse_items).await,
         Err(StoreError::AlreadyExists)
     );
-    assert_eq!(stores.batches().get_batch(&acme, "b5").await.unwrap(), None);
+    assert_eq!(stores.batches().get_batch(&acme, &batch_id_of("b5")).await.unwrap(), None);
 
     let mut listed = Vec::new();
     let mut after = None;
@@ -688,13 +693,13 @@ async fn batches_are_stored_found_by_key_and_listed_newest_first(stores: &Stores
 
     let items = stores
         .batches()
-        .list_items(&acme, "b1", 1, 5)
+        .list_items(&acme, &batch_id_of("b1"), 1, 5)
         .await
         .unwrap();
     assert_eq!(items, first_items[1..].to_vec());
     assert!(stores
         .batches()
-        .list_items(&acme, "b9", 0, 5)
+        .list_items(&acme, &batch_id_of("b9"), 0, 5)
         .await
         .unwrap()
         .is_empty());
@@ -721,7 +726,7 @@ async fn a_batch_item_gets_exactly_one_code(stores: &Stores) {
                     1_800_000_000_000 + i,
                     CodeType::AddTime,
                 );
-                code.batch_id = Some("b1".into());
+                code.batch_id = Some(batch_id_of("b1"));
                 codes
                     .record_code(&read, read.count + 1, &code, Some(&claim))
                     .await
@@ -756,7 +761,7 @@ async fn a_batch_item_gets_exactly_one_code(stores: &Stores) {
 
     let done = stores
         .batches()
-        .list_items(&acme, "b1", 0, 1)
+        .list_items(&acme, &batch_id_of("b1"), 0, 1)
         .await
         .unwrap();
     assert!(
@@ -781,7 +786,7 @@ async fn a_batch_item_gets_exactly_one_code(stores: &Stores) {
 
     let stored = stores
         .batches()
-        .get_batch(&acme, "b1")
+        .get_batch(&acme, &batch_id_of("b1"))
         .await
         .unwrap()
         .unwrap();

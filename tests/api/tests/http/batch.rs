@@ -12,6 +12,7 @@ use api_types::biolite::batch::BatchRequest;
 use api_types::biolite::devices::NewDeviceBody;
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use domain::ids::BatchId;
 use domain::batches::{BatchStatus, Chunk, ChunkOutcome, ItemState};
 use domain::clients::AccountId;
 use domain::clock::{SystemClock, Timestamp};
@@ -375,7 +376,7 @@ async fn a_ten_thousand_item_batch_completes_through_the_local_api() {
         account: account,
         serial: None,
         code_type: None,
-        batch_id: Some(id.to_owned()),
+        batch_id: Some(BatchId::parse(id).unwrap()),
         created_from: Timestamp::MIN,
         created_to: Timestamp::MAX,
         order: domain::paging::SortOrder::Ascending,
@@ -514,7 +515,7 @@ async fn batch_codes(stores: &Stores, account: &AccountId, batch: &str) -> Vec<u
         account: account.clone(),
         serial: None,
         code_type: None,
-        batch_id: Some(batch.to_owned()),
+        batch_id: Some(BatchId::parse(batch).unwrap()),
         created_from: Timestamp::MIN,
         created_to: Timestamp::MAX,
         order: domain::paging::SortOrder::Ascending,

@@ -60,7 +60,7 @@ fn chunks(n: u32) -> Vec<Chunk> {
     (0..n)
         .map(|i| Chunk {
             account: AccountId::parse("ck_sqs").unwrap(),
-            batch_id: "b1".into(),
+            batch_id: domain::ids::BatchId::parse("b1").unwrap(),
             first: i * 100,
             count: 100,
         })
