@@ -8,7 +8,9 @@ use api_types::solaris::{
 };
 use async_trait::async_trait;
 use domain::auth::AccessTokenVerifier;
+use domain::challenges::ChallengeError;
 use domain::clients::AccountId;
+use domain::ids::ChallengeId;
 use domain::idempotency::Idempotency;
 use domain::rate_limits::RateLimiter;
 use domain::ChallengeService;
@@ -65,7 +67,9 @@ impl ActivationChallengesFunction {
         routed: &Routed,
         account: &AccountId,
     ) -> Result<Response<Body>, ApiError> {
-        let id = routed.param("id");
+        // Parsed where each arm used to pass it on, so the order of refusals
+        // stays: an id of the wrong form names no challenge, a 404.
+        let id = || ChallengeId::parse(routed.param("id")).ok_or(ChallengeError::NotFound);
         match route {
             ChallengeRoute::Create => {
                 let params: CreateParams = query(request)?;
@@ -85,14 +89,14 @@ impl ActivationChallengesFunction {
                 Ok(json_response(StatusCode::OK, &views))
             }
             ChallengeRoute::Get => {
-                let challenge = self.challenges.get(account, id).await?;
+                let challenge = self.challenges.get(account, &id()?).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &ChallengeView::from(&challenge),
                 ))
             }
             ChallengeRoute::Delete => {
-                self.challenges.delete(account, id).await?;
+                self.challenges.delete(account, &id()?).await?;
                 Ok(Response::builder()
                     .status(StatusCode::NO_CONTENT)
                     .body(Body::Empty)
@@ -101,7 +105,7 @@ impl ActivationChallengesFunction {
             ChallengeRoute::Verify => {
                 self.verify_limit.check(account).await?;
                 let body: VerifyBody = json_body(request)?;
-                let challenge = self.challenges.verify(account, id, &body.into()).await?;
+                let challenge = self.challenges.verify(account, &id()?, &body.into()).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &ChallengeView::from(&challenge),
@@ -110,7 +114,7 @@ impl ActivationChallengesFunction {
             ChallengeRoute::CreateDeliveryEvent => {
                 let body: DeliveryEventBody = json_body(request)?;
                 let (challenge, event) =
-                    self.challenges.add_event(account, id, &body.into()).await?;
+                    self.challenges.add_event(account, &id()?, &body.into()).await?;
                 // The document answers with the challenge; the new event is
                 // where Location points.
                 Ok(with_location(
@@ -123,7 +127,7 @@ impl ActivationChallengesFunction {
                 ))
             }
             ChallengeRoute::ListDeliveryEvents => {
-                let events = self.challenges.events(account, id).await?;
+                let events = self.challenges.events(account, &id()?).await?;
                 let views: Vec<DeliveryEventView> =
                     events.iter().map(DeliveryEventView::from).collect();
                 Ok(json_response(StatusCode::OK, &views))
@@ -131,7 +135,7 @@ impl ActivationChallengesFunction {
             ChallengeRoute::GetDeliveryEvent => {
                 let event = self
                     .challenges
-                    .event(account, id, routed.param("event_id"))
+                    .event(account, &id()?, routed.param("event_id"))
                     .await?;
                 Ok(json_response(
                     StatusCode::OK,

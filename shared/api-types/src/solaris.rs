@@ -247,7 +247,7 @@ fn solaris_time(at: Timestamp) -> String {
 impl From<&Challenge> for ChallengeView {
     fn from(c: &Challenge) -> Self {
         ChallengeView {
-            id: c.id.clone(),
+            id: c.id.to_string(),
             person_id: c.person_id.clone(),
             code: c.code.clone(),
             created_at: solaris_time(c.created_at),

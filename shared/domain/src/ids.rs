@@ -76,7 +76,9 @@ text_id! {
 }
 
 text_id! {
-    /// An activation challenge: a version 7 UUID, which sorts by time.
+    /// An activation challenge: a version 7 UUID when made here, which sorts
+    /// by time. An id is looked up as presented, so one of any other form
+    /// simply names no challenge.
     ChallengeId
 }
 
@@ -132,20 +134,28 @@ macro_rules! uuid_id {
 uuid_id!(ProductId);
 uuid_id!(LicenseId);
 
+/// A version 7 UUID: 48 bits of milliseconds, then random bits, so ids
+/// made later sort later.
+pub fn new_uuid_v7(now_millis: i64) -> String {
+    let mut bytes = random_16();
+    let millis = now_millis.to_be_bytes();
+    bytes[..6].copy_from_slice(&millis[2..]);
+    bytes[6] = (bytes[6] & 0x0f) | 0x70;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    hex::uuid_text(&bytes)
+}
+
 impl ChallengeId {
-    /// A version 7 UUID: 48 bits of milliseconds, then random bits.
+    /// A fresh version 7 id.
     pub fn generate(now_millis: i64) -> Self {
-        let mut bytes = random_16();
-        let millis = now_millis.to_be_bytes();
-        bytes[..6].copy_from_slice(&millis[2..]);
-        bytes[6] = (bytes[6] & 0x0f) | 0x70;
-        bytes[8] = (bytes[8] & 0x3f) | 0x80;
-        ChallengeId(hex::uuid_text(&bytes))
+        ChallengeId(new_uuid_v7(now_millis))
     }
 
-    /// Any UUID, in its lowercase form.
+    /// Any id of at most 64 bytes, as presented.
     pub fn parse(text: &str) -> Option<Self> {
-        parse_uuid(text).map(ChallengeId)
+        (1..=64)
+            .contains(&text.len())
+            .then(|| ChallengeId(text.to_owned()))
     }
 }
 

@@ -13,6 +13,8 @@ use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 
 use crate::clients::AccountId;
+use crate::ids::ChallengeId;
+pub use crate::ids::new_uuid_v7;
 use crate::clock::{Clock, Timestamp};
 use crate::random::random_16;
 use crate::store::StoreError;
@@ -98,7 +100,7 @@ pub enum EndReason {
 pub struct Challenge {
     pub account: AccountId,
     /// A version 7 UUID: time-ordered, so listings come in creation order.
-    pub id: String,
+    pub id: ChallengeId,
     pub person_id: String,
     pub code: String,
     pub created_at: Timestamp,
@@ -142,7 +144,7 @@ impl Challenge {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryEvent {
     pub account: AccountId,
-    pub challenge_id: String,
+    pub challenge_id: ChallengeId,
     pub id: String,
     #[serde(rename = "type")]
     pub kind: String,
@@ -209,15 +211,6 @@ pub fn normalize_code(text: &str) -> String {
         .collect()
 }
 
-/// A version 7 UUID: 48 bits of milliseconds, then random bits.
-pub fn new_uuid_v7(now: Timestamp) -> String {
-    let mut bytes = random_16();
-    let millis = now.millis().to_be_bytes();
-    bytes[..6].copy_from_slice(&millis[2..]);
-    bytes[6] = (bytes[6] & 0x0f) | 0x70;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    crate::hex::uuid_text(&bytes)
-}
 
 /// A validated create request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,7 +282,7 @@ pub struct CleanupReport {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ChallengeRef {
     pub account: AccountId,
-    pub id: String,
+    pub id: ChallengeId,
 }
 
 /// How many pages of each kind one cleanup run works through.

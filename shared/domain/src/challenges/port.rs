@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use super::{Challenge, ChallengeQuery, ChallengeRef, DeliveryEvent, EndReason, Purpose};
 use crate::clients::AccountId;
+use crate::ids::ChallengeId;
 use crate::clock::Timestamp;
 use crate::store::StoreError;
 
@@ -28,7 +29,7 @@ pub trait ChallengeStore: Send + Sync {
     async fn get_challenge(
         &self,
         account: &AccountId,
-        id: &str,
+        id: &ChallengeId,
     ) -> Result<Option<Challenge>, StoreError>;
 
     /// The live challenge holding a person's slot for `purpose` at `now`.

@@ -51,7 +51,7 @@ impl ChallengeService {
             }
             let challenge = Challenge {
                 account: account.clone(),
-                id: new_uuid_v7(now),
+                id: ChallengeId::generate(now.millis()),
                 person_id: new.person_id.clone(),
                 code: generate_code(),
                 created_at: now,
@@ -84,10 +84,11 @@ impl ChallengeService {
         Err(ChallengeError::Busy)
     }
 
-    pub async fn get(&self, account: &AccountId, id: &str) -> Result<Challenge, ChallengeError> {
-        if id.len() > 64 {
-            return Err(ChallengeError::NotFound);
-        }
+    pub async fn get(
+        &self,
+        account: &AccountId,
+        id: &ChallengeId,
+    ) -> Result<Challenge, ChallengeError> {
         self.store
             .get_challenge(account, id)
             .await?
@@ -100,7 +101,7 @@ impl ChallengeService {
 
     /// Marks the challenge expired now; its code stops working. Deleting an
     /// ended or expired challenge changes nothing and succeeds.
-    pub async fn delete(&self, account: &AccountId, id: &str) -> Result<(), ChallengeError> {
+    pub async fn delete(&self, account: &AccountId, id: &ChallengeId) -> Result<(), ChallengeError> {
         let challenge = self.get(account, id).await?;
         let now = self.clock.now();
         if challenge.ended.is_some() || challenge.is_expired(now) {
@@ -128,7 +129,7 @@ impl ChallengeService {
     pub async fn verify(
         &self,
         account: &AccountId,
-        id: &str,
+        id: &ChallengeId,
         body: &VerifyRequest,
     ) -> Result<Challenge, ChallengeError> {
         let person = body
@@ -217,7 +218,7 @@ impl ChallengeService {
     pub async fn add_event(
         &self,
         account: &AccountId,
-        challenge_id: &str,
+        challenge_id: &ChallengeId,
         body: &NewDeliveryEvent,
     ) -> Result<(Challenge, DeliveryEvent), ChallengeError> {
         let kind = body
@@ -259,7 +260,7 @@ impl ChallengeService {
         let event = DeliveryEvent {
             account: account.clone(),
             challenge_id: challenge.id.clone(),
-            id: new_uuid_v7(now),
+            id: new_uuid_v7(now.millis()),
             kind: kind.to_owned(),
             timestamp,
             provider: text("provider", &body.provider, 128)?,
@@ -282,7 +283,7 @@ impl ChallengeService {
     pub async fn events(
         &self,
         account: &AccountId,
-        challenge_id: &str,
+        challenge_id: &ChallengeId,
     ) -> Result<Vec<DeliveryEvent>, ChallengeError> {
         let challenge = self.get(account, challenge_id).await?;
         let mut events = self.store.list_delivery_events(&challenge).await?;
@@ -293,7 +294,7 @@ impl ChallengeService {
     pub async fn event(
         &self,
         account: &AccountId,
-        challenge_id: &str,
+        challenge_id: &ChallengeId,
         event_id: &str,
     ) -> Result<DeliveryEvent, ChallengeError> {
         self.events(account, challenge_id)
@@ -370,11 +371,4 @@ mod tests {
         assert_eq!(normalize_code(" acefg-hjk mn "), "ACEFGHJKMN");
     }
 
-    #[test]
-    fn v7_ids_sort_by_time() {
-        let a = new_uuid_v7(Timestamp::from_millis(1_000));
-        let b = new_uuid_v7(Timestamp::from_millis(2_000));
-        assert!(a < b);
-        assert_eq!(&a[14..15], "7");
-    }
 }

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::{
 };
 use domain::challenges::{ChallengeRef, Purpose};
 use domain::clients::AccountId;
+use domain::ids::ChallengeId;
 use domain::clock::Timestamp;
 use domain::codes::CodePosition;
 use domain::devices::SerialNumber;
@@ -236,10 +237,10 @@ pub(crate) fn ref_from_due_key(sort: &str) -> Result<ChallengeRef, StoreError> {
     let mut parts = sort.splitn(3, '#');
     let (_, account, id) = (parts.next(), parts.next(), parts.next());
     match (account.map(AccountId::parse), id) {
-        (Some(Ok(account)), Some(id)) => Ok(ChallengeRef {
-            account,
-            id: id.to_owned(),
-        }),
+        (Some(Ok(account)), Some(id)) => match ChallengeId::parse(id) {
+            Some(id) => Ok(ChallengeRef { account, id }),
+            None => Err(StoreError::Corrupt(format!("bad cleanup key {sort:?}"))),
+        },
         _ => Err(StoreError::Corrupt(format!("bad cleanup key {sort:?}"))),
     }
 }

@@ -100,12 +100,12 @@ impl ChallengeStore for MemoryStore {
     async fn get_challenge(
         &self,
         account: &AccountId,
-        id: &str,
+        id: &ChallengeId,
     ) -> Result<Option<Challenge>, StoreError> {
         Ok(self
             .lock()
             .challenges
-            .get(&(account.clone(), id.to_owned()))
+            .get(&(account.clone(), id.clone()))
             .cloned())
     }
 
@@ -282,7 +282,7 @@ impl ChallengeStore for MemoryStore {
         limit: usize,
     ) -> Result<Vec<ChallengeRef>, StoreError> {
         let state = self.lock();
-        let mut due: Vec<(&(AccountId, String), &Timestamp)> = state
+        let mut due: Vec<(&(AccountId, ChallengeId), &Timestamp)> = state
             .challenge_purge_at
             .iter()
             .filter(|(_, at)| **at <= now)

@@ -9,7 +9,7 @@ use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use domain::ids::BatchId;
+use domain::ids::{BatchId, ChallengeId};
 use domain::batches::{Batch, BatchItem, BatchItemRef, BatchPosition, ItemState};
 use domain::challenges::{
     Challenge, ChallengeQuery, ChallengeRef, DeliveryEvent, EndReason, Purpose,
@@ -56,11 +56,11 @@ struct State {
     discounts: HashMap<String, Discount>,
     nonces: HashMap<(AccountId, String), ActivationNonce>,
     login_tokens: HashMap<String, LoginToken>,
-    challenges: BTreeMap<(AccountId, String), Challenge>,
-    challenge_purge_at: HashMap<(AccountId, String), Timestamp>,
-    challenge_slots: HashMap<(AccountId, String, Purpose), (String, Timestamp)>,
-    challenge_codes: HashMap<(AccountId, String), (String, Timestamp)>,
-    delivery_events: HashMap<(AccountId, String), Vec<DeliveryEvent>>,
+    challenges: BTreeMap<(AccountId, ChallengeId), Challenge>,
+    challenge_purge_at: HashMap<(AccountId, ChallengeId), Timestamp>,
+    challenge_slots: HashMap<(AccountId, String, Purpose), (ChallengeId, Timestamp)>,
+    challenge_codes: HashMap<(AccountId, String), (ChallengeId, Timestamp)>,
+    delivery_events: HashMap<(AccountId, ChallengeId), Vec<DeliveryEvent>>,
     request_keys: HashMap<(AccountId, String), IdempotencyRecord>,
     rate_buckets: HashMap<String, (u32, Timestamp)>,
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use api_tests::on_both_stores;
 use domain::challenges::*;
+use domain::ids::ChallengeId;
 use domain::clients::AccountId;
 use domain::clock::{Clock, ManualClock, Timestamp};
 use domain::StoreError;
@@ -21,7 +22,7 @@ fn account(name: &str) -> AccountId {
 fn challenge(account_name: &str, person: &str, at: Timestamp) -> Challenge {
     Challenge {
         account: account(account_name),
-        id: new_uuid_v7(at),
+        id: ChallengeId::generate(at.millis()),
         person_id: person.to_owned(),
         code: generate_code(),
         created_at: at,
@@ -300,7 +301,7 @@ async fn delivery_events_are_counted_and_bounded(stores: &Stores) {
     let event = |n: i64| DeliveryEvent {
         account: c.account.clone(),
         challenge_id: c.id.clone(),
-        id: new_uuid_v7(NOW.plus_secs(n)),
+        id: new_uuid_v7(NOW.plus_secs(n).millis()),
         kind: "DISPATCHED".into(),
         timestamp: NOW.plus_secs(n),
         provider: Some("DEUTSCHE POST".into()),
@@ -319,7 +320,7 @@ async fn delivery_events_are_counted_and_bounded(stores: &Stores) {
     listed.sort_by_key(|e| e.timestamp);
     assert_eq!(listed, events);
     let mut orphan = event(5);
-    orphan.challenge_id = new_uuid_v7(NOW);
+    orphan.challenge_id = ChallengeId::generate(NOW.millis());
     assert_eq!(
         store.add_delivery_event(&orphan, 3).await,
         Err(StoreError::NotFound)

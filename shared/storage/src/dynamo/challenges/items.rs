@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, Update};
 use domain::challenges::{Challenge, ChallengeRef, EndReason};
 use domain::clients::AccountId;
+use domain::ids::ChallengeId;
 use domain::clock::Timestamp;
 use domain::{ChallengeStore, StoreError};
 use serde_dynamo::aws_sdk_dynamodb_1::{to_attribute_value, to_item};
@@ -24,7 +25,7 @@ impl DynamoStore {
             pk: challenges_pk(&c.account),
             sk: challenge_sk(&c.id),
             gsi1pk: format!("CHALLENGEPERSON#{}#{}", c.account, c.person_id),
-            gsi1sk: c.id.clone(),
+            gsi1sk: c.id.to_string(),
             gsi2pk: Some(format!("CHALLENGESLIVE#{}", cleanup_shard(&c.id))),
             gsi2sk: Some(due_key(c.expires_at, &c.account, &c.id)),
             gsi3pk: format!("CHALLENGESPURGE#{}", cleanup_shard(&c.id)),
@@ -98,7 +99,7 @@ impl DynamoStore {
 
     /// `NotFound` when the challenge is gone, else `Conflict`: what a failed
     /// condition on it means.
-    pub(super) async fn gone_or_conflict(&self, account: &AccountId, id: &str) -> StoreError {
+    pub(super) async fn gone_or_conflict(&self, account: &AccountId, id: &ChallengeId) -> StoreError {
         match self.get_challenge(account, id).await {
             Ok(None) => StoreError::NotFound,
             Ok(Some(_)) => StoreError::Conflict,

@@ -10,6 +10,7 @@ use domain::challenges::{
     Challenge, ChallengeQuery, ChallengeRef, DeliveryEvent, EndReason, Purpose,
 };
 use domain::clients::AccountId;
+use domain::ids::ChallengeId;
 use domain::clock::Timestamp;
 use domain::{ChallengeStore, StoreError};
 use serde::{Deserialize, Serialize};
@@ -49,7 +50,7 @@ struct ChallengeItem {
 struct Claim {
     pk: String,
     sk: String,
-    challenge_id: String,
+    challenge_id: ChallengeId,
     expires_at_millis: i64,
     /// TTL, epoch seconds.
     expires_at: i64,
@@ -149,7 +150,7 @@ impl ChallengeStore for DynamoStore {
     async fn get_challenge(
         &self,
         account: &AccountId,
-        id: &str,
+        id: &ChallengeId,
     ) -> Result<Option<Challenge>, StoreError> {
         match self.get(challenges_pk(account), &challenge_sk(id)).await? {
             None => Ok(None),
