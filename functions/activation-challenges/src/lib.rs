@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use domain::auth::AccessTokenVerifier;
 use domain::challenges::ChallengeError;
 use domain::clients::AccountId;
-use domain::ids::ChallengeId;
 use domain::idempotency::Idempotency;
+use domain::ids::ChallengeId;
 use domain::rate_limits::RateLimiter;
 use domain::ChallengeService;
 use http::StatusCode;
@@ -105,7 +105,10 @@ impl ActivationChallengesFunction {
             ChallengeRoute::Verify => {
                 self.verify_limit.check(account).await?;
                 let body: VerifyBody = json_body(request)?;
-                let challenge = self.challenges.verify(account, &id()?, &body.into()).await?;
+                let challenge = self
+                    .challenges
+                    .verify(account, &id()?, &body.into())
+                    .await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &ChallengeView::from(&challenge),
@@ -113,8 +116,10 @@ impl ActivationChallengesFunction {
             }
             ChallengeRoute::CreateDeliveryEvent => {
                 let body: DeliveryEventBody = json_body(request)?;
-                let (challenge, event) =
-                    self.challenges.add_event(account, &id()?, &body.into()).await?;
+                let (challenge, event) = self
+                    .challenges
+                    .add_event(account, &id()?, &body.into())
+                    .await?;
                 // The document answers with the challenge; the new event is
                 // where Location points.
                 Ok(with_location(

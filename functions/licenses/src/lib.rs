@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use domain::auth::{AccessTokenVerifier, P256SigningKey};
 use domain::clients::AccountId;
 use domain::idempotency::Idempotency;
+use domain::ids::{LicenseId, ProductId};
 use domain::licensing::deploy::CertificateDeployer;
 use domain::licensing::{LicenseError, LicenseQuery};
 use domain::LicenseService;
@@ -22,6 +23,16 @@ use runtime_support::Platform;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+
+/// The product a path names; an id of the wrong form names none (a 404).
+fn product_id(routed: &Routed) -> Result<ProductId, LicenseError> {
+    ProductId::parse(routed.param("product_id")).ok_or(LicenseError::ProductNotFound)
+}
+
+/// The license a path names; an id of the wrong form names none (a 404).
+fn license_id(routed: &Routed) -> Result<LicenseId, LicenseError> {
+    LicenseId::parse(routed.param("license_id")).ok_or(LicenseError::LicenseNotFound)
+}
 
 pub struct LicensesFunction {
     licenses: LicenseService,
@@ -205,10 +216,7 @@ impl LicensesFunction {
                 ))
             }
             V4Route::GetLicense => {
-                let license = self
-                    .licenses
-                    .license(account, routed.param("license_id"))
-                    .await?;
+                let license = self.licenses.license(account, &license_id(routed)?).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &LicenseView::new(&license, now),
@@ -216,7 +224,7 @@ impl LicensesFunction {
             }
             V4Route::DeleteLicense => {
                 self.licenses
-                    .delete_license(account, routed.param("license_id"))
+                    .delete_license(account, &license_id(routed)?)
                     .await?;
                 Ok(no_content())
             }
@@ -230,7 +238,7 @@ impl LicensesFunction {
                         Ok(license) => BatchItemOutcome {
                             index,
                             status: "created",
-                            license_id: Some(license.id.clone()),
+                            license_id: Some(license.id.to_string()),
                             license: Some(LicenseView::new(&license, now)),
                             error: None,
                             message: None,
@@ -252,12 +260,12 @@ impl LicensesFunction {
                         Ok(()) => BatchItemOutcome {
                             index,
                             status: "deleted",
-                            license_id: Some(id),
+                            license_id: Some(id.to_string()),
                             license: None,
                             error: None,
                             message: None,
                         },
-                        Err(e) => failed_item(index, Some(id), e),
+                        Err(e) => failed_item(index, Some(id.to_string()), e),
                     })
                     .collect();
                 Ok(json_response(StatusCode::OK, &BatchOutcome::new(outcomes)))
@@ -270,7 +278,7 @@ impl LicensesFunction {
                     .await?;
                 let listing = ItemsPage {
                     items: page.items.iter().map(ProductView::from).collect(),
-                    next_cursor: page.next,
+                    next_cursor: page.next.map(String::from),
                 };
                 Ok(json_response(StatusCode::OK, &listing))
             }
@@ -286,17 +294,15 @@ impl LicensesFunction {
                 ))
             }
             V4Route::GetProduct => {
-                let product = self
-                    .licenses
-                    .product(account, routed.param("product_id"))
-                    .await?;
+                let product = self.licenses.product(account, &product_id(routed)?).await?;
                 Ok(json_response(StatusCode::OK, &ProductView::from(&product)))
             }
             V4Route::UpdateProduct => {
                 let body: UpdateProductBody = json_body(request)?;
+                let changes = body.validate()?;
                 let product = self
                     .licenses
-                    .update_product(account, routed.param("product_id"), body.validate()?)
+                    .update_product(account, &product_id(routed)?, changes)
                     .await?;
                 Ok(json_response(StatusCode::OK, &ProductView::from(&product)))
             }
@@ -310,7 +316,7 @@ impl LicensesFunction {
                     }
                 };
                 self.licenses
-                    .delete_product(account, routed.param("product_id"), force)
+                    .delete_product(account, &product_id(routed)?, force)
                     .await?;
                 Ok(no_content())
             }
@@ -382,10 +388,8 @@ impl LicensesFunction {
             SubscriptionRoute::QueryLicenses => {
                 let body: QueryBody = json_body(request)?;
                 let (query, after) = body.validate(account, self.licenses.now())?;
-                let (records, count, limit) = self
-                    .licenses
-                    .query(account, query, after.as_deref())
-                    .await?;
+                let (records, count, limit) =
+                    self.licenses.query(account, query, after.as_ref()).await?;
                 let offset = match records.first() {
                     Some(first) => serde_json::json!({
                         "id": first.id,
@@ -416,10 +420,9 @@ impl LicensesFunction {
             }
             SubscriptionRoute::Deploy => {
                 let body: DeployBody = json_body(request)?;
-                let license = self
-                    .licenses
-                    .deploy(account, routed.param("id"), &body.order())
-                    .await?;
+                let id =
+                    LicenseId::parse(routed.param("id")).ok_or(LicenseError::LicenseNotFound)?;
+                let license = self.licenses.deploy(account, &id, &body.order()).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &OkResponse::new(SubscriptionLicense::from(&license)),

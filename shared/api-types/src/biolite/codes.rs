@@ -3,9 +3,7 @@
 
 use domain::clients::AccountId;
 use domain::clock::Timestamp;
-use domain::codes::{
-    is_code_id, CodeOrder, CodePosition, CodeQuery, CodeRecord, CodesError, MAX_DAYS,
-};
+use domain::codes::{CodeOrder, CodePosition, CodeQuery, CodeRecord, CodesError, MAX_DAYS};
 use domain::devices::SerialNumber;
 use domain::ids::BatchId;
 use domain::paging::{page_limit, Page, SortOrder};
@@ -112,7 +110,8 @@ impl ListCodesParams {
             .batch_id
             .as_deref()
             .map(|id| {
-                BatchId::parse(id).ok_or_else(|| CodesError::invalid("batchId", "is not a batch id"))
+                BatchId::parse(id)
+                    .ok_or_else(|| CodesError::invalid("batchId", "is not a batch id"))
             })
             .transpose()?;
         Ok(CodeQuery {

@@ -23,7 +23,7 @@ impl CreateProductBody {
             id: self
                 .id
                 .as_deref()
-                .map(|id| uuid_field("id", id))
+                .map(|id| id_field("id", id, ProductId::parse))
                 .transpose()?,
             name: text_field("name", name, MAX_NAME)?,
             sku: self.sku.as_deref().map(sku_field).transpose()?,
@@ -158,9 +158,9 @@ impl CreateLicenseBody {
             id: self
                 .id
                 .as_deref()
-                .map(|id| uuid_field(&f("id"), id))
+                .map(|id| id_field(&f("id"), id, LicenseId::parse))
                 .transpose()?,
-            product_id: uuid_field(&f("product_id"), product_id)?,
+            product_id: Some(id_field(&f("product_id"), product_id, ProductId::parse)?),
             holder: Some(text_field(&f("user_id"), user_id, MAX_IDENTIFIER)?),
             name: optional_text(&f("name"), &self.name, MAX_NAME)?,
             order_id: optional_text(&f("order_id"), &self.order_id, MAX_IDENTIFIER)?,
@@ -202,11 +202,11 @@ pub struct BatchDeleteBody {
 }
 
 impl BatchDeleteBody {
-    pub fn validate(&self) -> Result<Vec<String>, LicenseError> {
+    pub fn validate(&self) -> Result<Vec<LicenseId>, LicenseError> {
         check_batch_size("license_ids", self.license_ids.len())?;
-        let mut ids: Vec<String> = Vec::with_capacity(self.license_ids.len());
+        let mut ids: Vec<LicenseId> = Vec::with_capacity(self.license_ids.len());
         for (i, id) in self.license_ids.iter().enumerate() {
-            let id = uuid_field(&format!("license_ids[{i}]"), id)?;
+            let id = id_field(&format!("license_ids[{i}]"), id, LicenseId::parse)?;
             if ids.contains(&id) {
                 return Err(LicenseError::invalid(
                     &format!("license_ids[{i}]"),
@@ -270,7 +270,7 @@ impl ListLicensesParams {
             product_id: self
                 .product_id
                 .as_deref()
-                .map(|p| uuid_field("product_id", p))
+                .map(|p| id_field("product_id", p, ProductId::parse))
                 .transpose()?,
             holder: optional_text("user_id", &self.user_id, MAX_IDENTIFIER)?,
             state,
@@ -302,7 +302,7 @@ pub struct ProductView {
 impl From<&Product> for ProductView {
     fn from(p: &Product) -> Self {
         ProductView {
-            id: p.id.clone(),
+            id: p.id.to_string(),
             sku: p.sku.clone(),
             name: p.name.clone(),
             description: p.description.clone(),
@@ -334,8 +334,8 @@ pub struct LicenseView {
 impl LicenseView {
     pub fn new(l: &License, now: Timestamp) -> Self {
         LicenseView {
-            id: l.id.clone(),
-            product_id: l.product_id.clone(),
+            id: l.id.to_string(),
+            product_id: l.product_id.to_string(),
             user_id: l.holder.clone(),
             key: l.key.clone(),
             name: l.name.clone(),

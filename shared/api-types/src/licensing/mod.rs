@@ -153,7 +153,7 @@ mod tests {
             parse(r#"{"offset":0}"#).validate(&account, now).unwrap().1,
             None
         );
-        let id = new_uuid();
+        let id = LicenseId::generate();
         let after = parse(&format!(r#"{{"offset":{{"id":"{id}"}},"limit":5}}"#))
             .validate(&account, now)
             .unwrap();

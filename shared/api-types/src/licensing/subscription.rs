@@ -43,7 +43,7 @@ impl QueryBody {
         &self,
         account: &domain::clients::AccountId,
         now: Timestamp,
-    ) -> Result<(LicenseQuery, Option<String>), LicenseError> {
+    ) -> Result<(LicenseQuery, Option<LicenseId>), LicenseError> {
         let limit = match self.limit {
             None => SUBSCRIPTION_DEFAULT_LIMIT,
             Some(n) if (1..=SUBSCRIPTION_DEFAULT_LIMIT as i64).contains(&n) => n as usize,
@@ -62,19 +62,19 @@ impl QueryBody {
                     "must be 0 or the {id, software} of the last license of the previous page",
                 ))
             }
-            Some(OffsetBody::After(o)) => Some(uuid_field("offset.id", &o.id)?),
+            Some(OffsetBody::After(o)) => Some(id_field("offset.id", &o.id, LicenseId::parse)?),
         };
         let filter = self.filter.clone().unwrap_or_default();
         let mut query = LicenseQuery::all(account, now, limit);
         query.id = filter
             .id
             .as_deref()
-            .map(|id| uuid_field("filter.id", id))
+            .map(|id| id_field("filter.id", id, LicenseId::parse))
             .transpose()?;
         query.product_id = filter
             .software
             .as_deref()
-            .map(|s| uuid_field("filter.software", s))
+            .map(|s| id_field("filter.software", s, ProductId::parse))
             .transpose()?;
         query.holder = optional_text("filter.owner", &filter.owner, MAX_IDENTIFIER)?;
         Ok((query, offset))
@@ -169,12 +169,12 @@ impl SubscriptionLicenseBody {
             id: self
                 .id
                 .as_deref()
-                .map(|id| uuid_field("id", id))
+                .map(|id| id_field("id", id, LicenseId::parse))
                 .transpose()?,
             // Resolved by the service: absent means "make a product".
             product_id: match &self.software {
-                Some(s) => uuid_field("software", s)?,
-                None => String::new(),
+                Some(s) => Some(id_field("software", s, ProductId::parse)?),
+                None => None,
             },
             holder: optional_text("owner", &self.owner, MAX_TEXT)?,
             name: Some(text_field("name", name, MAX_NAME)?),
@@ -286,8 +286,8 @@ pub struct SubscriptionLicense {
 impl From<&License> for SubscriptionLicense {
     fn from(l: &License) -> Self {
         SubscriptionLicense {
-            id: l.id.clone(),
-            software: l.product_id.clone(),
+            id: l.id.to_string(),
+            software: l.product_id.to_string(),
             kind: if l.is_permanent() {
                 PERPETUAL
             } else {
@@ -377,7 +377,7 @@ impl Activation {
             activate: "true",
             credential: Credential {
                 expire_time: license.shown_until().secs().to_string(),
-                license: license.id.clone(),
+                license: license.id.to_string(),
             },
             timestamp: now.millis(),
         }

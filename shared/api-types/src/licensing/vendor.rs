@@ -21,7 +21,7 @@ pub struct DiscountForm {
 /// A product named by exactly one of its id and its SKU.
 pub fn product_ref(id: Option<&str>, sku: Option<&str>) -> Result<ProductRef, LicenseError> {
     match (id, sku) {
-        (Some(id), None) => Ok(ProductRef::Id(uuid_field("productId", id)?)),
+        (Some(id), None) => Ok(ProductRef::Id(id_field("productId", id, ProductId::parse)?)),
         (None, Some(sku)) => {
             Ok(ProductRef::Sku(sku_field(sku).map_err(|_| {
                 LicenseError::invalid("productSku", "is not a SKU")
@@ -139,7 +139,7 @@ impl VendorLicenseItem {
             until: vendor_time(l.shown_until()),
             is_active: l.is_active(now),
             order_identifier: l.order_id.clone(),
-            license_identifier: l.id.clone(),
+            license_identifier: l.id.to_string(),
             license_key: l.key.clone(),
         }
     }

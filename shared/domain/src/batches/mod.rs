@@ -14,14 +14,13 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::clients::AccountId;
-use crate::ids::BatchId;
 use crate::clock::{Clock, Timestamp};
 pub use crate::codes::BatchItemRef;
 use crate::codes::{CodeOrder, CodesError, CodesService};
 use crate::field::FieldError;
 use crate::idempotency::{IdempotencyKey, KEY_TTL_SECS};
+use crate::ids::BatchId;
 use crate::paging::{page_limit, Page};
-use crate::random::random_hex;
 use crate::store::StoreError;
 use port::{BatchStore, ChunkQueue};
 

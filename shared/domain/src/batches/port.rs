@@ -4,8 +4,8 @@ use async_trait::async_trait;
 
 use super::{Batch, BatchItem, BatchItemRef, BatchPosition, Chunk};
 use crate::clients::AccountId;
-use crate::ids::BatchId;
 use crate::clock::Timestamp;
+use crate::ids::BatchId;
 use crate::paging::Page;
 use crate::store::StoreError;
 
@@ -22,7 +22,11 @@ pub trait BatchStore: Send + Sync {
         key: &str,
     ) -> Result<Option<Batch>, StoreError>;
 
-    async fn get_batch(&self, account: &AccountId, id: &BatchId) -> Result<Option<Batch>, StoreError>;
+    async fn get_batch(
+        &self,
+        account: &AccountId,
+        id: &BatchId,
+    ) -> Result<Option<Batch>, StoreError>;
 
     /// The account's batches, newest first, after `after`.
     async fn list_batches(

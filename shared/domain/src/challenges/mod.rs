@@ -13,10 +13,9 @@ use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 
 use crate::clients::AccountId;
-use crate::ids::ChallengeId;
-pub use crate::ids::new_uuid_v7;
 use crate::clock::{Clock, Timestamp};
-use crate::random::random_16;
+pub use crate::ids::new_uuid_v7;
+use crate::ids::ChallengeId;
 use crate::store::StoreError;
 use port::ChallengeStore;
 
@@ -210,7 +209,6 @@ pub fn normalize_code(text: &str) -> String {
         .map(|c| c.to_ascii_uppercase())
         .collect()
 }
-
 
 /// A validated create request.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 
 use super::{Challenge, ChallengeQuery, ChallengeRef, DeliveryEvent, EndReason, Purpose};
 use crate::clients::AccountId;
-use crate::ids::ChallengeId;
 use crate::clock::Timestamp;
+use crate::ids::ChallengeId;
 use crate::store::StoreError;
 
 /// Activation challenges, their person-and-purpose slots, their codes and

@@ -101,7 +101,11 @@ impl ChallengeService {
 
     /// Marks the challenge expired now; its code stops working. Deleting an
     /// ended or expired challenge changes nothing and succeeds.
-    pub async fn delete(&self, account: &AccountId, id: &ChallengeId) -> Result<(), ChallengeError> {
+    pub async fn delete(
+        &self,
+        account: &AccountId,
+        id: &ChallengeId,
+    ) -> Result<(), ChallengeError> {
         let challenge = self.get(account, id).await?;
         let now = self.clock.now();
         if challenge.ended.is_some() || challenge.is_expired(now) {
@@ -370,5 +374,4 @@ mod tests {
         }
         assert_eq!(normalize_code(" acefg-hjk mn "), "ACEFGHJKMN");
     }
-
 }

@@ -11,11 +11,11 @@ use keycode::{CodeError, CodeType};
 use serde::{Deserialize, Serialize};
 
 use crate::clients::AccountId;
-use crate::ids::BatchId;
 use crate::clock::{Clock, Timestamp};
 use crate::devices::port::DeviceStore;
 use crate::devices::{Device, NewDevice, SerialNumber};
 use crate::field::FieldError;
+use crate::ids::BatchId;
 use crate::paging::{Page, SortOrder};
 use crate::random::{random_16, random_hex};
 use crate::store::StoreError;

@@ -8,7 +8,7 @@ use crate::licensing::signatures::Signer;
 /// A product to create, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewProduct {
-    pub id: Option<String>,
+    pub id: Option<ProductId>,
     pub name: String,
     pub sku: Option<String>,
     pub description: Option<String>,
@@ -27,8 +27,10 @@ pub struct ProductChanges {
 /// A license to create, validated except for what needs the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewLicense {
-    pub id: Option<String>,
-    pub product_id: String,
+    pub id: Option<LicenseId>,
+    /// `None` only from the subscription API, whose license without
+    /// `software` gets a product made for it.
+    pub product_id: Option<ProductId>,
     pub holder: Option<String>,
     /// Defaults to the product's name.
     pub name: Option<String>,
@@ -54,7 +56,7 @@ pub struct NewDiscount {
 /// A product named by id or by SKU.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProductRef {
-    Id(String),
+    Id(ProductId),
     Sku(String),
 }
 

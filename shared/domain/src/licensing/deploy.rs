@@ -7,7 +7,7 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::model::{parse_uuid, Deployment, License};
+use super::model::{Deployment, License, LicenseId};
 use super::LicenseError;
 use crate::auth::P256SigningKey;
 use crate::clock::Timestamp;
@@ -110,11 +110,11 @@ pub fn contract_address(license: &License) -> String {
 }
 
 /// The license id inside a contract address this platform made.
-pub fn license_id_of_contract(address: &str) -> Option<String> {
+pub fn license_id_of_contract(address: &str) -> Option<LicenseId> {
     let hex = address.trim().strip_prefix("0x")?;
     hex::decode(hex).filter(|b| b.len() == 20)?;
     let id = hex[8..].to_ascii_lowercase();
-    parse_uuid(&format!(
+    LicenseId::parse(&format!(
         "{}-{}-{}-{}-{}",
         &id[0..8],
         &id[8..12],
@@ -134,8 +134,8 @@ mod tests {
     fn the_contract_address_leads_back_to_the_license() {
         let license = License {
             account: AccountId::parse("ck_a").unwrap(),
-            id: new_uuid(),
-            product_id: new_uuid(),
+            id: LicenseId::generate(),
+            product_id: crate::ids::ProductId::generate(),
             holder: Some("0x96dc73c8b5969608c77375f085949744b5177660".into()),
             key: new_uuid(),
             name: "n".into(),

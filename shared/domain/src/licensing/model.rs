@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::LicenseError;
 use crate::clients::AccountId;
 use crate::clock::Timestamp;
-use crate::random::random_16;
+pub use crate::ids::{new_uuid, parse_uuid, LicenseId, ProductId};
 
 /// The end the vendor API gives a permanent license: `9999-01-01T00:00:00`.
 pub const PERMANENT_UNTIL: Timestamp = Timestamp::from_millis(253_370_764_800_000);
@@ -17,7 +17,7 @@ pub const PERMANENT_UNTIL: Timestamp = Timestamp::from_millis(253_370_764_800_00
 #[serde(rename_all = "camelCase")]
 pub struct Product {
     pub account: AccountId,
-    pub id: String,
+    pub id: ProductId,
     /// Unique within the account and fixed once created, so the vendor API
     /// can look a product up by it.
     pub sku: String,
@@ -114,8 +114,8 @@ pub struct Listing {
 pub struct License {
     pub account: AccountId,
     /// A UUID; the AminoTV `license_id`, the subscription API's `id`.
-    pub id: String,
-    pub product_id: String,
+    pub id: LicenseId,
+    pub product_id: ProductId,
     /// The user (AminoTV `user_id`, vendor `internalUserIdentifier`,
     /// subscription `owner`). A subscription license may be created
     /// without one and get it when deployed.
@@ -178,7 +178,7 @@ impl License {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LicensePosition {
     pub name: String,
-    pub id: String,
+    pub id: LicenseId,
 }
 
 /// Between name and id in sort keys and cursors. Names cannot contain it,
@@ -195,7 +195,7 @@ impl LicensePosition {
         let (name, id) = key.rsplit_once(POSITION_SEPARATOR)?;
         Some(LicensePosition {
             name: name.to_owned(),
-            id: id.to_owned(),
+            id: LicenseId::parse(id)?,
         })
     }
 
@@ -208,7 +208,7 @@ impl LicensePosition {
         let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
         let text = String::from_utf8(bytes).map_err(|_| bad())?;
         let position = Self::from_sort_key(&text).ok_or_else(bad)?;
-        if parse_uuid(&position.id).is_none() || check_text(&position.name, MAX_NAME).is_err() {
+        if check_text(&position.name, MAX_NAME).is_err() {
             return Err(bad());
         }
         Ok(position)
@@ -219,8 +219,8 @@ impl LicensePosition {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LicenseQuery {
     pub account: AccountId,
-    pub id: Option<String>,
-    pub product_id: Option<String>,
+    pub id: Option<LicenseId>,
+    pub product_id: Option<ProductId>,
     pub holder: Option<String>,
     pub state: Option<LicenseState>,
     /// Licenses whose window overlaps `[window_from, window_to]`.
@@ -291,7 +291,7 @@ pub struct Discount {
     pub account: AccountId,
     /// `XXXXX-XXXXX-XXXXX`; unique platform-wide.
     pub code: String,
-    pub product_id: String,
+    pub product_id: ProductId,
     #[serde(flatten)]
     pub value: DiscountValue,
     pub valid_from: Timestamp,
@@ -330,7 +330,7 @@ pub struct LoginToken {
     pub hash: String,
     pub account: AccountId,
     pub holder: String,
-    pub license_id: String,
+    pub license_id: LicenseId,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
 }
@@ -356,29 +356,19 @@ pub fn check_text(text: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// A new random (version 4) UUID in its lowercase text form.
-pub fn new_uuid() -> String {
-    let mut bytes = random_16();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    crate::hex::uuid_text(&bytes)
-}
-
-/// The lowercase form of a UUID in `8-4-4-4-12` hex, or `None`.
-pub fn parse_uuid(text: &str) -> Option<String> {
-    let groups: Vec<&str> = text.split('-').collect();
-    let shape = [8, 4, 4, 4, 12];
-    let valid = groups.len() == 5
-        && groups
-            .iter()
-            .zip(shape)
-            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()));
-    valid.then(|| text.to_ascii_lowercase())
-}
-
 /// A UUID field, trimmed and in its canonical lowercase form, or the error naming it.
 pub fn uuid_field(field: &str, value: &str) -> Result<String, LicenseError> {
-    parse_uuid(value.trim()).ok_or_else(|| {
+    id_field(field, value, parse_uuid)
+}
+
+/// An id field (`ProductId::parse`, `LicenseId::parse`), trimmed, or the
+/// error naming it.
+pub fn id_field<T>(
+    field: &str,
+    value: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, LicenseError> {
+    parse(value.trim()).ok_or_else(|| {
         LicenseError::invalid(field, "must be a UUID (8-4-4-4-12 hexadecimal digits)")
     })
 }
@@ -390,8 +380,8 @@ mod tests {
     fn license(from: i64, until: Option<i64>) -> License {
         License {
             account: AccountId::parse("ck_a").unwrap(),
-            id: new_uuid(),
-            product_id: new_uuid(),
+            id: LicenseId::generate(),
+            product_id: ProductId::generate(),
             holder: Some("K1".into()),
             key: new_uuid(),
             name: "Office".into(),
@@ -439,11 +429,11 @@ mod tests {
     fn positions_order_by_name_then_id_and_round_trip_as_cursors() {
         let a = LicensePosition {
             name: "A".into(),
-            id: new_uuid(),
+            id: LicenseId::generate(),
         };
         let a_bang = LicensePosition {
             name: "A!".into(),
-            id: new_uuid(),
+            id: LicenseId::generate(),
         };
         assert!(a.sort_key() < a_bang.sort_key());
         assert_eq!(LicensePosition::from_cursor(&a.to_cursor()).unwrap(), a);

@@ -8,6 +8,7 @@ use super::{
 };
 use crate::clients::AccountId;
 use crate::clock::Timestamp;
+use crate::ids::{LicenseId, ProductId};
 use crate::paging::Page;
 use crate::store::StoreError;
 
@@ -23,7 +24,7 @@ pub trait LicenseStore: Send + Sync {
     async fn get_product(
         &self,
         account: &AccountId,
-        id: &str,
+        id: &ProductId,
     ) -> Result<Option<Product>, StoreError>;
 
     async fn find_product_by_sku(
@@ -37,8 +38,8 @@ pub trait LicenseStore: Send + Sync {
         &self,
         account: &AccountId,
         limit: usize,
-        after: Option<&str>,
-    ) -> Result<Page<Product, String>, StoreError>;
+        after: Option<&ProductId>,
+    ) -> Result<Page<Product, ProductId>, StoreError>;
 
     /// Writes the editable fields (name, description, latest version,
     /// updated time) and nothing else, so a racing license count survives.
@@ -47,11 +48,11 @@ pub trait LicenseStore: Send + Sync {
 
     /// Marks the product retired: from then on no license can be created
     /// on it. `NotFound` when it does not exist.
-    async fn retire_product(&self, account: &AccountId, id: &str) -> Result<(), StoreError>;
+    async fn retire_product(&self, account: &AccountId, id: &ProductId) -> Result<(), StoreError>;
 
     /// Deletes the product and frees its SKU on condition that no license
     /// references it: `Conflict` when one does, `NotFound` when it is gone.
-    async fn delete_product(&self, account: &AccountId, id: &str) -> Result<(), StoreError>;
+    async fn delete_product(&self, account: &AccountId, id: &ProductId) -> Result<(), StoreError>;
 
     /// Stores the license, claims its key and counts it on its product, as
     /// one step. `NotFound` when the product is missing or retired,
@@ -61,7 +62,7 @@ pub trait LicenseStore: Send + Sync {
     async fn get_license(
         &self,
         account: &AccountId,
-        id: &str,
+        id: &LicenseId,
     ) -> Result<Option<License>, StoreError>;
 
     /// The license a key belongs to, in any account.
@@ -78,7 +79,7 @@ pub trait LicenseStore: Send + Sync {
 
     /// Deletes the license, frees its key and uncounts it on its product,
     /// as one step. `NotFound` when it is gone.
-    async fn delete_license(&self, account: &AccountId, id: &str) -> Result<(), StoreError>;
+    async fn delete_license(&self, account: &AccountId, id: &LicenseId) -> Result<(), StoreError>;
 
     /// Stores `license.deployment` and `license.holder` on condition that
     /// the license has no deployment yet: `Conflict` when it has one,

@@ -4,13 +4,13 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use domain::ids::BatchId;
 use domain::batches::{Batch, BatchItem, BatchItemRef, BatchPosition, ItemState};
 use domain::clients::AccountId;
 use domain::clock::Timestamp;
 use domain::codes::CodeOrder;
 use domain::devices::SerialNumber;
 use domain::idempotency::KEY_TTL_SECS;
+use domain::ids::BatchId;
 use domain::{BatchStore, Page, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
@@ -217,7 +217,9 @@ impl BatchStore for DynamoStore {
         match item.get("batchId") {
             Some(AttributeValue::S(id)) => match BatchId::parse(id) {
                 Some(id) => self.get_batch(account, &id).await,
-                None => Err(StoreError::Corrupt(format!("idempotency key names batch id {id:?}"))),
+                None => Err(StoreError::Corrupt(format!(
+                    "idempotency key names batch id {id:?}"
+                ))),
             },
             _ => Err(StoreError::Corrupt(
                 "an idempotency record has no batch id".into(),
@@ -225,7 +227,11 @@ impl BatchStore for DynamoStore {
         }
     }
 
-    async fn get_batch(&self, account: &AccountId, id: &BatchId) -> Result<Option<Batch>, StoreError> {
+    async fn get_batch(
+        &self,
+        account: &AccountId,
+        id: &BatchId,
+    ) -> Result<Option<Batch>, StoreError> {
         match self.get(batch_pk(account, id), META_SK).await? {
             None => Ok(None),
             Some(item) => {

@@ -8,10 +8,10 @@ use aws_sdk_dynamodb::types::{
 };
 use domain::challenges::{ChallengeRef, Purpose};
 use domain::clients::AccountId;
-use domain::ids::ChallengeId;
 use domain::clock::Timestamp;
 use domain::codes::CodePosition;
 use domain::devices::SerialNumber;
+use domain::ids::ChallengeId;
 use domain::StoreError;
 
 use crate::dynamo::{unavailable, DynamoStore};

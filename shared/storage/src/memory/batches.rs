@@ -78,7 +78,11 @@ impl BatchStore for MemoryStore {
             .cloned())
     }
 
-    async fn get_batch(&self, account: &AccountId, id: &BatchId) -> Result<Option<Batch>, StoreError> {
+    async fn get_batch(
+        &self,
+        account: &AccountId,
+        id: &BatchId,
+    ) -> Result<Option<Batch>, StoreError> {
         Ok(self
             .lock()
             .batches

@@ -19,7 +19,7 @@ impl LicenseStore for MemoryStore {
     async fn get_product(
         &self,
         account: &AccountId,
-        id: &str,
+        id: &ProductId,
     ) -> Result<Option<Product>, StoreError> {
         Ok(self
             .lock()
@@ -45,16 +45,17 @@ impl LicenseStore for MemoryStore {
         &self,
         account: &AccountId,
         limit: usize,
-        after: Option<&str>,
-    ) -> Result<Page<Product, String>, StoreError> {
+        after: Option<&ProductId>,
+    ) -> Result<Page<Product, ProductId>, StoreError> {
         let state = self.lock();
         let start = match after {
-            Some(id) => Bound::Excluded((account.clone(), id.to_owned())),
-            None => Bound::Included((account.clone(), String::new())),
+            Some(id) => Bound::Excluded((account.clone(), id.clone())),
+            None => Bound::Unbounded,
         };
         let mut matching = state
             .products
             .range((start, Bound::Unbounded))
+            .skip_while(|((a, _), _)| a < account)
             .take_while(|((a, _), _)| a == account)
             .map(|(_, p)| p.clone());
         let items: Vec<Product> = matching.by_ref().take(limit).collect();
@@ -76,7 +77,7 @@ impl LicenseStore for MemoryStore {
         Ok(())
     }
 
-    async fn retire_product(&self, account: &AccountId, id: &str) -> Result<(), StoreError> {
+    async fn retire_product(&self, account: &AccountId, id: &ProductId) -> Result<(), StoreError> {
         let mut state = self.lock();
         let stored = state
             .products
@@ -86,7 +87,7 @@ impl LicenseStore for MemoryStore {
         Ok(())
     }
 
-    async fn delete_product(&self, account: &AccountId, id: &str) -> Result<(), StoreError> {
+    async fn delete_product(&self, account: &AccountId, id: &ProductId) -> Result<(), StoreError> {
         let mut state = self.lock();
         let key = (account.clone(), id.to_owned());
         let product = state.products.get(&key).ok_or(StoreError::NotFound)?;
@@ -121,7 +122,7 @@ impl LicenseStore for MemoryStore {
     async fn get_license(
         &self,
         account: &AccountId,
-        id: &str,
+        id: &LicenseId,
     ) -> Result<Option<License>, StoreError> {
         Ok(self
             .lock()
@@ -166,7 +167,7 @@ impl LicenseStore for MemoryStore {
         Ok(state.licenses.values().filter(|l| query.matches(l)).count() as u64)
     }
 
-    async fn delete_license(&self, account: &AccountId, id: &str) -> Result<(), StoreError> {
+    async fn delete_license(&self, account: &AccountId, id: &LicenseId) -> Result<(), StoreError> {
         let mut state = self.lock();
         let license = state
             .licenses

@@ -9,7 +9,6 @@ use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use domain::ids::{BatchId, ChallengeId};
 use domain::batches::{Batch, BatchItem, BatchItemRef, BatchPosition, ItemState};
 use domain::challenges::{
     Challenge, ChallengeQuery, ChallengeRef, DeliveryEvent, EndReason, Purpose,
@@ -22,6 +21,7 @@ use domain::devices::{Device, SerialNumber};
 use domain::idempotency::{
     ClaimOutcome, IdempotencyRecord, KeyState, StoredResponse, KEY_TTL_SECS,
 };
+use domain::ids::{BatchId, ChallengeId, LicenseId, ProductId};
 use domain::licensing::{
     ActivationNonce, Discount, HolderProfile, License, LicensePosition, LicenseQuery, LoginToken,
     Product,
@@ -48,10 +48,10 @@ struct State {
     batch_items: HashMap<(AccountId, BatchId), Vec<BatchItem>>,
     idempotency_keys: HashMap<(AccountId, String), BatchId>,
     api_keys: BTreeMap<String, ApiKey>,
-    products: BTreeMap<(AccountId, String), Product>,
-    skus: HashMap<(AccountId, String), String>,
-    licenses: HashMap<(AccountId, String), License>,
-    license_keys: HashMap<String, (AccountId, String)>,
+    products: BTreeMap<(AccountId, ProductId), Product>,
+    skus: HashMap<(AccountId, String), ProductId>,
+    licenses: HashMap<(AccountId, LicenseId), License>,
+    license_keys: HashMap<String, (AccountId, LicenseId)>,
     profiles: HashMap<(AccountId, String), HolderProfile>,
     discounts: HashMap<String, Discount>,
     nonces: HashMap<(AccountId, String), ActivationNonce>,

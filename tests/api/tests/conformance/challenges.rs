@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use api_tests::on_both_stores;
 use domain::challenges::*;
-use domain::ids::ChallengeId;
 use domain::clients::AccountId;
 use domain::clock::{Clock, ManualClock, Timestamp};
+use domain::ids::ChallengeId;
 use domain::StoreError;
 use storage::Stores;
 

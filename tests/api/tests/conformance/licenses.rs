@@ -8,6 +8,7 @@ use api_tests::on_both_stores;
 use domain::clients::api_keys::ApiKey;
 use domain::clients::AccountId;
 use domain::clock::Timestamp;
+use domain::ids::{LicenseId, ProductId};
 use domain::licensing::*;
 use domain::LicenseStore;
 use domain::StoreError;
@@ -22,7 +23,7 @@ fn account(name: &str) -> AccountId {
 fn product(account_name: &str, sku: &str) -> Product {
     Product {
         account: account(account_name),
-        id: new_uuid(),
+        id: ProductId::generate(),
         sku: sku.to_owned(),
         name: format!("Product {sku}"),
         description: Some("desc".into()),
@@ -37,7 +38,7 @@ fn product(account_name: &str, sku: &str) -> Product {
 fn license(product: &Product, name: &str, holder: Option<&str>) -> License {
     License {
         account: product.account.clone(),
-        id: new_uuid(),
+        id: LicenseId::generate(),
         product_id: product.id.clone(),
         holder: holder.map(str::to_owned),
         key: new_uuid(),
@@ -142,10 +143,10 @@ async fn products_claim_their_sku_and_are_paged_updated_and_deleted(stores: &Sto
 
     products.sort_by(|a, b| a.id.cmp(&b.id));
     let mut seen = Vec::new();
-    let mut after: Option<String> = None;
+    let mut after: Option<ProductId> = None;
     loop {
         let page = store
-            .list_products(&account("ck_products"), 2, after.as_deref())
+            .list_products(&account("ck_products"), 2, after.as_ref())
             .await
             .unwrap();
         seen.extend(page.items.iter().map(|p| p.id.clone()));
@@ -154,7 +155,7 @@ async fn products_claim_their_sku_and_are_paged_updated_and_deleted(stores: &Sto
             None => break,
         }
     }
-    let ids: Vec<String> = products.iter().map(|p| p.id.clone()).collect();
+    let ids: Vec<ProductId> = products.iter().map(|p| p.id.clone()).collect();
     assert_eq!(seen, ids);
 
     // An update writes the editable fields and keeps the license count.
@@ -226,7 +227,7 @@ async fn products_claim_their_sku_and_are_paged_updated_and_deleted(stores: &Sto
     );
     // The SKU is free again.
     let mut again = product("ck_products", &target.sku);
-    again.id = new_uuid();
+    again.id = ProductId::generate();
     store.create_product(&again).await.unwrap();
 }
 
@@ -396,7 +397,7 @@ async fn licenses_are_filtered_sorted_by_name_and_paged(stores: &Stores) {
     let mut after = base.clone();
     after.after = Some(LicensePosition {
         name: "b".into(),
-        id: new_uuid(),
+        id: LicenseId::generate(),
     });
     assert_eq!(
         all_licenses(store, after).await,
@@ -445,7 +446,7 @@ async fn a_license_is_deployed_once(stores: &Stores) {
     by_holder.holder = Some(holder);
     assert_eq!(all_licenses(store, by_holder).await, ["Unowned"]);
     let mut gone = l.clone();
-    gone.id = new_uuid();
+    gone.id = LicenseId::generate();
     assert_eq!(
         store.record_deployment(&gone).await,
         Err(StoreError::NotFound)
@@ -506,7 +507,7 @@ async fn nonces_and_login_tokens_are_spent_once(stores: &Stores) {
         hash: "ab".repeat(32),
         account: a.clone(),
         holder: "K1".into(),
-        license_id: new_uuid(),
+        license_id: LicenseId::generate(),
         created_at: NOW,
         expires_at: NOW.plus_secs(600),
     };
@@ -570,7 +571,7 @@ async fn profiles_and_discounts_are_stored(stores: &Stores) {
     let discount = Discount {
         account: a.clone(),
         code: "PFNHX-BDFZ8-L8PEX".into(),
-        product_id: new_uuid(),
+        product_id: ProductId::generate(),
         value: DiscountValue::Amount {
             amount: 500,
             currency: "EUR".into(),

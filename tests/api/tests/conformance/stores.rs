@@ -7,11 +7,11 @@ use std::sync::Arc;
 use api_tests::on_both_stores;
 use api_types::biolite::devices::NewDeviceBody;
 use domain::batches::{Batch, BatchItem, BatchItemRef, BatchStatus, ItemState};
-use domain::ids::BatchId;
 use domain::clients::{AccountId, Client, PublicKey, RegisteredKey};
 use domain::clock::{SystemClock, Timestamp};
 use domain::codes::{CodeOrder, CodePosition, CodeQuery, CodeRecord};
 use domain::devices::{Device, SerialNumber};
+use domain::ids::BatchId;
 use domain::paging::SortOrder;
 use domain::{CodesService, StoreError};
 use keycode::CodeType;
@@ -641,11 +641,19 @@ async fn batches_are_stored_found_by_key_and_listed_newest_first(stores: &Stores
 
     let acme = account_id("ck_acme");
     assert_eq!(
-        stores.batches().get_batch(&acme, &batch_id_of("b1")).await.unwrap(),
+        stores
+            .batches()
+            .get_batch(&acme, &batch_id_of("b1"))
+            .await
+            .unwrap(),
         Some(first.clone())
     );
     assert_eq!(
-        stores.batches().get_batch(&acme, &batch_id_of("b9")).await.unwrap(),
+        stores
+            .batches()
+            .get_batch(&acme, &batch_id_of("b9"))
+            .await
+            .unwrap(),
         None,
         "scoped to the client"
     );
@@ -672,7 +680,14 @@ async fn batches_are_stored_found_by_key_and_listed_newest_first(stores: &Stores
         stores.batches().create_batch(&reuse, &reuse_items).await,
         Err(StoreError::AlreadyExists)
     );
-    assert_eq!(stores.batches().get_batch(&acme, &batch_id_of("b5")).await.unwrap(), None);
+    assert_eq!(
+        stores
+            .batches()
+            .get_batch(&acme, &batch_id_of("b5"))
+            .await
+            .unwrap(),
+        None
+    );
 
     let mut listed = Vec::new();
     let mut after = None;

@@ -12,12 +12,12 @@ use api_types::biolite::batch::BatchRequest;
 use api_types::biolite::devices::NewDeviceBody;
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use domain::ids::BatchId;
 use domain::batches::{BatchStatus, Chunk, ChunkOutcome, ItemState};
 use domain::clients::AccountId;
 use domain::clock::{SystemClock, Timestamp};
 use domain::codes::{CodePosition, CodeQuery, CodeRecord};
 use domain::devices::Device;
+use domain::ids::BatchId;
 use domain::{BatchService, CodesService};
 use domain::{ChunkQueue, CodeStore, Page, StoreError};
 use http::{Method, StatusCode};
@@ -373,7 +373,7 @@ async fn a_ten_thousand_item_batch_completes_through_the_local_api() {
     assert_eq!((status, csv.lines().count()), (StatusCode::OK, 10_001));
     let account = AccountId::parse(acme.key.as_str()).unwrap();
     let mut query = CodeQuery {
-        account: account,
+        account,
         serial: None,
         code_type: None,
         batch_id: Some(BatchId::parse(id).unwrap()),

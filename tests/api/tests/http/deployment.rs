@@ -175,8 +175,12 @@ async fn every_event_replays_successfully() {
     let response = batch_worker_function::handle(&batches, sqs_event, 5).await;
     assert!(response.batch_item_failures.is_empty());
     let batch = batches
-        .get(&client.key, &domain::ids::BatchId::parse(&batch_id).unwrap())
-        .await.unwrap();
+        .get(
+            &client.key,
+            &domain::ids::BatchId::parse(&batch_id).unwrap(),
+        )
+        .await
+        .unwrap();
     assert_eq!((batch.done, batch.failed), (2, 0));
 }
 

@@ -96,7 +96,7 @@ impl LicenseService {
         let now = self.now();
         let product = Product {
             account: account.clone(),
-            id: new.id.unwrap_or_else(new_uuid),
+            id: new.id.unwrap_or_else(ProductId::generate),
             sku: new.sku.unwrap_or_else(generate_sku),
             name: new.name,
             description: new.description,
@@ -113,11 +113,14 @@ impl LicenseService {
         }
     }
 
-    /// A product of the account; unknown and malformed ids are both 404s.
-    pub async fn product(&self, account: &AccountId, id: &str) -> Result<Product, LicenseError> {
-        let id = parse_uuid(id).ok_or(LicenseError::ProductNotFound)?;
+    /// A product of the account, unless it is being deleted.
+    pub async fn product(
+        &self,
+        account: &AccountId,
+        id: &ProductId,
+    ) -> Result<Product, LicenseError> {
         self.store
-            .get_product(account, &id)
+            .get_product(account, id)
             .await?
             .filter(|p| !p.retired)
             .ok_or(LicenseError::ProductNotFound)
@@ -144,25 +147,25 @@ impl LicenseService {
         account: &AccountId,
         limit: Option<&str>,
         cursor: Option<&str>,
-    ) -> Result<Page<Product, String>, LicenseError> {
+    ) -> Result<Page<Product, ProductId>, LicenseError> {
         let limit = crate::paging::page_limit("limit", limit)?;
         let after = cursor
             .map(|c| {
-                parse_uuid(c).ok_or_else(|| {
+                ProductId::parse(c).ok_or_else(|| {
                     LicenseError::invalid("cursor", "is not a cursor this API handed out")
                 })
             })
             .transpose()?;
         Ok(self
             .store
-            .list_products(account, limit, after.as_deref())
+            .list_products(account, limit, after.as_ref())
             .await?)
     }
 
     pub async fn update_product(
         &self,
         account: &AccountId,
-        id: &str,
+        id: &ProductId,
         changes: ProductChanges,
     ) -> Result<Product, LicenseError> {
         let mut product = self.product(account, id).await?;
@@ -190,18 +193,17 @@ impl LicenseService {
     pub async fn delete_product(
         &self,
         account: &AccountId,
-        id: &str,
+        id: &ProductId,
         force: bool,
     ) -> Result<(), LicenseError> {
-        let id = parse_uuid(id).ok_or(LicenseError::ProductNotFound)?;
         if !force {
-            return match self.store.delete_product(account, &id).await {
+            return match self.store.delete_product(account, id).await {
                 Ok(()) => Ok(()),
                 Err(StoreError::NotFound) => Err(LicenseError::ProductNotFound),
                 Err(StoreError::Conflict) => {
                     let count = self
                         .store
-                        .get_product(account, &id)
+                        .get_product(account, id)
                         .await?
                         .map_or(0, |p| p.license_count);
                     Err(LicenseError::ProductInUse(count))
@@ -209,7 +211,7 @@ impl LicenseService {
                 Err(e) => Err(e.into()),
             };
         }
-        match self.store.retire_product(account, &id).await {
+        match self.store.retire_product(account, id).await {
             Ok(()) => {}
             Err(StoreError::NotFound) => return Err(LicenseError::ProductNotFound),
             Err(e) => return Err(e.into()),
@@ -224,7 +226,7 @@ impl LicenseService {
                     Err(e) => return Err(e.into()),
                 }
             }
-            match self.store.delete_product(account, &id).await {
+            match self.store.delete_product(account, id).await {
                 Ok(()) | Err(StoreError::NotFound) => return Ok(()),
                 // A license listing can lag behind a write (DynamoDB's
                 // indexes are eventually consistent): go round again.
@@ -242,7 +244,11 @@ impl LicenseService {
         account: &AccountId,
         new: NewLicense,
     ) -> Result<License, LicenseError> {
-        let product = self.product(account, &new.product_id).await?;
+        let product_id = new
+            .product_id
+            .as_ref()
+            .ok_or_else(|| LicenseError::invalid("product_id", "is required"))?;
+        let product = self.product(account, product_id).await?;
         let now = self.now();
         let valid_from = new.valid_from.unwrap_or(now);
         if new.valid_until.is_some_and(|until| until <= valid_from) {
@@ -253,7 +259,7 @@ impl LicenseService {
         }
         let license = License {
             account: account.clone(),
-            id: new.id.unwrap_or_else(new_uuid),
+            id: new.id.unwrap_or_else(LicenseId::generate),
             product_id: product.id,
             holder: new.holder,
             key: new_uuid(),
@@ -279,10 +285,13 @@ impl LicenseService {
         }
     }
 
-    pub async fn license(&self, account: &AccountId, id: &str) -> Result<License, LicenseError> {
-        let id = parse_uuid(id).ok_or(LicenseError::LicenseNotFound)?;
+    pub async fn license(
+        &self,
+        account: &AccountId,
+        id: &LicenseId,
+    ) -> Result<License, LicenseError> {
         self.store
-            .get_license(account, &id)
+            .get_license(account, id)
             .await?
             .ok_or(LicenseError::LicenseNotFound)
     }
@@ -294,9 +303,12 @@ impl LicenseService {
         Ok(self.store.list_licenses(query).await?)
     }
 
-    pub async fn delete_license(&self, account: &AccountId, id: &str) -> Result<(), LicenseError> {
-        let id = parse_uuid(id).ok_or(LicenseError::LicenseNotFound)?;
-        match self.store.delete_license(account, &id).await {
+    pub async fn delete_license(
+        &self,
+        account: &AccountId,
+        id: &LicenseId,
+    ) -> Result<(), LicenseError> {
+        match self.store.delete_license(account, id).await {
             Ok(()) => Ok(()),
             Err(StoreError::NotFound) => Err(LicenseError::LicenseNotFound),
             Err(e) => Err(e.into()),
@@ -320,7 +332,7 @@ impl LicenseService {
     pub async fn batch_delete(
         &self,
         account: &AccountId,
-        ids: &[String],
+        ids: &[LicenseId],
     ) -> Vec<Result<(), LicenseError>> {
         let mut results = Vec::with_capacity(ids.len());
         for id in ids {

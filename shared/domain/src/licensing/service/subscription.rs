@@ -8,7 +8,7 @@ impl LicenseService {
         &self,
         account: &AccountId,
         mut query: LicenseQuery,
-        after_license: Option<&str>,
+        after_license: Option<&LicenseId>,
     ) -> Result<(Vec<License>, u64, usize), LicenseError> {
         if let Some(id) = after_license {
             let last = self
@@ -36,7 +36,7 @@ impl LicenseService {
                 return Err(LicenseError::LicenseExists);
             }
         }
-        if new.product_id.is_empty() {
+        if new.product_id.is_none() {
             let name = new.name.clone().unwrap_or_default();
             let product = self
                 .create_product(
@@ -50,7 +50,7 @@ impl LicenseService {
                     },
                 )
                 .await?;
-            new.product_id = product.id;
+            new.product_id = Some(product.id);
         }
         self.create_license(account, new).await
     }
@@ -60,14 +60,14 @@ impl LicenseService {
     pub async fn deploy(
         &self,
         account: &AccountId,
-        id: &str,
+        id: &LicenseId,
         body: &DeployOrder,
     ) -> Result<License, LicenseError> {
         let mut license = self.license(account, id).await?;
         if body
             .id
             .as_deref()
-            .is_some_and(|b| parse_uuid(b).as_deref() != Some(license.id.as_str()))
+            .is_some_and(|b| LicenseId::parse(b).as_ref() != Some(&license.id))
         {
             return Err(LicenseError::invalid(
                 "id",

@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, Update};
 use domain::challenges::{Challenge, ChallengeRef, EndReason};
 use domain::clients::AccountId;
-use domain::ids::ChallengeId;
 use domain::clock::Timestamp;
+use domain::ids::ChallengeId;
 use domain::{ChallengeStore, StoreError};
 use serde_dynamo::aws_sdk_dynamodb_1::{to_attribute_value, to_item};
 
@@ -99,7 +99,11 @@ impl DynamoStore {
 
     /// `NotFound` when the challenge is gone, else `Conflict`: what a failed
     /// condition on it means.
-    pub(super) async fn gone_or_conflict(&self, account: &AccountId, id: &ChallengeId) -> StoreError {
+    pub(super) async fn gone_or_conflict(
+        &self,
+        account: &AccountId,
+        id: &ChallengeId,
+    ) -> StoreError {
         match self.get_challenge(account, id).await {
             Ok(None) => StoreError::NotFound,
             Ok(Some(_)) => StoreError::Conflict,

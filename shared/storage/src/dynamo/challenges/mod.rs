@@ -10,8 +10,8 @@ use domain::challenges::{
     Challenge, ChallengeQuery, ChallengeRef, DeliveryEvent, EndReason, Purpose,
 };
 use domain::clients::AccountId;
-use domain::ids::ChallengeId;
 use domain::clock::Timestamp;
+use domain::ids::ChallengeId;
 use domain::{ChallengeStore, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};

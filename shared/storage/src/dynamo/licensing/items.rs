@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use domain::clients::AccountId;
 use domain::clock::Timestamp;
+use domain::ids::LicenseId;
 use domain::licensing::{License, LicensePosition, LicenseQuery, LicenseState, Product};
 use domain::{LicenseStore, StoreError};
 use serde::{Deserialize, Serialize};
@@ -110,7 +111,7 @@ impl DynamoStore {
     pub(super) async fn license_by_id_query(
         &self,
         query: &LicenseQuery,
-        id: &str,
+        id: &LicenseId,
     ) -> Result<Vec<License>, StoreError> {
         let found = self.get_license(&query.account, id).await?;
         Ok(found

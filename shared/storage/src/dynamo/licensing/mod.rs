@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValue, Select, TransactWriteItem};
 use domain::clients::AccountId;
 use domain::clock::Timestamp;
+use domain::ids::{LicenseId, ProductId};
 use domain::licensing::{
     ActivationNonce, Discount, HolderProfile, License, LicensePosition, LicenseQuery, LoginToken,
     Product,
@@ -67,7 +68,7 @@ struct KeyClaim {
     pk: String,
     sk: String,
     account: AccountId,
-    license_id: String,
+    license_id: LicenseId,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -75,7 +76,7 @@ struct KeyClaim {
 struct SkuClaim {
     pk: String,
     sk: String,
-    product_id: String,
+    product_id: ProductId,
 }
 
 /// The index, key condition values and filter of a license query.
@@ -94,7 +95,7 @@ impl LicenseStore for DynamoStore {
             pk: product_pk(&product.account, &product.id),
             sk: PRODUCT_SK.to_owned(),
             gsi1pk: Some(products_gsi(&product.account)),
-            gsi1sk: Some(product.id.clone()),
+            gsi1sk: Some(product.id.to_string()),
             record: product,
         };
         let claim = SkuClaim {
@@ -115,7 +116,7 @@ impl LicenseStore for DynamoStore {
     async fn get_product(
         &self,
         account: &AccountId,
-        id: &str,
+        id: &ProductId,
     ) -> Result<Option<Product>, StoreError> {
         self.product_item(account, id).await
     }
@@ -136,14 +137,14 @@ impl LicenseStore for DynamoStore {
         &self,
         account: &AccountId,
         limit: usize,
-        after: Option<&str>,
-    ) -> Result<Page<Product, String>, StoreError> {
+        after: Option<&ProductId>,
+    ) -> Result<Page<Product, ProductId>, StoreError> {
         let start = after.map(|id| {
             HashMap::from([
                 (PK.to_owned(), s(product_pk(account, id))),
                 (SK.to_owned(), s(PRODUCT_SK)),
                 (GSI1_PK.to_owned(), s(products_gsi(account))),
-                (GSI1_SK.to_owned(), s(id)),
+                (GSI1_SK.to_owned(), s(id.as_str())),
             ])
         });
         let output = self
@@ -202,7 +203,7 @@ impl LicenseStore for DynamoStore {
             .map_err(conditional(StoreError::NotFound))
     }
 
-    async fn retire_product(&self, account: &AccountId, id: &str) -> Result<(), StoreError> {
+    async fn retire_product(&self, account: &AccountId, id: &ProductId) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -216,7 +217,7 @@ impl LicenseStore for DynamoStore {
             .map_err(conditional(StoreError::NotFound))
     }
 
-    async fn delete_product(&self, account: &AccountId, id: &str) -> Result<(), StoreError> {
+    async fn delete_product(&self, account: &AccountId, id: &ProductId) -> Result<(), StoreError> {
         let product = self
             .product_item(account, id)
             .await?
@@ -276,7 +277,7 @@ impl LicenseStore for DynamoStore {
     async fn get_license(
         &self,
         account: &AccountId,
-        id: &str,
+        id: &LicenseId,
     ) -> Result<Option<License>, StoreError> {
         self.get(license_pk(account, id), LICENSE_SK)
             .await?
@@ -378,7 +379,7 @@ impl LicenseStore for DynamoStore {
         Ok(count)
     }
 
-    async fn delete_license(&self, account: &AccountId, id: &str) -> Result<(), StoreError> {
+    async fn delete_license(&self, account: &AccountId, id: &LicenseId) -> Result<(), StoreError> {
         let license = self
             .get_license(account, id)
             .await?
