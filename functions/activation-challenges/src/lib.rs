@@ -3,8 +3,8 @@
 //! verification and their delivery events (`docs/challenges.md`).
 
 use api_types::solaris::{
-    ChallengeView, CreateChallengeBody, DeliveryEventBody, DeliveryEventView, ListChallengesParams,
-    VerifyBody,
+    ChallengeView, CreateChallengeBody, CreateChallengeParams, DeliveryEventBody,
+    DeliveryEventView, ListChallengesParams, VerifyBody,
 };
 use async_trait::async_trait;
 use domain::auth::AccessTokenVerifier;
@@ -21,7 +21,6 @@ use http_api::{
 };
 use lambda_http::{Body, Request, Response};
 use runtime_support::Platform;
-use serde::Deserialize;
 use std::sync::Arc;
 
 pub struct ActivationChallengesFunction {
@@ -29,11 +28,6 @@ pub struct ActivationChallengesFunction {
     auth: Authenticator,
     idempotency: Arc<Idempotency>,
     verify_limit: RateLimiter,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct CreateParams {
-    invalidate_existing_code: Option<String>,
 }
 
 fn with_location(mut response: Response<Body>, location: &str) -> Response<Body> {
@@ -72,7 +66,7 @@ impl ActivationChallengesFunction {
         let id = || ChallengeId::parse(routed.param("id")).ok_or(ChallengeError::NotFound);
         match route {
             ChallengeRoute::Create => {
-                let params: CreateParams = query(request)?;
+                let params: CreateChallengeParams = query(request)?;
                 let body: CreateChallengeBody = json_body(request)?;
                 let new = body.validate(params.invalidate_existing_code.as_deref())?;
                 let challenge = self.challenges.create(account, new).await?;

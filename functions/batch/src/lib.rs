@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use api_types::biolite::batch::{batch_csv, BatchDetail, BatchListing, BatchRequest, BatchView};
+use api_types::biolite::batch::{
+    batch_csv, BatchDetail, BatchDetailParams, BatchListing, BatchRequest, BatchView,
+};
+use api_types::PageParams;
 use async_trait::async_trait;
 use domain::auth::AccessTokenVerifier;
 use domain::batches::{decode_batch_cursor, BatchError};
@@ -18,19 +21,11 @@ use http_api::{
 };
 use lambda_http::{Body, Request, Response};
 use runtime_support::Platform;
-use serde::Deserialize;
 
 pub struct BatchFunction {
     batches: BatchService,
     auth: Authenticator,
     submit_limit: RateLimiter,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct DetailParams {
-    limit: Option<String>,
-    cursor: Option<String>,
-    format: Option<String>,
 }
 
 impl BatchFunction {
@@ -92,7 +87,7 @@ impl RouteHandler for BatchFunction {
                 Ok(response)
             }
             BatchRoute::List => {
-                let page: DetailParams = query(request)?;
+                let page: PageParams = query(request)?;
                 let limit = page_limit("limit", page.limit.as_deref()).map_err(BatchError::from)?;
                 let after = page
                     .cursor
@@ -106,7 +101,7 @@ impl RouteHandler for BatchFunction {
                 ))
             }
             BatchRoute::Get => {
-                let params: DetailParams = query(request)?;
+                let params: BatchDetailParams = query(request)?;
                 // An id of the wrong form names no batch: the same 404.
                 let id = || BatchId::parse(routed.param("id")).ok_or(BatchError::NotFound);
                 match params.format.as_deref() {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use api_types::biolite::codes::{CodeListing, CodeRequest, CodeView, ListCodesParams};
 use api_types::biolite::devices::{DeviceListing, DeviceView, NewDeviceBody};
-use api_types::biolite::PageParams;
+use api_types::PageParams;
 use async_trait::async_trait;
 use domain::auth::AccessTokenVerifier;
 use domain::clients::AccountId;

@@ -4,6 +4,7 @@
 //! `/activation/...`), all on one licensing model (`docs/licenses.md`).
 
 use api_types::licensing::*;
+use api_types::PageParams;
 use async_trait::async_trait;
 use domain::auth::{AccessTokenVerifier, P256SigningKey};
 use domain::clients::AccountId;
@@ -21,7 +22,7 @@ use http_api::{
 use lambda_http::{Body, Request, Response};
 use runtime_support::Platform;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::sync::Arc;
 
 /// The product a path names; an id of the wrong form names none (a 404).
@@ -40,48 +41,8 @@ pub struct LicensesFunction {
     idempotency: Arc<Idempotency>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct PageParams {
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct DeleteProductParams {
-    force: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct VendorParams {
-    product_id: Option<String>,
-    product_sku: Option<String>,
-    cursor: Option<String>,
-    key: Option<String>,
-    token: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CreateTokenForm {
-    license_key: Option<String>,
-}
-
-/// The vendor API's success envelope.
-#[derive(Serialize)]
-struct Envelope<T> {
-    errors: [(); 0],
-    response: T,
-}
-
 fn vendor<T: Serialize>(response: T) -> Response<Body> {
-    json_response(
-        StatusCode::OK,
-        &Envelope {
-            errors: [],
-            response,
-        },
-    )
+    json_response(StatusCode::OK, &Envelope::new(response))
 }
 
 fn created<T: Serialize>(body: &T, location: String) -> Response<Body> {
@@ -117,20 +78,6 @@ fn form_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
         Err(ApiError::UnsupportedMediaType(
             "application/x-www-form-urlencoded or application/json",
         ))
-    }
-}
-
-fn license_listing(
-    page: domain::Page<domain::licensing::License, domain::licensing::LicensePosition>,
-    now: domain::clock::Timestamp,
-) -> ItemsPage<LicenseView> {
-    ItemsPage {
-        items: page
-            .items
-            .iter()
-            .map(|l| LicenseView::new(l, now))
-            .collect(),
-        next_cursor: page.next.map(|p| p.to_cursor()),
     }
 }
 
@@ -192,7 +139,10 @@ impl LicensesFunction {
                 let params: ListLicensesParams = query(request)?;
                 let query = params.into_query(account, now)?;
                 let page = self.licenses.list_licenses(&query).await?;
-                Ok(json_response(StatusCode::OK, &license_listing(page, now)))
+                Ok(json_response(
+                    StatusCode::OK,
+                    &ItemsPage::licenses(&page, now),
+                ))
             }
             V4Route::ListUserLicenses => {
                 let params: ListLicensesParams = query(request)?;
@@ -202,7 +152,10 @@ impl LicensesFunction {
                 let mut query: LicenseQuery = params.into_query(account, now)?;
                 query.holder = Some(routed.param("user_id").to_owned());
                 let page = self.licenses.list_licenses(&query).await?;
-                Ok(json_response(StatusCode::OK, &license_listing(page, now)))
+                Ok(json_response(
+                    StatusCode::OK,
+                    &ItemsPage::licenses(&page, now),
+                ))
             }
             V4Route::CreateLicense => {
                 let body: CreateLicenseBody = json_body(request)?;
@@ -276,11 +229,7 @@ impl LicensesFunction {
                     .licenses
                     .list_products(account, params.limit.as_deref(), params.cursor.as_deref())
                     .await?;
-                let listing = ItemsPage {
-                    items: page.items.iter().map(ProductView::from).collect(),
-                    next_cursor: page.next.map(String::from),
-                };
-                Ok(json_response(StatusCode::OK, &listing))
+                Ok(json_response(StatusCode::OK, &ItemsPage::products(&page)))
             }
             V4Route::CreateProduct => {
                 let body: CreateProductBody = json_body(request)?;
@@ -308,13 +257,7 @@ impl LicensesFunction {
             }
             V4Route::DeleteProduct => {
                 let params: DeleteProductParams = query(request)?;
-                let force = match params.force.as_deref() {
-                    None | Some("false") => false,
-                    Some("true") => true,
-                    Some(_) => {
-                        return Err(LicenseError::invalid("force", "must be true or false").into())
-                    }
-                };
+                let force = params.force()?;
                 self.licenses
                     .delete_product(account, &product_id(routed)?, force)
                     .await?;
@@ -339,32 +282,23 @@ impl LicensesFunction {
                     .licenses
                     .product_licenses(account, &product, params.cursor.as_deref())
                     .await?;
-                Ok(vendor(ProductLicenses {
-                    licenses: page
-                        .items
-                        .iter()
-                        .map(|l| VendorLicenseItem::new(l, now))
-                        .collect(),
-                    next_cursor: page.next.map(|p| p.to_cursor()),
-                }))
+                Ok(vendor(ProductLicenses::new(&page, now)))
             }
             VendorRoute::GetLicense => {
                 let params: VendorParams = query(request)?;
                 let key = required("key", &params.key)?;
                 let (license, product) = self.licenses.license_by_key(account, key).await?;
-                Ok(vendor(serde_json::json!({
-                    "license": VendorLicenseDetail::new(&license, &product, now)
-                })))
+                Ok(vendor(LicenseResponse {
+                    license: VendorLicenseDetail::new(&license, &product, now),
+                }))
             }
             VendorRoute::GetTokenValidity => {
                 let params: VendorParams = query(request)?;
                 let token = required("token", &params.token)?;
-                let identity = AuthenticatedIdentity::from(
-                    self.licenses.redeem_login_token(account, token).await?,
-                );
-                Ok(vendor(
-                    serde_json::json!({ "authenticatedIdentity": identity }),
-                ))
+                let identity = self.licenses.redeem_login_token(account, token).await?;
+                Ok(vendor(TokenValidity {
+                    authenticated_identity: AuthenticatedIdentity::from(identity),
+                }))
             }
             VendorRoute::CreateDiscount => {
                 let form: DiscountForm = form_body(request)?;
@@ -372,7 +306,9 @@ impl LicensesFunction {
                     .licenses
                     .create_discount(account, form.validate()?)
                     .await?;
-                Ok(vendor(serde_json::json!({ "code": discount.code })))
+                Ok(vendor(DiscountCreated {
+                    code: discount.code,
+                }))
             }
         }
     }
@@ -390,21 +326,9 @@ impl LicensesFunction {
                 let (query, after) = body.validate(account, self.licenses.now())?;
                 let (records, count, limit) =
                     self.licenses.query(account, query, after.as_ref()).await?;
-                let offset = match records.first() {
-                    Some(first) => serde_json::json!({
-                        "id": first.id,
-                        "software": first.product_id,
-                    }),
-                    None => serde_json::json!(0),
-                };
                 Ok(json_response(
                     StatusCode::OK,
-                    &QueryResult {
-                        count,
-                        offset,
-                        limit,
-                        records: records.iter().map(SubscriptionLicense::from).collect(),
-                    },
+                    &QueryResult::new(&records, count, limit),
                 ))
             }
             SubscriptionRoute::CreateLicense => {
@@ -433,12 +357,7 @@ impl LicensesFunction {
                 let nonce = self.licenses.issue_nonce(account, &body.signer()?).await?;
                 Ok(json_response(
                     StatusCode::OK,
-                    &OkResponse::new(NonceView {
-                        nonce: nonce.nonce,
-                        address: nonce.address,
-                        timestamp: nonce.created_at.millis(),
-                        expires_at: nonce.expires_at.millis(),
-                    }),
+                    &OkResponse::new(NonceView::from(&nonce)),
                 ))
             }
             SubscriptionRoute::Activate => {

@@ -9,3 +9,13 @@
 pub mod biolite;
 pub mod licensing;
 pub mod solaris;
+
+use serde::Deserialize;
+
+/// `limit` and `cursor` of a listing, as they arrive (every family pages
+/// this way but the subscription API and Solaris).
+#[derive(Debug, Default, Deserialize)]
+pub struct PageParams {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}

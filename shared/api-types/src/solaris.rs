@@ -22,6 +22,7 @@ fn parse_enum<T: for<'de> Deserialize<'de>>(
 
 /// `POST` body; `invalidate_existing_code` may also come in the query.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateChallengeBody {
     pub person_id: Option<String>,
     pub origin: Option<String>,
@@ -43,6 +44,12 @@ fn person_field(field: &str, value: &str) -> Result<String, ChallengeError> {
             "must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-'",
         ))
     }
+}
+
+/// `POST` query parameters: `invalidate_existing_code` may come here too.
+#[derive(Debug, Default, Deserialize)]
+pub struct CreateChallengeParams {
+    pub invalidate_existing_code: Option<String>,
 }
 
 impl CreateChallengeBody {
@@ -189,6 +196,7 @@ impl ListChallengesParams {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VerifyBody {
     pub person_id: Option<String>,
     pub code: Option<String>,
@@ -204,6 +212,7 @@ impl From<VerifyBody> for VerifyRequest {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeliveryEventBody {
     #[serde(rename = "type")]
     pub kind: Option<String>,

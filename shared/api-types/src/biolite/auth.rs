@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// The body of `POST /auth`.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuthRequest {
     pub token: String,
     pub token_type: String,

@@ -19,6 +19,14 @@ pub struct BatchRequest {
     pub items: Vec<CodeRequest>,
 }
 
+/// `GET /batch/{id}` parameters: a page of results, or `format=csv` for all.
+#[derive(Debug, Default, Deserialize)]
+pub struct BatchDetailParams {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+    pub format: Option<String>,
+}
+
 impl BatchRequest {
     /// Every item validated, or every invalid item named (up to
     /// `MAX_LISTED_ERRORS` field errors).

@@ -14,7 +14,7 @@ use super::devices::SerialInput;
 
 /// The body of `POST /codes`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CodeRequest {
     pub serial_num: SerialInput,
     pub code_type: Option<String>,

@@ -5,6 +5,7 @@ use serde::Serialize;
 use super::*;
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateProductBody {
     pub id: Option<String>,
     pub name: Option<String>,
@@ -34,6 +35,7 @@ impl CreateProductBody {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateProductBody {
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
@@ -77,6 +79,7 @@ impl UpdateProductBody {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UserBody {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -120,6 +123,7 @@ impl UserBody {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateLicenseBody {
     pub id: Option<String>,
     pub product_id: Option<String>,
@@ -181,6 +185,7 @@ impl CreateLicenseBody {
 pub const MAX_LICENSE_BATCH: usize = 100;
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BatchCreateBody {
     pub licenses: Vec<CreateLicenseBody>,
 }
@@ -197,6 +202,7 @@ impl BatchCreateBody {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BatchDeleteBody {
     pub license_ids: Vec<String>,
 }
@@ -354,6 +360,45 @@ impl LicenseView {
 pub struct ItemsPage<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+impl ItemsPage<LicenseView> {
+    pub fn licenses(page: &Page<License, LicensePosition>, now: Timestamp) -> Self {
+        ItemsPage {
+            items: page
+                .items
+                .iter()
+                .map(|l| LicenseView::new(l, now))
+                .collect(),
+            next_cursor: page.next.as_ref().map(LicensePosition::to_cursor),
+        }
+    }
+}
+
+impl ItemsPage<ProductView> {
+    pub fn products(page: &Page<Product, ProductId>) -> Self {
+        ItemsPage {
+            items: page.items.iter().map(ProductView::from).collect(),
+            next_cursor: page.next.as_ref().map(ProductId::to_string),
+        }
+    }
+}
+
+/// `DELETE .../products/{product_id}` parameters.
+#[derive(Debug, Default, Deserialize)]
+pub struct DeleteProductParams {
+    pub force: Option<String>,
+}
+
+impl DeleteProductParams {
+    /// `force=true` deletes the product's licenses first.
+    pub fn force(&self) -> Result<bool, LicenseError> {
+        match self.force.as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(LicenseError::invalid("force", "must be true or false")),
+        }
+    }
 }
 
 /// One item's outcome in a batch create or delete.

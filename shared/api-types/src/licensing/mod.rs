@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer};
 
 use domain::clock::Timestamp;
 use domain::licensing::*;
+use domain::paging::Page;
 
 /// `Some(None)` for an explicit `null`, `None` for an absent field.
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(

@@ -6,6 +6,7 @@ use super::*;
 use domain::licensing::signatures::Signer;
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct QueryFilter {
     pub id: Option<String>,
     pub software: Option<String>,
@@ -13,6 +14,7 @@ pub struct QueryFilter {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct QueryOffset {
     pub id: String,
     pub software: Option<String>,
@@ -28,6 +30,7 @@ pub enum OffsetBody {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct QueryBody {
     pub offset: Option<OffsetBody>,
     pub limit: Option<i64>,
@@ -82,6 +85,7 @@ impl QueryBody {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SubscriptionLicenseBody {
     pub id: Option<String>,
     pub software: Option<String>,
@@ -195,11 +199,13 @@ impl SubscriptionLicenseBody {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ContractBody {
     pub blockchain: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeployBody {
     pub id: Option<String>,
     pub owner: Option<String>,
@@ -217,6 +223,7 @@ impl DeployBody {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NonceBody {
     pub address: Option<String>,
 }
@@ -229,7 +236,7 @@ impl NonceBody {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ActivateBody {
     pub address: Option<String>,
     pub contract: Option<String>,
@@ -344,6 +351,24 @@ pub struct QueryResult {
     pub records: Vec<SubscriptionLicense>,
 }
 
+impl QueryResult {
+    pub fn new(records: &[License], count: u64, limit: usize) -> Self {
+        let offset = match records.first() {
+            Some(first) => serde_json::json!({
+                "id": first.id,
+                "software": first.product_id,
+            }),
+            None => serde_json::json!(0),
+        };
+        QueryResult {
+            count,
+            offset,
+            limit,
+            records: records.iter().map(SubscriptionLicense::from).collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct NonceView {
     pub nonce: String,
@@ -352,6 +377,17 @@ pub struct NonceView {
     /// When the nonce stops being accepted, epoch milliseconds.
     #[serde(rename = "expiresAt")]
     pub expires_at: i64,
+}
+
+impl From<&ActivationNonce> for NonceView {
+    fn from(nonce: &ActivationNonce) -> Self {
+        NonceView {
+            nonce: nonce.nonce.clone(),
+            address: nonce.address.clone(),
+            timestamp: nonce.created_at.millis(),
+            expires_at: nonce.expires_at.millis(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -6,7 +6,7 @@ use super::*;
 
 /// `Discounts/r1/Create` form fields.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DiscountForm {
     pub product_id: Option<String>,
     pub product_sku: Option<String>,
@@ -152,6 +152,73 @@ pub struct ProductLicenses {
     /// Present when more licenses follow; pass it back as `cursor`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+impl ProductLicenses {
+    pub fn new(page: &Page<License, LicensePosition>, now: Timestamp) -> Self {
+        ProductLicenses {
+            licenses: page
+                .items
+                .iter()
+                .map(|l| VendorLicenseItem::new(l, now))
+                .collect(),
+            next_cursor: page.next.as_ref().map(LicensePosition::to_cursor),
+        }
+    }
+}
+
+/// The query parameters of the vendor API's `GET` routes, as they arrive;
+/// each route reads the ones it documents.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VendorParams {
+    pub product_id: Option<String>,
+    pub product_sku: Option<String>,
+    pub cursor: Option<String>,
+    pub key: Option<String>,
+    pub token: Option<String>,
+}
+
+/// `Authentication/r1/CreateToken` form fields.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateTokenForm {
+    pub license_key: Option<String>,
+}
+
+/// The vendor API's success envelope: `{"errors": [], "response": ...}`.
+#[derive(Debug, Serialize)]
+pub struct Envelope<T> {
+    errors: [(); 0],
+    response: T,
+}
+
+impl<T> Envelope<T> {
+    pub fn new(response: T) -> Self {
+        Envelope {
+            errors: [],
+            response,
+        }
+    }
+}
+
+/// `Licenses/r1/Get`: `{"license": ...}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LicenseResponse {
+    pub license: VendorLicenseDetail,
+}
+
+/// `Authentication/r1/GetTokenValidity`: `{"authenticatedIdentity": ...}`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenValidity {
+    pub authenticated_identity: AuthenticatedIdentity,
+}
+
+/// `Discounts/r1/Create`: `{"code": ...}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiscountCreated {
+    pub code: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
