@@ -14,3 +14,4 @@ mod limits;
 mod openapi;
 mod rate_limits;
 mod sqs;
+mod unknown_fields;
