@@ -30,8 +30,11 @@ bins=()
 for f in "${functions[@]}"; do bins+=(--bin "$f"); done
 
 echo "== arm64 release binaries (as deployed)" >&2
-PATH="$PWD/$venv/bin:$PATH" cargo lambda build --release --arm64 "${bins[@]}" >&2
+# One build per function, as `sam build` does: each then links only the
+# storage adapters and SDKs its own crate enables (one build of all of
+# them would unify their features).
 for f in "${functions[@]}"; do
+  PATH="$PWD/$venv/bin:$PATH" cargo lambda build --release --arm64 --bin "$f" >&2
   size=$(stat -c %s "target/lambda/$f/bootstrap")
   echo "{\"kind\": \"size\", \"function\": \"$f\", \"bytes\": $size}" >>"$results"
 done

@@ -136,6 +136,29 @@ fn the_domain_module_graph_has_no_cycle() {
     }
 }
 
+/// The shared vocabulary every aggregate may use; none of it may reach
+/// back into an aggregate.
+const LEAVES: [&str; 7] = ["clock", "field", "hex", "ids", "paging", "random", "store"];
+
+#[test]
+fn the_shared_vocabulary_imports_no_aggregate() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let graph = module_graph(&src);
+    for leaf in LEAVES {
+        let uses = graph
+            .get(leaf)
+            .unwrap_or_else(|| panic!("no module {leaf} in {graph:?}"));
+        let aggregates: Vec<&String> = uses
+            .iter()
+            .filter(|used| !LEAVES.contains(&used.as_str()))
+            .collect();
+        assert!(
+            aggregates.is_empty(),
+            "the leaf module {leaf} imports {aggregates:?}"
+        );
+    }
+}
+
 #[test]
 fn the_reader_sees_grouped_and_inline_paths() {
     let names = referenced_modules(

@@ -24,38 +24,20 @@ impl SerialInput {
     }
 }
 
-/// The body of `POST /devices`.
+/// The body of `POST /devices`: the fields of `domain::devices::NewDevice`
+/// as they arrive. It has no `Debug`, so its secret key cannot reach a log
+/// line; the command it becomes redacts it.
 #[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewDeviceBody {
     pub serial_num: SerialInput,
     pub protocol: ProtocolName,
-    /// OpenPAYGO: 12-digit extended tokens.
     pub extended: Option<bool>,
-    /// OpenPAYGO: tokens in digits 1-4.
     pub restricted_digit_set: Option<bool>,
-    /// OpenPAYGO: token units per day (default 1).
     pub time_divider: Option<u32>,
-    /// 32 hex digits; generated when left out.
     pub secret_key: Option<String>,
-    /// OpenPAYGO: the starting code; derived from the key when left out.
     pub starting_code: Option<u32>,
-    /// OpenPAYGO: the last count issued (default 1). Nexus: the next message
-    /// id (default 0).
     pub count: Option<u32>,
-}
-
-impl std::fmt::Debug for NewDeviceBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewDeviceBody")
-            .field("serial_num", &self.serial_num)
-            .field("protocol", &self.protocol)
-            .field(
-                "secret_key",
-                &self.secret_key.as_ref().map(|_| "<redacted>"),
-            )
-            .finish_non_exhaustive()
-    }
 }
 
 impl NewDeviceBody {
