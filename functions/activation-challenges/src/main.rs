@@ -1,11 +1,11 @@
 use activation_challenges_function::ActivationChallengesFunction;
 use lambda_http::Error;
-use runtime_support::Platform;
+use runtime_support::{Platform, StoreBudget};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     runtime_support::telemetry::init();
-    let platform = Platform::from_env().await?;
+    let platform = Platform::from_env(StoreBudget::REQUEST).await?;
     http_api::run_on_lambda(ActivationChallengesFunction::build(
         &platform,
         runtime_support::config::verifier_from_env()?,

@@ -1,11 +1,11 @@
 use auth_function::AuthFunction;
 use lambda_http::Error;
-use runtime_support::Platform;
+use runtime_support::{Platform, StoreBudget};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     runtime_support::telemetry::init();
-    let platform = Platform::from_env().await?;
+    let platform = Platform::from_env(StoreBudget::REQUEST).await?;
     http_api::run_on_lambda(AuthFunction::build(
         &platform,
         runtime_support::config::signing_key_from_env()?,

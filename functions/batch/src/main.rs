@@ -1,15 +1,15 @@
 use batch_function::BatchFunction;
 use lambda_http::Error;
-use runtime_support::Platform;
+use runtime_support::{Platform, StoreBudget};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     runtime_support::telemetry::init();
-    let platform = Platform::from_env().await?;
+    let platform = Platform::from_env(StoreBudget::REQUEST).await?;
     http_api::run_on_lambda(BatchFunction::build(
         &platform,
         runtime_support::config::verifier_from_env()?,
-        runtime_support::config::queue_from_env().await?,
+        runtime_support::config::queue_from_env(StoreBudget::REQUEST).await?,
     ))
     .await
 }

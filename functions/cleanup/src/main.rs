@@ -2,13 +2,13 @@ use std::sync::Arc;
 
 use cleanup_function::{build, handle};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use runtime_support::Platform;
+use runtime_support::{Platform, StoreBudget};
 use serde_json::Value;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     runtime_support::telemetry::init();
-    let service = Arc::new(build(&Platform::from_env().await?));
+    let service = Arc::new(build(&Platform::from_env(StoreBudget::BACKGROUND).await?));
     lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| {
         let service = service.clone();
         async move {

@@ -13,7 +13,7 @@ use domain::clock::{Clock, SystemClock};
 use domain::devices::{NewDevice, ProtocolName, SerialNumber};
 use domain::{CodesError, CodesService, StoreError};
 use serde_json::json;
-use storage::{dynamodb_client, DynamoStore, MemoryStore, Seed, Stores};
+use storage::{dynamodb_client, DynamoStore, MemoryStore, Seed, StoreBudget, Stores};
 
 #[derive(Parser)]
 #[command(
@@ -124,7 +124,8 @@ enum Backend {
 impl Backend {
     async fn open(args: &Args) -> Result<Self, String> {
         if args.aws || args.dynamodb_endpoint.is_some() {
-            let client = dynamodb_client(args.dynamodb_endpoint.as_deref()).await;
+            let client =
+                dynamodb_client(args.dynamodb_endpoint.as_deref(), StoreBudget::BACKGROUND).await;
             return Ok(Backend::Dynamo(Arc::new(DynamoStore::new(
                 client,
                 &args.table,

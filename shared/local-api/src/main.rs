@@ -9,7 +9,7 @@ use domain::auth::{AuthConfig, P256SigningKey};
 use domain::clock::SystemClock;
 use local_api::{LocalApi, LocalConfig};
 use runtime_support::Platform;
-use storage::{dynamodb_client, DynamoStore, MemoryStore, Seed, Stores};
+use storage::{dynamodb_client, DynamoStore, MemoryStore, Seed, StoreBudget, Stores};
 
 #[derive(Parser)]
 #[command(name = "local-api", about = "Serve the platform's API locally")]
@@ -58,7 +58,10 @@ async fn main() {
 async fn run(args: Args) -> Result<(), String> {
     let stores = match &args.dynamodb_endpoint {
         Some(endpoint) => {
-            let store = DynamoStore::new(dynamodb_client(Some(endpoint)).await, &args.table);
+            let store = DynamoStore::new(
+                dynamodb_client(Some(endpoint), StoreBudget::REQUEST).await,
+                &args.table,
+            );
             if args.create_table {
                 store.create_table().await.map_err(|e| e.to_string())?;
             }

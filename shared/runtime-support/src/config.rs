@@ -7,7 +7,7 @@ use domain::auth::{AccessTokenVerifier, P256SigningKey};
 use domain::challenges::ChallengeConfig;
 use domain::clients::PublicKey;
 use domain::rate_limits::{RateLimit, RateLimits};
-use storage::{dynamodb_client, DynamoStore, Stores};
+use storage::{dynamodb_client, DynamoStore, StoreBudget, Stores};
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
@@ -20,20 +20,23 @@ fn required(name: &str) -> Result<String, ConfigError> {
         .ok_or_else(|| ConfigError(format!("the environment variable {name} is not set")))
 }
 
-/// `TABLE_NAME`, and `DYNAMODB_ENDPOINT` to use DynamoDB Local instead of AWS.
-pub async fn stores_from_env() -> Result<Stores, ConfigError> {
+/// `TABLE_NAME`, and `DYNAMODB_ENDPOINT` to use DynamoDB Local instead of
+/// AWS; every call within `budget`.
+pub async fn stores_from_env(budget: StoreBudget) -> Result<Stores, ConfigError> {
     let table = required("TABLE_NAME")?;
     let endpoint = std::env::var("DYNAMODB_ENDPOINT").ok();
-    let client = dynamodb_client(endpoint.as_deref()).await;
+    let client = dynamodb_client(endpoint.as_deref(), budget).await;
     Ok(Stores::from(Arc::new(DynamoStore::new(client, table))))
 }
 
 /// `QUEUE_URL`, and `SQS_ENDPOINT` to use a local SQS-compatible server.
 #[cfg(feature = "sqs")]
-pub async fn queue_from_env() -> Result<Arc<dyn domain::ChunkQueue>, ConfigError> {
+pub async fn queue_from_env(
+    budget: StoreBudget,
+) -> Result<Arc<dyn domain::ChunkQueue>, ConfigError> {
     let url = required("QUEUE_URL")?;
     let endpoint = std::env::var("SQS_ENDPOINT").ok();
-    let client = storage::sqs_client(endpoint.as_deref()).await;
+    let client = storage::sqs_client(endpoint.as_deref(), budget).await;
     Ok(Arc::new(storage::SqsQueue::new(client, url)))
 }
 

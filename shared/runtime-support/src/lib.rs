@@ -16,6 +16,7 @@ use domain::clock::{Clock, SystemClock};
 use domain::idempotency::Idempotency;
 use domain::rate_limits::{RateLimit, RateLimiter, RateLimits};
 use domain::CodesService;
+pub use storage::StoreBudget;
 use storage::Stores;
 
 pub use config::ConfigError;
@@ -36,10 +37,11 @@ pub struct Platform {
 
 impl Platform {
     /// The DynamoDB stores and the settings from the environment, on the
-    /// system clock.
-    pub async fn from_env() -> Result<Self, ConfigError> {
+    /// system clock. `budget` bounds each store call: `StoreBudget::REQUEST`
+    /// for the HTTP functions, `StoreBudget::BACKGROUND` for the others.
+    pub async fn from_env(budget: StoreBudget) -> Result<Self, ConfigError> {
         Ok(Platform {
-            stores: config::stores_from_env().await?,
+            stores: config::stores_from_env(budget).await?,
             clock: Arc::new(SystemClock),
             auth: AuthConfig::default(),
             challenges: config::challenge_config_from_env()?,

@@ -26,6 +26,7 @@ pub use memory_queue::MemoryQueue;
 pub use sqs_queue::{sqs_client, SqsQueue};
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use domain::{
     ApiKeyStore, BatchStore, ChallengeStore, ClientStore, CodeStore, DeviceStore, IdempotencyStore,
@@ -92,12 +93,59 @@ impl From<Arc<DynamoStore>> for Stores {
     }
 }
 
+/// How long one store call may take and how often it is tried, so that a
+/// stalled store becomes an error the caller can answer, not a wait that
+/// outlives it (`docs/operations.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreBudget {
+    /// Opening a connection.
+    pub connect: Duration,
+    /// One attempt, from sending to the whole answer.
+    pub attempt: Duration,
+    /// Every attempt of one call, retries and their backoff included.
+    pub operation: Duration,
+    /// Attempts of one call, the first included.
+    pub max_attempts: u32,
+}
+
+impl StoreBudget {
+    /// A call made while an API request waits. Two calls that both run out
+    /// of budget still end inside the HTTP functions' 10-second Lambda
+    /// timeout, itself well inside API Gateway's 30 seconds, so the
+    /// function answers 503 `store_unavailable` itself.
+    pub const REQUEST: StoreBudget = StoreBudget {
+        connect: Duration::from_secs(1),
+        attempt: Duration::from_millis(1_500),
+        operation: Duration::from_secs(4),
+        max_attempts: 3,
+    };
+
+    /// A call of the batch worker, the cleanup or the admin CLI: nobody is
+    /// waiting on an answer, so it rides out a longer stall, while one call
+    /// still ends well inside the worker's 60-second Lambda timeout.
+    pub const BACKGROUND: StoreBudget = StoreBudget {
+        connect: Duration::from_secs(2),
+        attempt: Duration::from_secs(5),
+        operation: Duration::from_secs(20),
+        max_attempts: 5,
+    };
+}
+
 /// The SDK configuration for a local stand-in at `endpoint` (dummy
 /// credentials, a fixed region) or, with `None`, for AWS from the
-/// environment. Loaded once per cold start.
+/// environment, with `budget`'s timeouts and retries. Loaded once per cold
+/// start.
 #[cfg(any(feature = "dynamo", feature = "sqs"))]
-pub async fn aws_config_for(endpoint: Option<&str>) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+pub async fn aws_config_for(endpoint: Option<&str>, budget: StoreBudget) -> aws_config::SdkConfig {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(budget.connect)
+        .operation_attempt_timeout(budget.attempt)
+        .operation_timeout(budget.operation)
+        .build();
+    let retries = aws_config::retry::RetryConfig::standard().with_max_attempts(budget.max_attempts);
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .retry_config(retries);
     if let Some(url) = endpoint {
         loader = loader
             .endpoint_url(url)

@@ -61,7 +61,7 @@ impl ChunkQueue for SqsQueue {
 }
 
 /// Builds the SQS client for an endpoint: a local SQS-compatible server
-/// with dummy credentials, or `None` for AWS.
-pub async fn sqs_client(endpoint: Option<&str>) -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(&crate::aws_config_for(endpoint).await)
+/// with dummy credentials, or `None` for AWS; each call within `budget`.
+pub async fn sqs_client(endpoint: Option<&str>, budget: crate::StoreBudget) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&crate::aws_config_for(endpoint, budget).await)
 }

@@ -15,7 +15,7 @@ use hyper_util::rt::TokioExecutor;
 use local_api::{LocalApi, LocalConfig};
 use runtime_support::Platform;
 use serde_json::{json, Value};
-use storage::{dynamodb_client, DynamoStore, MemoryStore, Stores};
+use storage::{dynamodb_client, DynamoStore, MemoryStore, StoreBudget, Stores};
 
 pub use serde_json;
 
@@ -82,12 +82,24 @@ pub async fn stores(backend: Backend) -> Stores {
     }
 }
 
+/// The DynamoDB Local the test command started.
+pub fn dynamodb_endpoint() -> String {
+    std::env::var("DYNAMODB_ENDPOINT")
+        .expect("DYNAMODB_ENDPOINT is not set: run scripts/test.sh, which starts DynamoDB Local")
+}
+
 /// A fresh DynamoDB table on the DynamoDB Local the test command started.
+/// The tests race many writers on a JVM sharing two cores, so they take the
+/// background budget; `fresh_dynamo_store_at` picks another.
 pub async fn fresh_dynamo_store() -> DynamoStore {
-    let endpoint = std::env::var("DYNAMODB_ENDPOINT")
-        .expect("DYNAMODB_ENDPOINT is not set: run scripts/test.sh, which starts DynamoDB Local");
+    fresh_dynamo_store_at(&dynamodb_endpoint(), StoreBudget::BACKGROUND).await
+}
+
+/// A fresh table reached through `endpoint` (DynamoDB Local, or a proxy in
+/// front of it), every call within `budget`.
+pub async fn fresh_dynamo_store_at(endpoint: &str, budget: StoreBudget) -> DynamoStore {
     let table = format!("test-{}", domain::random::random_hex(6));
-    let store = DynamoStore::new(dynamodb_client(Some(&endpoint)).await, table);
+    let store = DynamoStore::new(dynamodb_client(Some(endpoint), budget).await, table);
     store.create_table().await.expect("create the test table");
     store
 }
@@ -124,7 +136,11 @@ impl TestApi {
 
     /// `start`, with other per-client rate limits.
     pub async fn start_with_limits(backend: Backend, rate_limits: RateLimits) -> TestApi {
-        let stores = stores(backend).await;
+        Self::start_on(stores(backend).await, rate_limits).await
+    }
+
+    /// The API over `stores` (a store behind a proxy, say).
+    pub async fn start_on(stores: Stores, rate_limits: RateLimits) -> TestApi {
         let clock = Arc::new(ManualClock::new(SystemClock.now()));
         let signing_key = P256SigningKey::generate();
         let certificate_key = P256SigningKey::generate();

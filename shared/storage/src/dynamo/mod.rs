@@ -227,7 +227,8 @@ pub(crate) struct StoredItem<T> {
 }
 
 /// Builds the SDK client for an endpoint: a DynamoDB Local URL with dummy
-/// credentials, or `None` for AWS with the environment's credentials.
-pub async fn dynamodb_client(endpoint: Option<&str>) -> Client {
-    Client::new(&crate::aws_config_for(endpoint).await)
+/// credentials, or `None` for AWS with the environment's credentials; each
+/// call within `budget`.
+pub async fn dynamodb_client(endpoint: Option<&str>, budget: crate::StoreBudget) -> Client {
+    Client::new(&crate::aws_config_for(endpoint, budget).await)
 }

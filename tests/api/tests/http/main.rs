@@ -14,4 +14,5 @@ mod limits;
 mod openapi;
 mod rate_limits;
 mod sqs;
+mod stalls;
 mod unknown_fields;

@@ -17,12 +17,12 @@ use domain::clock::SystemClock;
 use domain::ChunkQueue;
 use domain::{BatchService, CodesService};
 use serde_json::json;
-use storage::{sqs_client, MemoryStore, SqsQueue, Stores};
+use storage::{sqs_client, MemoryStore, SqsQueue, StoreBudget, Stores};
 
 async fn client() -> aws_sdk_sqs::Client {
     let endpoint = std::env::var("SQS_ENDPOINT")
         .expect("SQS_ENDPOINT is not set: run scripts/test.sh, which starts a local SQS server");
-    sqs_client(Some(&endpoint)).await
+    sqs_client(Some(&endpoint), StoreBudget::BACKGROUND).await
 }
 
 async fn queue(
