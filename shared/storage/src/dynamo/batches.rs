@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use domain::batches::{Batch, BatchItem, BatchItemRef, BatchPosition, ItemState};
+use domain::batches::{Batch, BatchItem, BatchItemRef, BatchPosition, ItemState, CHUNK_SIZE};
 use domain::clients::AccountId;
 use domain::clock::Timestamp;
 use domain::codes::CodeOrder;
@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
 use crate::dynamo::schema::{
-    batch_pk, item_sk, GSI1, GSI1_PK, GSI1_SK, META_SK, PK, SK, TTL_ATTRIBUTE,
+    batch_pk, item_sk, progress_sk, GSI1, GSI1_PK, GSI1_SK, META_SK, PK, PROGRESS_PREFIX, SK,
+    TTL_ATTRIBUTE,
 };
 use crate::dynamo::{
     any_failed_condition, corrupt, query_all, transaction_outcome, unavailable, DynamoStore,
@@ -50,6 +51,17 @@ mod code_type_text {
     }
 }
 
+/// A chunk's counts as its progress record holds them.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Progress {
+    #[serde(default)]
+    done: u32,
+    #[serde(default)]
+    failed: u32,
+    updated_at: Timestamp,
+}
+
 /// How many `BatchWriteItem` calls a batch's items go out in at once.
 const PARALLEL_ITEM_WRITES: usize = 8;
 
@@ -57,19 +69,47 @@ const PARALLEL_ITEM_WRITES: usize = 8;
 const BATCH_WRITE_LIMIT: usize = 25;
 
 impl DynamoStore {
+    /// The batch with its chunks' counts added in (at most one progress
+    /// record per 100 items, read in one query). Counts kept on the batch
+    /// record itself, by batches made before the progress records, stay in
+    /// the sum.
+    async fn with_progress(&self, mut batch: Batch) -> Result<Batch, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :progress)")
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(batch_pk(&batch.account, &batch.id)),
+            )
+            .expression_attribute_values(":progress", AttributeValue::S(PROGRESS_PREFIX.into()))
+            .consistent_read(true);
+        for chunk in query_all::<Progress>(query).await? {
+            batch.done += chunk.done;
+            batch.failed += chunk.failed;
+            batch.updated_at = batch.updated_at.max(chunk.updated_at);
+        }
+        Ok(batch)
+    }
+
+    /// The step that counts an item done or failed. It lands on the item's
+    /// chunk's progress record, not on the batch: chunks worked at once
+    /// never write the same item, so they do not conflict.
     pub(super) fn count_on_batch(
         &self,
         item: &BatchItemRef,
         counter: &str,
         at: Timestamp,
     ) -> Result<TransactWriteItem, StoreError> {
+        let first = item.index - item.index % CHUNK_SIZE;
         let update = Update::builder()
             .table_name(&self.table)
             .key(
                 PK,
                 AttributeValue::S(batch_pk(&item.account, &item.batch_id)),
             )
-            .key(SK, AttributeValue::S(META_SK.into()))
+            .key(SK, AttributeValue::S(progress_sk(first)))
             .update_expression("ADD #counter :one SET updatedAt = :at")
             .expression_attribute_names("#counter", counter)
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -236,7 +276,7 @@ impl BatchStore for DynamoStore {
             None => Ok(None),
             Some(item) => {
                 let stored: StoredItem<Batch> = from_item(item).map_err(corrupt)?;
-                Ok(Some(stored.record))
+                Ok(Some(self.with_progress(stored.record).await?))
             }
         }
     }
@@ -282,6 +322,10 @@ impl BatchStore for DynamoStore {
                     .map_err(corrupt)
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let items = futures_util::future::try_join_all(
+            items.into_iter().map(|batch| self.with_progress(batch)),
+        )
+        .await?;
         let more = output.last_evaluated_key.is_some();
         Ok(Page::new(items, more, Batch::position))
     }

@@ -144,6 +144,14 @@ pub(crate) fn batch_pk(account: &AccountId, batch_id: &str) -> String {
     format!("BATCH#{account}#{batch_id}")
 }
 
+/// The progress record of the chunk that starts at item `first`: its
+/// `done` and `failed` counts, which only that chunk's items advance.
+pub(crate) fn progress_sk(first: u32) -> String {
+    format!("{PROGRESS_PREFIX}{first:05}")
+}
+
+pub(crate) const PROGRESS_PREFIX: &str = "PROGRESS#";
+
 pub(crate) fn item_sk(index: u32) -> String {
     format!("ITEM#{index:05}")
 }

@@ -2,6 +2,7 @@
 //! in-memory adapter and against DynamoDB Local, with the same
 //! expectations, races included. One module per aggregate family.
 
+mod batches;
 mod challenges;
 mod guards;
 mod licenses;
