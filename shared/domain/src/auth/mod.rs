@@ -84,14 +84,25 @@ impl Default for AuthConfig {
     }
 }
 
-/// An issued access token and whom it speaks for.
-#[derive(Debug, Clone)]
+/// An issued access token and whom it speaks for. Its `Debug` leaves the
+/// token out, so a log line can never carry a credential.
+#[derive(Clone)]
 pub struct AccessToken {
     pub account: AccountId,
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
     pub expires_at: Timestamp,
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("account", &self.account)
+            .field("access_token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -440,6 +451,20 @@ mod tests {
             exp,
             jti: random_hex(8),
         })
+    }
+
+    #[test]
+    fn an_issued_token_never_shows_in_debug_output() {
+        let issued = AccessToken {
+            account: AccountId::parse("ck_debug").unwrap(),
+            access_token: "eyJ.secret.part".into(),
+            token_type: "Bearer",
+            expires_in: 900,
+            expires_at: Timestamp::from_secs(900),
+        };
+        let shown = format!("{issued:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("ck_debug"), "{shown}");
     }
 
     #[test]
