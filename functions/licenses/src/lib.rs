@@ -30,9 +30,10 @@ fn product_id(routed: &Routed) -> Result<ProductId, LicenseError> {
     ProductId::parse(routed.param("product_id")).ok_or(LicenseError::ProductNotFound)
 }
 
-/// The license a path names; an id of the wrong form names none (a 404).
-fn license_id(routed: &Routed) -> Result<LicenseId, LicenseError> {
-    LicenseId::parse(routed.param("license_id")).ok_or(LicenseError::LicenseNotFound)
+/// The license the path parameter `name` names; an id of the wrong form
+/// names none (a 404).
+fn license_id(routed: &Routed, name: &str) -> Result<LicenseId, LicenseError> {
+    LicenseId::parse(routed.param(name)).ok_or(LicenseError::LicenseNotFound)
 }
 
 pub struct LicensesFunction {
@@ -169,7 +170,10 @@ impl LicensesFunction {
                 ))
             }
             V4Route::GetLicense => {
-                let license = self.licenses.license(account, &license_id(routed)?).await?;
+                let license = self
+                    .licenses
+                    .license(account, &license_id(routed, "license_id")?)
+                    .await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &LicenseView::new(&license, now),
@@ -177,7 +181,7 @@ impl LicensesFunction {
             }
             V4Route::DeleteLicense => {
                 self.licenses
-                    .delete_license(account, &license_id(routed)?)
+                    .delete_license(account, &license_id(routed, "license_id")?)
                     .await?;
                 Ok(no_content())
             }
@@ -344,8 +348,7 @@ impl LicensesFunction {
             }
             SubscriptionRoute::Deploy => {
                 let body: DeployBody = json_body(request)?;
-                let id =
-                    LicenseId::parse(routed.param("id")).ok_or(LicenseError::LicenseNotFound)?;
+                let id = license_id(routed, "id")?;
                 let license = self.licenses.deploy(account, &id, &body.order()).await?;
                 Ok(json_response(
                     StatusCode::OK,

@@ -10,7 +10,18 @@ pub mod biolite;
 pub mod licensing;
 pub mod solaris;
 
+use domain::field::FieldError;
 use serde::Deserialize;
+
+/// A `true`/`false` parameter as the documents spell it; `None` when absent.
+pub(crate) fn flag(field: &str, value: Option<&str>) -> Result<Option<bool>, FieldError> {
+    match value {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(FieldError::new(field, "must be true or false")),
+    }
+}
 
 /// `limit` and `cursor` of a listing, as they arrive (every family pages
 /// this way but the subscription API and Solaris).

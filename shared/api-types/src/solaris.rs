@@ -81,17 +81,7 @@ impl CreateChallengeBody {
             self.delivery_method.as_deref().unwrap_or("SNAILMAIL"),
             "SNAILMAIL",
         )?;
-        let from_query = match invalidate_query {
-            None => None,
-            Some("true") => Some(true),
-            Some("false") => Some(false),
-            Some(_) => {
-                return Err(ChallengeError::invalid(
-                    "invalidate_existing_code",
-                    "must be true or false",
-                ))
-            }
-        };
+        let from_query = crate::flag("invalidate_existing_code", invalidate_query)?;
         Ok(NewChallenge {
             person_id: person_field("person_id", person)?,
             origin,
@@ -155,16 +145,9 @@ impl ListChallengesParams {
                 ),
             ));
         }
-        let include_expired = match self.include_expired.as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(_) => {
-                return Err(ChallengeError::invalid(
-                    "filter[include_expired]",
-                    "must be true or false",
-                ))
-            }
-        };
+        let include_expired =
+            crate::flag("filter[include_expired]", self.include_expired.as_deref())?
+                .unwrap_or(false);
         Ok(ChallengeQuery {
             account: account.clone(),
             person_id: self

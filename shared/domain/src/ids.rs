@@ -89,10 +89,14 @@ impl BatchId {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        let valid = (1..=64).contains(&text.len())
-            && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        valid.then(|| BatchId(text.to_owned()))
+        is_platform_id(text).then(|| BatchId(text.to_owned()))
     }
+}
+
+/// The form of every id this platform makes for codes and batches: 1-64 of
+/// letters, digits and `_`.
+pub fn is_platform_id(text: &str) -> bool {
+    (1..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// The lowercase form of a UUID in `8-4-4-4-12` hex, or `None`.

@@ -283,7 +283,7 @@ impl ListLicensesParams {
             window_from,
             window_to,
             now,
-            limit: page_limit("limit", self.limit.as_deref())?,
+            limit: domain::paging::page_limit("limit", self.limit.as_deref())?,
             after: self
                 .cursor
                 .as_deref()
@@ -393,11 +393,7 @@ pub struct DeleteProductParams {
 impl DeleteProductParams {
     /// `force=true` deletes the product's licenses first.
     pub fn force(&self) -> Result<bool, LicenseError> {
-        match self.force.as_deref() {
-            None | Some("false") => Ok(false),
-            Some("true") => Ok(true),
-            Some(_) => Err(LicenseError::invalid("force", "must be true or false")),
-        }
+        Ok(crate::flag("force", self.force.as_deref())?.unwrap_or(false))
     }
 }
 

@@ -67,10 +67,6 @@ fn sku_field(value: &str) -> Result<String, LicenseError> {
     }
 }
 
-pub fn page_limit(field: &str, limit: Option<&str>) -> Result<usize, LicenseError> {
-    Ok(domain::paging::page_limit(field, limit)?)
-}
-
 /// A required string field of a body, or the error naming it.
 pub fn required<'a>(field: &str, value: &'a Option<String>) -> Result<&'a str, LicenseError> {
     value

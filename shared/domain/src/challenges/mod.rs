@@ -59,6 +59,12 @@ impl ChallengeError {
     }
 }
 
+impl From<crate::field::FieldError> for ChallengeError {
+    fn from(crate::field::FieldError { field, reason }: crate::field::FieldError) -> Self {
+        ChallengeError::InvalidField { field, reason }
+    }
+}
+
 impl From<StoreError> for ChallengeError {
     fn from(err: StoreError) -> Self {
         ChallengeError::Store(err)

@@ -15,7 +15,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::devices::port::DeviceStore;
 use crate::devices::{Device, NewDevice, SerialNumber};
 use crate::field::FieldError;
-use crate::ids::BatchId;
+use crate::ids::{is_platform_id, BatchId};
 use crate::paging::{Page, SortOrder};
 use crate::random::{random_16, random_hex};
 use crate::store::StoreError;
@@ -137,7 +137,7 @@ impl CodePosition {
         let text = String::from_utf8(bytes).map_err(|_| bad())?;
         let (millis, id) = text.split_once('.').ok_or_else(bad)?;
         let millis: i64 = millis.parse().map_err(|_| bad())?;
-        if !is_code_id(id) || Timestamp::from_millis(millis).millis() != millis {
+        if !is_platform_id(id) || Timestamp::from_millis(millis).millis() != millis {
             return Err(bad());
         }
         Ok(CodePosition {
@@ -145,12 +145,6 @@ impl CodePosition {
             id: id.to_owned(),
         })
     }
-}
-
-/// A code or batch id as this platform makes them (the batch id filter of
-/// `GET /codes` takes the same form).
-pub fn is_code_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// A validated `GET /codes` query, scoped to one client.
