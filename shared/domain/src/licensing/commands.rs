@@ -92,11 +92,21 @@ pub struct KeyStatus {
     pub latest_version: Option<String>,
 }
 
-/// A freshly made one-time login token; the token is shown once.
-#[derive(Debug, Clone)]
+/// A freshly made one-time login token; the token is shown once. Its
+/// `Debug` leaves the token out, so a log line cannot carry it.
+#[derive(Clone)]
 pub struct IssuedLoginToken {
     pub token: String,
     pub expires_at: Timestamp,
+}
+
+impl std::fmt::Debug for IssuedLoginToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedLoginToken")
+            .field("token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// Who redeemed a login token: the license holder and what is known of them.
@@ -104,4 +114,18 @@ pub struct IssuedLoginToken {
 pub struct HolderIdentity {
     pub holder: String,
     pub profile: Option<HolderProfile>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_issued_login_token_never_shows_in_debug_output() {
+        let issued = IssuedLoginToken {
+            token: "olt_secretpart".into(),
+            expires_at: Timestamp::from_secs(600),
+        };
+        assert!(!format!("{issued:?}").contains("secretpart"));
+    }
 }
