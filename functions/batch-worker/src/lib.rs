@@ -14,6 +14,11 @@ use storage::MemoryQueue;
 /// Must equal the queue's `maxReceiveCount` in `template.yaml`.
 pub const DEFAULT_MAX_RECEIVES: u32 = 5;
 
+/// How many worker instances SQS runs at once: the default of the
+/// template's `BatchWorkerConcurrency`, which the local worker follows.
+/// The arithmetic that chose it is in `docs/scale.md`.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
 /// The worker's service, as its `main.rs` and the local API build it. It
 /// only processes chunks, so it queues nowhere.
 pub fn build(platform: &Platform) -> BatchService {
@@ -49,14 +54,14 @@ pub async fn handle(
         let final_attempt = receives >= max_receives;
         match batches.process_chunk(&chunk, final_attempt).await {
             ChunkOutcome::Finished => {
-                tracing::info!(batch = %chunk.batch_id, first = chunk.first, count = chunk.count, "chunk finished");
+                tracing::info!(batch = %chunk.batch_id, chunk = chunk.number, items = chunk.indices.len(), "chunk finished");
                 runtime_support::metrics::record(
                     runtime_support::metrics::Metric::BatchItemsProcessed,
-                    u64::from(chunk.count),
+                    chunk.indices.len() as u64,
                 );
             }
             ChunkOutcome::Retry(reason) => {
-                tracing::warn!(batch = %chunk.batch_id, first = chunk.first, receives, %reason, "chunk will be delivered again");
+                tracing::warn!(batch = %chunk.batch_id, chunk = chunk.number, receives, %reason, "chunk will be delivered again");
                 failures.push(BatchItemFailure {
                     item_identifier: id,
                 });

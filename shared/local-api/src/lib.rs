@@ -41,6 +41,9 @@ pub struct LocalConfig {
     /// Runs the challenge cleanup this often in the background, as the
     /// schedule does on AWS; `None` leaves it to `LocalApi::cleanup`.
     pub cleanup_every: Option<std::time::Duration>,
+    /// How many chunks the in-process batch worker runs at once, as
+    /// `BatchWorkerConcurrency` does on AWS.
+    pub worker_concurrency: usize,
 }
 
 /// Every function of the platform, in one process.
@@ -64,6 +67,7 @@ impl LocalApi {
         tokio::spawn(worker::run(
             batch_worker_function::build(&platform),
             deliveries,
+            config.worker_concurrency,
         ));
         let cleanup = Arc::new(cleanup_function::build(&platform));
         if let Some(every) = config.cleanup_every {

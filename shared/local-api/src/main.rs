@@ -44,6 +44,10 @@ struct Args {
     /// exit instead of serving.
     #[arg(long)]
     cleanup_once: bool,
+    /// How many batch chunks the in-process worker runs at once; the
+    /// template's `BatchWorkerConcurrency` default unless given.
+    #[arg(long, default_value_t = batch_worker_function::DEFAULT_CONCURRENCY)]
+    worker_concurrency: usize,
 }
 
 #[tokio::main]
@@ -89,6 +93,7 @@ async fn run(args: Args) -> Result<(), String> {
         certificate_key,
         cleanup_every: (!args.cleanup_once)
             .then(|| std::time::Duration::from_secs(args.cleanup_interval_secs.max(1))),
+        worker_concurrency: args.worker_concurrency,
     }));
     if args.cleanup_once {
         let report = api.cleanup().await.map_err(|e| e.to_string())?;

@@ -1,6 +1,6 @@
 //! The local stand-in for SQS plus the worker Lambda: each chunk is handed
 //! to the worker function's own handler as a one-message SQS event, up to
-//! `CONCURRENT_WORKERS` at a time (the template's `MaximumConcurrency`). A
+//! `concurrency` at a time (the template's `BatchWorkerConcurrency`). A
 //! chunk the handler reports as failed is delivered again after a pause,
 //! with the receive count rising, until the dead-letter limit.
 
@@ -15,12 +15,13 @@ use tokio::sync::{mpsc, Semaphore};
 
 /// The pause before a failed chunk comes back: the local visibility timeout.
 const REDELIVERY_PAUSE: Duration = Duration::from_millis(50);
-/// As many chunks at once as the template lets worker instances run.
-const CONCURRENT_WORKERS: usize = 4;
-
-pub async fn run(batches: BatchService, mut new_chunks: mpsc::UnboundedReceiver<Chunk>) {
+pub async fn run(
+    batches: BatchService,
+    mut new_chunks: mpsc::UnboundedReceiver<Chunk>,
+    concurrency: usize,
+) {
     let batches = Arc::new(batches);
-    let workers = Arc::new(Semaphore::new(CONCURRENT_WORKERS));
+    let workers = Arc::new(Semaphore::new(concurrency.max(1)));
     let (redeliver, mut redeliveries) = mpsc::unbounded_channel::<(Chunk, u32)>();
     loop {
         let (chunk, receives) = tokio::select! {
@@ -39,7 +40,7 @@ pub async fn run(batches: BatchService, mut new_chunks: mpsc::UnboundedReceiver<
                 return;
             }
             if receives >= DEFAULT_MAX_RECEIVES {
-                tracing::error!(batch = %chunk.batch_id, first = chunk.first, "chunk dead-lettered");
+                tracing::error!(batch = %chunk.batch_id, chunk = chunk.number, "chunk dead-lettered");
                 return;
             }
             tokio::time::sleep(REDELIVERY_PAUSE * receives).await;
@@ -53,7 +54,7 @@ async fn deliver(batches: &BatchService, chunk: &Chunk, receives: u32) -> bool {
     let message = SqsMessage {
         message_id: Some(format!(
             "local-{}-{}-{receives}",
-            chunk.batch_id, chunk.first
+            chunk.batch_id, chunk.number
         )),
         body: Some(serde_json::to_string(chunk).expect("chunks serialize")),
         attributes: [("ApproximateReceiveCount".to_owned(), receives.to_string())].into(),

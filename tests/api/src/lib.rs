@@ -156,6 +156,7 @@ impl TestApi {
             signing_key,
             certificate_key,
             cleanup_every: None,
+            worker_concurrency: batch_worker_function::DEFAULT_CONCURRENCY,
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::clients::AccountId;
 use crate::clock::{Clock, Timestamp};
 pub use crate::codes::BatchItemRef;
-use crate::codes::{CodeOrder, CodesError, CodesService};
+use crate::codes::{CodeOrder, CodesError, CodesService, MAX_RUN};
+use crate::devices::SerialNumber;
 use crate::field::FieldError;
 use crate::idempotency::{IdempotencyKey, KEY_TTL_SECS};
 use crate::ids::BatchId;
@@ -26,7 +27,8 @@ use port::{BatchStore, ChunkQueue};
 
 /// The most items one batch may hold.
 pub const MAX_BATCH_ITEMS: usize = 10_000;
-/// Items per queued chunk: one SQS message, well under its 256 KiB.
+/// Items per queued chunk, unless one device has more: one SQS message,
+/// well under its 256 KiB even when a chunk holds a whole batch.
 pub const CHUNK_SIZE: u32 = 100;
 /// How many invalid items a 400 lists before it stops counting out loud.
 pub const MAX_LISTED_ERRORS: usize = 100;
@@ -106,18 +108,6 @@ impl Batch {
         }
     }
 
-    pub fn chunks(&self) -> Vec<Chunk> {
-        (0..self.total)
-            .step_by(CHUNK_SIZE as usize)
-            .map(|first| Chunk {
-                account: self.account.clone(),
-                batch_id: self.id.clone(),
-                first,
-                count: CHUNK_SIZE.min(self.total - first),
-            })
-            .collect()
-    }
-
     pub fn position(&self) -> BatchPosition {
         BatchPosition {
             created_at: self.created_at,
@@ -156,15 +146,64 @@ pub struct BatchItem {
     pub state: ItemState,
 }
 
-/// A slice of a batch's items: one queue message.
+/// A share of a batch's items: one queue message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Chunk {
     #[serde(rename = "clientKey")]
     pub account: AccountId,
     pub batch_id: BatchId,
-    pub first: u32,
-    pub count: u32,
+    /// Its number in the batch, which keys its progress record.
+    #[serde(rename = "chunk")]
+    pub number: u32,
+    /// The indices of its items, ascending.
+    #[serde(rename = "items")]
+    pub indices: Vec<u32>,
+}
+
+/// Each item's chunk number. The items are grouped by device (sorted by
+/// serial), and whole devices are packed into chunks of up to `CHUNK_SIZE`
+/// items; a device with more items than that has a chunk of its own. So no
+/// two chunks of a batch share a device: chunks worked at once never race
+/// on one, and each device's items go out in long runs, one atomic step
+/// each (`docs/batch.md`).
+pub fn plan_chunks(orders: &[CodeOrder]) -> Vec<u32> {
+    let mut by_device: Vec<usize> = (0..orders.len()).collect();
+    by_device.sort_by(|&a, &b| orders[a].serial.cmp(&orders[b].serial).then(a.cmp(&b)));
+    let mut chunk_of = vec![0; orders.len()];
+    let (mut chunk, mut in_chunk) = (0u32, 0usize);
+    for device in by_device.chunk_by(|&a, &b| orders[a].serial == orders[b].serial) {
+        if in_chunk > 0 && in_chunk + device.len() > CHUNK_SIZE as usize {
+            chunk += 1;
+            in_chunk = 0;
+        }
+        for &index in device {
+            chunk_of[index] = chunk;
+        }
+        in_chunk += device.len();
+    }
+    chunk_of
+}
+
+/// The chunks `items` fall into, in chunk order.
+pub fn chunks_of(items: &[BatchItem]) -> Vec<Chunk> {
+    let mut chunks: std::collections::BTreeMap<u32, Chunk> = Default::default();
+    for item in items {
+        let chunk = chunks.entry(item.item.chunk).or_insert_with(|| Chunk {
+            account: item.item.account.clone(),
+            batch_id: item.item.batch_id.clone(),
+            number: item.item.chunk,
+            indices: Vec::new(),
+        });
+        chunk.indices.push(item.item.index);
+    }
+    chunks
+        .into_values()
+        .map(|mut chunk| {
+            chunk.indices.sort_unstable();
+            chunk
+        })
+        .collect()
 }
 
 /// `GET /batch/{id}`: the batch and one page of its items, in item order.

@@ -45,6 +45,14 @@ pub trait BatchStore: Send + Sync {
         count: u32,
     ) -> Result<Vec<BatchItem>, StoreError>;
 
+    /// The items at `indices` (one chunk's), in index order.
+    async fn chunk_items(
+        &self,
+        account: &AccountId,
+        batch_id: &BatchId,
+        indices: &[u32],
+    ) -> Result<Vec<BatchItem>, StoreError>;
+
     /// Marks a pending item failed and counts it on its batch, as one step.
     /// `AlreadyExists` when the item is no longer pending.
     async fn fail_item(

@@ -62,14 +62,17 @@ impl BatchService {
             idempotency_key: idempotency_key.map(str::to_owned),
             request_digest,
         };
+        let chunk_of = plan_chunks(&orders);
         let items: Vec<BatchItem> = orders
             .into_iter()
+            .zip(chunk_of)
             .enumerate()
-            .map(|(index, order)| BatchItem {
+            .map(|(index, (order, chunk))| BatchItem {
                 item: BatchItemRef {
                     account: account.clone(),
                     batch_id: batch.id.clone(),
                     index: u32::try_from(index).expect("bounded by MAX_BATCH_ITEMS"),
+                    chunk,
                 },
                 order,
                 state: ItemState::Pending,
@@ -87,7 +90,7 @@ impl BatchService {
             }
             Err(other) => return Err(BatchError::Store(other)),
         }
-        self.enqueue(&batch).await?;
+        self.enqueue(&chunks_of(&items)).await?;
         Ok(batch)
     }
 
@@ -115,16 +118,14 @@ impl BatchService {
         if batch.status() == BatchStatus::Pending {
             // The first request may have died before queueing; queueing
             // again costs at most a duplicate delivery.
-            self.enqueue(&batch).await?;
+            let items = self.all_items(account, &batch.id).await?;
+            self.enqueue(&chunks_of(&items)).await?;
         }
         Ok(Some(batch))
     }
 
-    async fn enqueue(&self, batch: &Batch) -> Result<(), BatchError> {
-        self.queue
-            .send(&batch.chunks())
-            .await
-            .map_err(BatchError::Store)
+    async fn enqueue(&self, chunks: &[Chunk]) -> Result<(), BatchError> {
+        self.queue.send(chunks).await.map_err(BatchError::Store)
     }
 
     pub async fn get(&self, account: &AccountId, id: &BatchId) -> Result<Batch, BatchError> {
@@ -212,41 +213,28 @@ impl BatchService {
     pub async fn process_chunk(&self, chunk: &Chunk, final_attempt: bool) -> ChunkOutcome {
         let items = match self
             .batches
-            .list_items(&chunk.account, &chunk.batch_id, chunk.first, chunk.count)
+            .chunk_items(&chunk.account, &chunk.batch_id, &chunk.indices)
             .await
         {
             Ok(items) => items,
             Err(err) => return ChunkOutcome::Retry(err.to_string()),
         };
+        let pending: Vec<&BatchItem> = items
+            .iter()
+            .filter(|i| i.state == ItemState::Pending)
+            .collect();
         let mut transient: Option<String> = None;
-        for item in items.iter().filter(|i| i.state == ItemState::Pending) {
-            if let Some(reason) = &transient {
-                if final_attempt {
-                    self.give_up(item, reason).await;
+        for run in device_runs(&pending) {
+            if transient.is_none() {
+                match self.issue_run(&chunk.account, &run).await {
+                    Ok(()) => continue,
+                    Err(reason) => transient = Some(reason),
                 }
-                continue;
             }
-            match self
-                .codes
-                .issue(&chunk.account, &item.order, Some(&item.item))
-                .await
-            {
-                Ok(_) | Err(CodesError::AlreadyIssued) => {}
-                Err(
-                    err @ (CodesError::DeviceNotFound
-                    | CodesError::CannotExpress(_)
-                    | CodesError::InvalidField { .. }),
-                ) => {
-                    if let Err(store) = self.fail(item, &err.to_string()).await {
-                        transient = Some(store.to_string());
-                    }
-                }
-                Err(other) => {
-                    let reason = other.to_string();
-                    if final_attempt {
-                        self.give_up(item, &reason).await;
-                    }
-                    transient = Some(reason);
+            if final_attempt {
+                let reason = transient.as_deref().unwrap_or_default();
+                for item in &run {
+                    self.give_up(&item.item, reason).await;
                 }
             }
         }
@@ -256,21 +244,103 @@ impl BatchService {
         }
     }
 
-    async fn fail(&self, item: &BatchItem, reason: &str) -> Result<(), StoreError> {
-        let now = self.clock.now();
-        match self.batches.fail_item(&item.item, reason, now).await {
-            Ok(()) | Err(StoreError::AlreadyExists) => Ok(()),
-            Err(other) => Err(other),
+    /// Issues one run of a device's items: `Ok` once each has its code or
+    /// its failure recorded, `Err` with the reason when the rest must wait
+    /// for another delivery.
+    async fn issue_run(&self, account: &AccountId, run: &[&BatchItem]) -> Result<(), String> {
+        let orders: Vec<(&BatchItemRef, &CodeOrder)> =
+            run.iter().map(|i| (&i.item, &i.order)).collect();
+        match self
+            .codes
+            .issue_run(account, &run[0].order.serial, &orders)
+            .await
+        {
+            Ok(refused) => {
+                for (item, why) in refused {
+                    self.fail(&item, &why.to_string()).await?;
+                }
+                Ok(())
+            }
+            Err(CodesError::AlreadyIssued) => {
+                for item in run {
+                    self.issue_one(account, item).await?;
+                }
+                Ok(())
+            }
+            Err(err) => {
+                self.settle(&run.iter().map(|i| &i.item).collect::<Vec<_>>(), err)
+                    .await
+            }
         }
     }
 
-    async fn give_up(&self, item: &BatchItem, reason: &str) {
+    /// One item on its own, after its run found another delivery at work.
+    async fn issue_one(&self, account: &AccountId, item: &BatchItem) -> Result<(), String> {
+        match self
+            .codes
+            .issue(account, &item.order, Some(&item.item))
+            .await
+        {
+            Ok(_) | Err(CodesError::AlreadyIssued) => Ok(()),
+            Err(err) => self.settle(&[&item.item], err).await,
+        }
+    }
+
+    /// Records `err` as the outcome of `items` when retrying cannot change
+    /// it; otherwise answers it as the reason to retry.
+    async fn settle(&self, items: &[&BatchItemRef], err: CodesError) -> Result<(), String> {
+        match err {
+            CodesError::DeviceNotFound
+            | CodesError::CannotExpress(_)
+            | CodesError::InvalidField { .. } => {
+                for item in items {
+                    self.fail(item, &err.to_string()).await?;
+                }
+                Ok(())
+            }
+            other => Err(other.to_string()),
+        }
+    }
+
+    async fn fail(&self, item: &BatchItemRef, reason: &str) -> Result<(), String> {
+        let now = self.clock.now();
+        match self.batches.fail_item(item, reason, now).await {
+            Ok(()) | Err(StoreError::AlreadyExists) => Ok(()),
+            Err(other) => Err(other.to_string()),
+        }
+    }
+
+    async fn give_up(&self, item: &BatchItemRef, reason: &str) {
         let reason = format!("dead-lettered after repeated failures: {reason}");
         if let Err(err) = self.fail(item, &reason).await {
-            tracing::error!(batch = %item.item.batch_id, index = item.item.index, error = %err,
+            tracing::error!(batch = %item.batch_id, index = item.index, error = %err,
                 "could not mark a dead-lettered item failed");
         }
     }
+}
+
+/// A chunk's pending items as runs of one device each, in the order the
+/// devices first appear, each device's items in index order and at most
+/// `MAX_RUN` to a run.
+fn device_runs<'a>(pending: &[&'a BatchItem]) -> Vec<Vec<&'a BatchItem>> {
+    let mut by_device: Vec<(&SerialNumber, Vec<&'a BatchItem>)> = Vec::new();
+    let mut slot: std::collections::HashMap<&SerialNumber, usize> = Default::default();
+    for item in pending {
+        let at = *slot.entry(&item.order.serial).or_insert_with(|| {
+            by_device.push((&item.order.serial, Vec::new()));
+            by_device.len() - 1
+        });
+        by_device[at].1.push(item);
+    }
+    by_device
+        .into_iter()
+        .flat_map(|(_, items)| {
+            items
+                .chunks(MAX_RUN)
+                .map(<[&BatchItem]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// A batch holds 1-`MAX_BATCH_ITEMS` items.
@@ -340,10 +410,95 @@ mod tests {
         assert_eq!(batch(3, 0, 3).status(), BatchStatus::Failed);
     }
 
+    fn orders_over(devices: usize, items: usize) -> Vec<CodeOrder> {
+        (0..items)
+            .map(|i| CodeOrder {
+                serial: SerialNumber::parse(&format!("D{:02}", i % devices)).unwrap(),
+                code_type: keycode::CodeType::AddTime,
+                arg: 1,
+            })
+            .collect()
+    }
+
     #[test]
-    fn chunks_cover_every_item_once() {
-        let chunks = batch(250, 0, 0).chunks();
-        let spans: Vec<(u32, u32)> = chunks.iter().map(|c| (c.first, c.count)).collect();
-        assert_eq!(spans, [(0, 100), (100, 100), (200, 50)]);
+    fn chunks_cover_every_item_once_and_group_devices() {
+        let orders = orders_over(5, 250);
+        let chunk_of = plan_chunks(&orders);
+        let account = AccountId::parse("ck_acme").unwrap();
+        let items: Vec<BatchItem> = orders
+            .iter()
+            .zip(&chunk_of)
+            .enumerate()
+            .map(|(index, (order, &chunk))| BatchItem {
+                item: BatchItemRef {
+                    account: account.clone(),
+                    batch_id: BatchId::parse("b1").unwrap(),
+                    index: index as u32,
+                    chunk,
+                },
+                order: order.clone(),
+                state: ItemState::Pending,
+            })
+            .collect();
+        let chunks = chunks_of(&items);
+        let sizes: Vec<usize> = chunks.iter().map(|c| c.indices.len()).collect();
+        assert_eq!(sizes, [100, 100, 50]);
+        let mut every: Vec<u32> = chunks.iter().flat_map(|c| c.indices.clone()).collect();
+        every.sort_unstable();
+        assert_eq!(every, (0..250).collect::<Vec<_>>());
+        // 50 items per device: D00 and D01 fill the first chunk, and so on.
+        for (number, chunk) in chunks.iter().enumerate() {
+            assert_eq!(chunk.number as usize, number);
+            assert!(chunk.indices.windows(2).all(|w| w[0] < w[1]));
+            let devices: std::collections::BTreeSet<_> = chunk
+                .indices
+                .iter()
+                .map(|&i| orders[i as usize].serial.clone())
+                .collect();
+            assert_eq!(devices.len(), if number < 2 { 2 } else { 1 }, "{devices:?}");
+        }
+    }
+
+    #[test]
+    fn a_device_is_never_split_between_chunks() {
+        // 3 devices of 70 items: 70 + 70 > 100, so one device a chunk.
+        let chunk_of = plan_chunks(&orders_over(3, 210));
+        for device in 0..3 {
+            let chunks: std::collections::BTreeSet<u32> =
+                (device..210).step_by(3).map(|i| chunk_of[i]).collect();
+            assert_eq!(chunks.len(), 1, "device {device} in {chunks:?}");
+        }
+        // One device of 250 items is one chunk; two small ones share one.
+        let mut orders = orders_over(1, 250);
+        orders.extend(orders_over(3, 3).into_iter().skip(1));
+        let chunk_of = plan_chunks(&orders);
+        assert!(chunk_of[..250].iter().all(|&c| c == 0));
+        assert_eq!(chunk_of[250..], [1, 1]);
+    }
+
+    #[test]
+    fn one_devices_items_run_in_index_order() {
+        let orders = orders_over(2, 7);
+        let account = AccountId::parse("ck_acme").unwrap();
+        let items: Vec<BatchItem> = orders
+            .iter()
+            .enumerate()
+            .map(|(index, order)| BatchItem {
+                item: BatchItemRef {
+                    account: account.clone(),
+                    batch_id: BatchId::parse("b1").unwrap(),
+                    index: index as u32,
+                    chunk: 0,
+                },
+                order: order.clone(),
+                state: ItemState::Pending,
+            })
+            .collect();
+        let pending: Vec<&BatchItem> = items.iter().collect();
+        let runs: Vec<Vec<u32>> = device_runs(&pending)
+            .iter()
+            .map(|run| run.iter().map(|i| i.item.index).collect())
+            .collect();
+        assert_eq!(runs, [vec![0, 2, 4, 6], vec![1, 3, 5]]);
     }
 }

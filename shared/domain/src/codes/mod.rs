@@ -63,6 +63,8 @@ pub struct BatchItemRef {
     pub account: AccountId,
     pub batch_id: BatchId,
     pub index: u32,
+    /// The chunk it is worked in, whose progress record counts it.
+    pub chunk: u32,
 }
 
 /// A validated code request.
@@ -180,6 +182,11 @@ impl CodeQuery {
 /// so this many racers on one device always finish.
 pub const MAX_ISSUE_ATTEMPTS: u32 = 64;
 
+/// The most batch items one run writes in one atomic step: a DynamoDB
+/// transaction holds 100 writes, and a run takes one for its device, one
+/// for its chunk's count and two for each item (its code and itself).
+pub const MAX_RUN: usize = 49;
+
 /// Devices and codes of every client.
 pub struct CodesService {
     devices: Arc<dyn DeviceStore>,
@@ -244,34 +251,17 @@ impl CodesService {
         batch_item: Option<&BatchItemRef>,
     ) -> Result<CodeRecord, CodesError> {
         for attempt in 0..MAX_ISSUE_ATTEMPTS {
-            let device = self
-                .devices
-                .get_device(account, &order.serial)
-                .await
-                .map_err(CodesError::Store)?
-                .ok_or(CodesError::DeviceNotFound)?;
-            let generated =
-                keycode::codes::generate(&device.secrets, device.count, order.code_type, order.arg)
-                    .map_err(|e| match e {
-                        CodeError::ArgumentOutOfRange { .. } => {
-                            CodesError::invalid("arg", &e.to_string())
-                        }
-                        other => CodesError::CannotExpress(other),
-                    })?;
-            let record = CodeRecord {
-                id: random_hex(12),
-                serial_num: order.serial.clone(),
-                code_type: order.code_type,
-                arg: order.arg,
-                code: generated.code,
-                count: generated.count,
-                created_at: self.clock.now(),
-                account: account.clone(),
-                batch_id: batch_item.map(|item| item.batch_id.clone()),
-            };
+            let device = self.read_device(account, &order.serial).await?;
+            let (record, next_count) = self.next_code(
+                &device,
+                device.count,
+                order,
+                random_hex(12),
+                batch_item.map(|item| item.batch_id.clone()),
+            )?;
             match self
                 .codes
-                .record_code(&device, generated.next_count, &record, batch_item)
+                .record_code(&device, next_count, &record, batch_item)
                 .await
             {
                 Ok(()) => return Ok(record),
@@ -285,6 +275,98 @@ impl CodesService {
             }
         }
         Err(CodesError::DeviceBusy)
+    }
+
+    /// Issues a run of one device's batch items, in order, as one atomic
+    /// step: each item takes the count the one before it left, and the
+    /// device moves once. A batch worker's chunk goes out in such runs
+    /// (`docs/batch.md`), so an item costs its code and its own record but
+    /// not a device read and write of its own.
+    ///
+    /// Answers the items whose code the protocol cannot express, with why;
+    /// every other item of the run was issued. `AlreadyIssued` when some
+    /// item was no longer pending (another delivery of its chunk got
+    /// there): nothing was written, and the items go one by one instead.
+    pub async fn issue_run(
+        &self,
+        account: &AccountId,
+        serial: &SerialNumber,
+        run: &[(&BatchItemRef, &CodeOrder)],
+    ) -> Result<Vec<(BatchItemRef, CodesError)>, CodesError> {
+        debug_assert!(run.len() <= MAX_RUN && run.iter().all(|(_, o)| o.serial == *serial));
+        for attempt in 0..MAX_ISSUE_ATTEMPTS {
+            let device = self.read_device(account, serial).await?;
+            let mut count = device.count;
+            let mut issued = Vec::with_capacity(run.len());
+            let mut refused = Vec::new();
+            // One random stem and a sequence, so the run's codes, which
+            // share an instant, list in the order they were issued.
+            let stem = random_hex(10);
+            for (sequence, (item, order)) in run.iter().enumerate() {
+                let id = format!("{stem}{sequence:04x}");
+                match self.next_code(&device, count, order, id, Some(item.batch_id.clone())) {
+                    Ok((record, next_count)) => {
+                        count = next_count;
+                        issued.push((record, (*item).clone()));
+                    }
+                    Err(err) => refused.push(((*item).clone(), err)),
+                }
+            }
+            if issued.is_empty() {
+                return Ok(refused);
+            }
+            match self.codes.record_code_run(&device, count, &issued).await {
+                Ok(()) => return Ok(refused),
+                Err(StoreError::AlreadyExists) => return Err(CodesError::AlreadyIssued),
+                Err(StoreError::Conflict) => tokio::time::sleep(backoff(attempt)).await,
+                Err(other) => return Err(CodesError::Store(other)),
+            }
+        }
+        Err(CodesError::DeviceBusy)
+    }
+
+    async fn read_device(
+        &self,
+        account: &AccountId,
+        serial: &SerialNumber,
+    ) -> Result<Device, CodesError> {
+        self.devices
+            .get_device(account, serial)
+            .await
+            .map_err(CodesError::Store)?
+            .ok_or(CodesError::DeviceNotFound)
+    }
+
+    /// The code `order` gives at `count`, and the count after it.
+    fn next_code(
+        &self,
+        device: &Device,
+        count: u32,
+        order: &CodeOrder,
+        id: String,
+        batch_id: Option<BatchId>,
+    ) -> Result<(CodeRecord, u32), CodesError> {
+        let generated =
+            keycode::codes::generate(&device.secrets, count, order.code_type, order.arg).map_err(
+                |e| match e {
+                    CodeError::ArgumentOutOfRange { .. } => {
+                        CodesError::invalid("arg", &e.to_string())
+                    }
+                    other => CodesError::CannotExpress(other),
+                },
+            )?;
+        let record = CodeRecord {
+            id,
+            serial_num: order.serial.clone(),
+            code_type: order.code_type,
+            arg: order.arg,
+            code: generated.code,
+            count: generated.count,
+            created_at: self.clock.now(),
+            account: device.account.clone(),
+            batch_id,
+        };
+        Ok((record, generated.next_count))
     }
 
     /// One page of the codes `query` selects (it names its client).

@@ -26,6 +26,18 @@ pub trait CodeStore: Send + Sync {
         batch_item: Option<&BatchItemRef>,
     ) -> Result<(), StoreError>;
 
+    /// `record_code` for a run of one device's batch items, all of one
+    /// chunk: every code stored, every item marked done, the chunk's count
+    /// advanced by the run's length and the device moved to `next_count`,
+    /// as one atomic step. The same conditions, and the same answers, as
+    /// `record_code`; at most `MAX_RUN` items.
+    async fn record_code_run(
+        &self,
+        device: &Device,
+        next_count: u32,
+        run: &[(CodeRecord, BatchItemRef)],
+    ) -> Result<(), StoreError>;
+
     /// The account's codes matching the query, in creation order (ties by id).
     async fn list_codes(
         &self,

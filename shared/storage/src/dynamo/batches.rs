@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use domain::batches::{Batch, BatchItem, BatchItemRef, BatchPosition, ItemState, CHUNK_SIZE};
+use domain::batches::{Batch, BatchItem, BatchItemRef, BatchPosition, ItemState};
 use domain::clients::AccountId;
 use domain::clock::Timestamp;
 use domain::codes::CodeOrder;
@@ -29,6 +29,7 @@ use crate::dynamo::{
 #[serde(rename_all = "camelCase")]
 struct ItemRecord {
     index: u32,
+    chunk: u32,
     serial_num: SerialNumber,
     #[serde(with = "code_type_text")]
     code_type: keycode::CodeType,
@@ -62,6 +63,28 @@ struct Progress {
     updated_at: Timestamp,
 }
 
+/// DynamoDB's limit on keys per `BatchGetItem`.
+const BATCH_GET_LIMIT: usize = 100;
+
+impl ItemRecord {
+    fn into_item(self, account: &AccountId, batch_id: &BatchId) -> BatchItem {
+        BatchItem {
+            item: BatchItemRef {
+                account: account.clone(),
+                batch_id: batch_id.clone(),
+                index: self.index,
+                chunk: self.chunk,
+            },
+            order: CodeOrder {
+                serial: self.serial_num,
+                code_type: self.code_type,
+                arg: self.arg,
+            },
+            state: self.state,
+        }
+    }
+}
+
 /// How many `BatchWriteItem` calls a batch's items go out in at once.
 const PARALLEL_ITEM_WRITES: usize = 8;
 
@@ -93,6 +116,21 @@ impl DynamoStore {
         Ok(batch)
     }
 
+    /// An update of the item's batch partition at `sk`.
+    pub(super) fn batch_update(
+        &self,
+        item: &BatchItemRef,
+        sk: String,
+    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        Update::builder()
+            .table_name(&self.table)
+            .key(
+                PK,
+                AttributeValue::S(batch_pk(&item.account, &item.batch_id)),
+            )
+            .key(SK, AttributeValue::S(sk))
+    }
+
     /// The step that counts an item done or failed. It lands on the item's
     /// chunk's progress record, not on the batch: chunks worked at once
     /// never write the same item, so they do not conflict.
@@ -100,19 +138,14 @@ impl DynamoStore {
         &self,
         item: &BatchItemRef,
         counter: &str,
+        by: u32,
         at: Timestamp,
     ) -> Result<TransactWriteItem, StoreError> {
-        let first = item.index - item.index % CHUNK_SIZE;
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key(
-                PK,
-                AttributeValue::S(batch_pk(&item.account, &item.batch_id)),
-            )
-            .key(SK, AttributeValue::S(progress_sk(first)))
-            .update_expression("ADD #counter :one SET updatedAt = :at")
+        let update = self
+            .batch_update(item, progress_sk(item.chunk))
+            .update_expression("ADD #counter :by SET updatedAt = :at")
             .expression_attribute_names("#counter", counter)
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":by", AttributeValue::N(by.to_string()))
             .expression_attribute_values(
                 ":at",
                 serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(at).map_err(corrupt)?,
@@ -172,6 +205,7 @@ impl BatchStore for DynamoStore {
                     gsi1sk: None,
                     record: ItemRecord {
                         index: item.item.index,
+                        chunk: item.item.chunk,
                         serial_num: item.order.serial.clone(),
                         code_type: item.order.code_type,
                         arg: item.order.arg,
@@ -354,23 +388,67 @@ impl BatchStore for DynamoStore {
         .await?;
         Ok(records
             .into_iter()
-            .map(|stored| {
-                let record = stored.record;
-                BatchItem {
-                    item: BatchItemRef {
-                        account: account.clone(),
-                        batch_id: batch_id.clone(),
-                        index: record.index,
-                    },
-                    order: CodeOrder {
-                        serial: record.serial_num,
-                        code_type: record.code_type,
-                        arg: record.arg,
-                    },
-                    state: record.state,
-                }
-            })
+            .map(|stored| stored.record.into_item(account, batch_id))
             .collect())
+    }
+
+    async fn chunk_items(
+        &self,
+        account: &AccountId,
+        batch_id: &BatchId,
+        indices: &[u32],
+    ) -> Result<Vec<BatchItem>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let pk = batch_pk(account, batch_id);
+        let mut found = Vec::with_capacity(indices.len());
+        for group in indices.chunks(BATCH_GET_LIMIT) {
+            let keys = group
+                .iter()
+                .map(|&index| crate::dynamo::key(pk.clone(), &item_sk(index)))
+                .collect();
+            let mut wanted = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .expect("keys are set"),
+            );
+            // Unprocessed keys come back under throttling; they are asked
+            // for again with a growing pause, a bounded number of times.
+            for attempt in 0..8u32 {
+                let Some(keys) = wanted.take() else { break };
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+                }
+                let mut output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in output
+                    .responses
+                    .as_mut()
+                    .and_then(|tables| tables.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    let stored: StoredItem<ItemRecord> = from_item(item).map_err(corrupt)?;
+                    found.push(stored.record.into_item(account, batch_id));
+                }
+                wanted = output
+                    .unprocessed_keys
+                    .and_then(|mut tables| tables.remove(&self.table))
+                    .filter(|keys| !keys.keys.is_empty());
+            }
+            if wanted.is_some() {
+                return Err(StoreError::Unavailable(
+                    "DynamoDB kept keys unprocessed".into(),
+                ));
+            }
+        }
+        found.sort_by_key(|item| item.item.index);
+        Ok(found)
     }
 
     async fn fail_item(
@@ -379,13 +457,8 @@ impl BatchStore for DynamoStore {
         reason: &str,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        let failed = Update::builder()
-            .table_name(&self.table)
-            .key(
-                PK,
-                AttributeValue::S(batch_pk(&item.account, &item.batch_id)),
-            )
-            .key(SK, AttributeValue::S(item_sk(item.index)))
+        let failed = self
+            .batch_update(item, item_sk(item.index))
             .update_expression("SET #status = :failed, reason = :reason")
             .condition_expression("#status = :pending")
             .expression_attribute_names("#status", "status")
@@ -398,7 +471,7 @@ impl BatchStore for DynamoStore {
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(failed).build())
-            .transact_items(self.count_on_batch(item, "failed", at)?)
+            .transact_items(self.count_on_batch(item, "failed", 1, at)?)
             .send()
             .await;
         transaction_outcome(result, |reasons| match reasons {

@@ -1,26 +1,29 @@
-//! Devices on DynamoDB.
+//! Devices on DynamoDB: each its own partition, listed through `gsi1`
+//! shards merged in serial order.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 use domain::clients::AccountId;
 use domain::devices::{Device, SerialNumber};
 use domain::{DeviceStore, Page, StoreError};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
 use crate::device_record::DeviceRecord;
-use crate::dynamo::schema::{client_pk, device_sk, PK, SK};
-use crate::dynamo::{corrupt, unavailable, DynamoStore, StoredItem};
+use crate::dynamo::merge::{MergedQuery, SortRange};
+use crate::dynamo::schema::{
+    device_pk, device_shard, devices_gsi, DEVICE_SHARDS, DEVICE_SK, GSI1, GSI1_PK, GSI1_SK,
+};
+use crate::dynamo::{corrupt, DynamoStore, StoredItem};
 
 #[async_trait]
 impl DeviceStore for DynamoStore {
     async fn create_device(&self, device: &Device) -> Result<(), StoreError> {
         let item = StoredItem {
-            pk: client_pk(&device.account),
-            sk: device_sk(&device.serial),
-            gsi1pk: None,
-            gsi1sk: None,
+            pk: device_pk(&device.account, &device.serial),
+            sk: DEVICE_SK.into(),
+            gsi1pk: Some(devices_gsi(&device.account, device_shard(&device.serial))),
+            gsi1sk: Some(device.serial.as_str().to_owned()),
             record: DeviceRecord::from(device),
         };
         self.put_new(to_item(item).map_err(corrupt)?).await
@@ -31,7 +34,7 @@ impl DeviceStore for DynamoStore {
         account: &AccountId,
         serial: &SerialNumber,
     ) -> Result<Option<Device>, StoreError> {
-        match self.get(client_pk(account), &device_sk(serial)).await? {
+        match self.get(device_pk(account, serial), DEVICE_SK).await? {
             None => Ok(None),
             Some(item) => {
                 let stored: StoredItem<DeviceRecord> = from_item(item).map_err(corrupt)?;
@@ -46,36 +49,40 @@ impl DeviceStore for DynamoStore {
         limit: usize,
         after: Option<&SerialNumber>,
     ) -> Result<Page<Device, SerialNumber>, StoreError> {
-        let pk = client_pk(account);
-        let start = after.map(|serial| {
-            HashMap::from([
-                (PK.to_owned(), AttributeValue::S(pk.clone())),
-                (SK.to_owned(), AttributeValue::S(device_sk(serial))),
-            ])
-        });
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", AttributeValue::S(pk))
-            .expression_attribute_values(":prefix", AttributeValue::S("DEVICE#".into()))
-            .set_exclusive_start_key(start)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let items = output
+        let page = self
+            .merged_page(MergedQuery {
+                index: Some(GSI1),
+                partition_attribute: GSI1_PK,
+                sort_attribute: GSI1_SK,
+                partitions: (0..DEVICE_SHARDS)
+                    .map(|shard| devices_gsi(account, shard))
+                    .collect(),
+                range: match after {
+                    Some(serial) => SortRange::After(serial.as_str().to_owned()),
+                    None => SortRange::Any,
+                },
+                skip: None,
+                filter: None,
+                values: HashMap::new(),
+                ascending: true,
+                limit,
+            })
+            .await?;
+        let items = page
             .items
-            .unwrap_or_default()
             .into_iter()
             .map(|item| {
                 let stored: StoredItem<DeviceRecord> = from_item(item).map_err(corrupt)?;
                 Device::try_from(stored.record)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let more = output.last_evaluated_key.is_some();
-        Ok(Page::new(items, more, |d| d.serial.clone()))
+        let next = match page.resume_after {
+            None => None,
+            Some(serial) => Some(
+                SerialNumber::parse(&serial)
+                    .map_err(|_| StoreError::Corrupt(format!("bad device index key {serial:?}")))?,
+            ),
+        };
+        Ok(Page { items, next })
     }
 }

@@ -20,6 +20,7 @@ mod codes;
 mod devices;
 mod idempotency;
 mod licensing;
+mod merge;
 mod rate_limits;
 pub mod schema;
 

@@ -115,23 +115,50 @@ pub(crate) fn api_key_sk(id: &str) -> String {
     format!("APIKEY#{id}")
 }
 
-pub(crate) fn device_sk(serial: &SerialNumber) -> String {
-    format!("DEVICE#{}", serial.as_str())
+/// Each device is its own partition, and its codes live beside it, so a
+/// tenant's write rate grows with its devices (`docs/storage.md`).
+pub(crate) fn device_pk(account: &AccountId, serial: &SerialNumber) -> String {
+    format!("DEVICE#{account}#{}", serial.as_str())
 }
 
-pub(crate) fn device_codes_pk(account: &AccountId, serial: &SerialNumber) -> String {
-    format!("DEVICECODES#{account}#{}", serial.as_str())
+pub(crate) const DEVICE_SK: &str = "DEVICE";
+
+/// How many index partitions a tenant's device list and code timeline are
+/// spread over. Each takes about 1,000 writes a second on AWS, and a page
+/// queries all of them, so this trades listing cost for write headroom
+/// (`docs/scale.md`). Changing it re-keys every device and code.
+pub(crate) const DEVICE_SHARDS: u32 = 16;
+
+/// The index shard of a device: FNV-1a of its serial, so it is stable
+/// across processes and releases, unlike std's randomly seeded hasher.
+pub(crate) fn device_shard(serial: &SerialNumber) -> u32 {
+    let hash = serial.as_str().bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
+    hash % DEVICE_SHARDS
+}
+
+pub(crate) fn devices_gsi(account: &AccountId, shard: u32) -> String {
+    format!("DEVICES#{account}#{shard:02}")
+}
+
+pub(crate) fn codes_gsi(account: &AccountId, shard: u32) -> String {
+    format!("CODES#{account}#{shard:02}")
 }
 
 /// Fixed width, so string order is time order up to year 9999.
 pub(crate) fn code_sk(created_at: Timestamp, id: &str) -> String {
-    format!("CODE#{:015}#{id}", created_at.millis())
+    format!("CODE#{}", code_time_key(created_at, id))
 }
 
-pub(crate) fn position_from_sk(sk: &str) -> Result<CodePosition, StoreError> {
-    let bad = || StoreError::Corrupt(format!("unexpected code sort key {sk:?}"));
-    let rest = sk.strip_prefix("CODE#").ok_or_else(bad)?;
-    let (millis, id) = rest.split_once('#').ok_or_else(bad)?;
+/// A code's place in its tenant's timeline, as the code index sorts it.
+pub(crate) fn code_time_key(created_at: Timestamp, id: &str) -> String {
+    format!("{:015}#{id}", created_at.millis())
+}
+
+pub(crate) fn position_from_time_key(key: &str) -> Result<CodePosition, StoreError> {
+    let bad = || StoreError::Corrupt(format!("unexpected code position {key:?}"));
+    let (millis, id) = key.split_once('#').ok_or_else(bad)?;
     Ok(CodePosition {
         created_at: Timestamp::from_millis(millis.parse().map_err(|_| bad())?),
         id: id.to_owned(),
@@ -144,10 +171,10 @@ pub(crate) fn batch_pk(account: &AccountId, batch_id: &str) -> String {
     format!("BATCH#{account}#{batch_id}")
 }
 
-/// The progress record of the chunk that starts at item `first`: its
-/// `done` and `failed` counts, which only that chunk's items advance.
-pub(crate) fn progress_sk(first: u32) -> String {
-    format!("{PROGRESS_PREFIX}{first:05}")
+/// The progress record of chunk `number`: its `done` and `failed`
+/// counts, which only that chunk's items advance.
+pub(crate) fn progress_sk(number: u32) -> String {
+    format!("{PROGRESS_PREFIX}{number:05}")
 }
 
 pub(crate) const PROGRESS_PREFIX: &str = "PROGRESS#";

@@ -130,6 +130,24 @@ impl BatchStore for MemoryStore {
             .unwrap_or_default())
     }
 
+    async fn chunk_items(
+        &self,
+        account: &AccountId,
+        batch_id: &BatchId,
+        indices: &[u32],
+    ) -> Result<Vec<BatchItem>, StoreError> {
+        let state = self.lock();
+        let Some(items) = state.batch_items.get(&(account.clone(), batch_id.clone())) else {
+            return Ok(Vec::new());
+        };
+        let mut found: Vec<BatchItem> = indices
+            .iter()
+            .filter_map(|&index| items.get(index as usize).cloned())
+            .collect();
+        found.sort_by_key(|item| item.item.index);
+        Ok(found)
+    }
+
     async fn fail_item(
         &self,
         item: &BatchItemRef,

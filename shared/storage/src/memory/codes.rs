@@ -11,36 +11,25 @@ impl CodeStore for MemoryStore {
         code: &CodeRecord,
         batch_item: Option<&BatchItemRef>,
     ) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        if let Some(item) = batch_item {
-            state.pending_item(item)?;
+        match batch_item {
+            Some(item) => {
+                self.record_code_run(device, next_count, &[(code.clone(), item.clone())])
+                    .await
+            }
+            None => self
+                .lock()
+                .record_codes(device, next_count, std::slice::from_ref(code), &[]),
         }
-        let code_key = (code.account.clone(), code.position());
-        if state.codes.contains_key(&code_key) {
-            return Err(StoreError::Conflict);
-        }
-        let stored = state
-            .devices
-            .get_mut(&(device.account.clone(), device.serial.clone()))
-            .filter(|stored| stored.version == device.version)
-            .ok_or(StoreError::Conflict)?;
-        stored.count = next_count;
-        stored.version += 1;
-        state.device_codes.insert((
-            code.account.clone(),
-            code.serial_num.clone(),
-            code.position(),
-        ));
-        state.codes.insert(code_key, code.clone());
-        if let Some(item) = batch_item {
-            state.pending_item(item)?.state = ItemState::Done {
-                code_id: code.id.clone(),
-                code: code.code.clone(),
-                count: code.count,
-            };
-            state.count_on_batch(item, 1, 0, code.created_at);
-        }
-        Ok(())
+    }
+
+    async fn record_code_run(
+        &self,
+        device: &Device,
+        next_count: u32,
+        run: &[(CodeRecord, BatchItemRef)],
+    ) -> Result<(), StoreError> {
+        let (codes, items): (Vec<CodeRecord>, Vec<BatchItemRef>) = run.iter().cloned().unzip();
+        self.lock().record_codes(device, next_count, &codes, &items)
     }
 
     async fn list_codes(
@@ -125,5 +114,51 @@ fn is_empty_range(lower: &Bound<CodeKey>, upper: &Bound<CodeKey>) -> bool {
             l >= u
         }
         _ => false,
+    }
+}
+
+impl State {
+    /// One atomic step: every check passes before anything is written.
+    fn record_codes(
+        &mut self,
+        device: &Device,
+        next_count: u32,
+        codes: &[CodeRecord],
+        items: &[BatchItemRef],
+    ) -> Result<(), StoreError> {
+        for item in items {
+            self.pending_item(item)?;
+        }
+        if codes.iter().any(|code| {
+            self.codes
+                .contains_key(&(code.account.clone(), code.position()))
+        }) {
+            return Err(StoreError::Conflict);
+        }
+        let stored = self
+            .devices
+            .get_mut(&(device.account.clone(), device.serial.clone()))
+            .filter(|stored| stored.version == device.version)
+            .ok_or(StoreError::Conflict)?;
+        stored.count = next_count;
+        stored.version += 1;
+        for code in codes {
+            self.device_codes.insert((
+                code.account.clone(),
+                code.serial_num.clone(),
+                code.position(),
+            ));
+            self.codes
+                .insert((code.account.clone(), code.position()), code.clone());
+        }
+        for (item, code) in items.iter().zip(codes) {
+            self.pending_item(item)?.state = ItemState::Done {
+                code_id: code.id.clone(),
+                code: code.code.clone(),
+                count: code.count,
+            };
+            self.count_on_batch(item, 1, 0, code.created_at);
+        }
+        Ok(())
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use api_tests::on_both_stores;
 use async_trait::async_trait;
-use domain::batches::{BatchStatus, Chunk, ChunkOutcome, ItemState, CHUNK_SIZE};
+use domain::batches::{chunks_of, BatchStatus, Chunk, ChunkOutcome, ItemState, CHUNK_SIZE};
 use domain::clients::AccountId;
 use domain::clock::SystemClock;
 use domain::codes::CodeOrder;
@@ -69,10 +69,11 @@ async fn racing_chunks_of_one_batch_count_every_item_once(stores: &Stores) {
         .create(&account, b"race", orders, None)
         .await
         .unwrap();
-    let chunks = batch.chunks();
+    let chunks = chunks_of(&batches.all_items(&account, &batch.id).await.unwrap());
     assert_eq!(chunks.len(), CHUNKS as usize);
 
     let workers: Vec<_> = chunks
+        .clone()
         .into_iter()
         .map(|chunk| {
             let batches = batches.clone();
@@ -113,7 +114,7 @@ async fn racing_chunks_of_one_batch_count_every_item_once(stores: &Stores) {
     }
 
     // A redelivered chunk changes nothing, counts included.
-    let again = batch.chunks()[3].clone();
+    let again = chunks[3].clone();
     assert_eq!(
         batches.process_chunk(&again, false).await,
         ChunkOutcome::Finished

@@ -22,11 +22,20 @@ async fn wins(
     racers: Vec<tokio::task::JoinHandle<Result<(), StoreError>>>,
     loss: StoreError,
 ) -> usize {
+    wins_among(racers, &[loss]).await
+}
+
+/// How many racers succeeded; every loser must have failed with one of
+/// `losses`.
+async fn wins_among(
+    racers: Vec<tokio::task::JoinHandle<Result<(), StoreError>>>,
+    losses: &[StoreError],
+) -> usize {
     let mut wins = 0;
     for racer in racers {
         match racer.await.unwrap() {
             Ok(()) => wins += 1,
-            Err(err) if err == loss => {}
+            Err(err) if losses.contains(&err) => {}
             Err(other) => panic!("{other}"),
         }
     }
@@ -608,6 +617,7 @@ fn new_batch(
                 account: account_id(client),
                 batch_id: batch_id_of(id),
                 index,
+                chunk: index / domain::batches::CHUNK_SIZE,
             },
             order: CodeOrder {
                 serial: SerialNumber::parse("SN-1").unwrap(),
@@ -618,6 +628,131 @@ fn new_batch(
         })
         .collect();
     (batch, items)
+}
+
+/// Enough devices that every index shard holds some, so pages cross shard
+/// boundaries; the other tenant's devices interleave with them by serial.
+async fn many_devices(stores: &Stores, client: &str, count: usize) -> Vec<Device> {
+    let mut devices = Vec::new();
+    for i in 0..count {
+        let made = device(client, &format!("SN-{i:03}"), "nexus_full");
+        stores.devices().create_device(&made).await.unwrap();
+        devices.push(made);
+    }
+    devices
+}
+
+async fn a_tenants_devices_are_listed_in_serial_order_across_shards(stores: &Stores) {
+    let ours = many_devices(stores, "ck_acme", 48).await;
+    many_devices(stores, "ck_other", 20).await;
+    let acme = account_id("ck_acme");
+    let expected: Vec<String> = ours.iter().map(|d| d.serial.as_str().to_owned()).collect();
+    for limit in [1, 5, 48, 100] {
+        let mut listed = Vec::new();
+        let mut after = None;
+        for _ in 0..60 {
+            let page = stores
+                .devices()
+                .list_devices(&acme, limit, after.as_ref())
+                .await
+                .unwrap();
+            assert!(page.items.len() <= limit);
+            listed.extend(page.items.iter().map(|d| d.serial.as_str().to_owned()));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(listed, expected, "pages of {limit}");
+    }
+}
+
+async fn a_tenants_codes_are_one_timeline_across_shards(stores: &Stores) {
+    let mut ours = many_devices(stores, "ck_acme", 48).await;
+    let mut theirs = many_devices(stores, "ck_other", 4).await;
+    let base = 1_800_000_000_000;
+    let mut expected = Vec::new();
+    for i in 0..192usize {
+        // Instants repeat across devices, so ties break on the id, and
+        // consecutive codes land on different devices and shards.
+        let millis = base + i64::try_from((i * 37) % 61).unwrap() * 10;
+        let code_type = if i % 23 == 0 {
+            CodeType::Unlock
+        } else {
+            CodeType::AddTime
+        };
+        let target = &mut ours[(i * 5) % 48];
+        let code = code_for(target, &format!("c{i:03}"), millis, code_type);
+        stores
+            .codes()
+            .record_code(target, target.count + 1, &code, None)
+            .await
+            .unwrap();
+        target.count += 1;
+        target.version += 1;
+        expected.push(code);
+        if i % 16 == 0 {
+            let other = &mut theirs[i % 4];
+            let foreign = code_for(other, &format!("x{i:03}"), millis, CodeType::AddTime);
+            stores
+                .codes()
+                .record_code(other, other.count + 1, &foreign, None)
+                .await
+                .unwrap();
+            other.count += 1;
+            other.version += 1;
+        }
+    }
+    expected.sort_by_key(|c| (c.created_at, c.id.clone()));
+    let ids = |codes: &mut dyn Iterator<Item = &CodeRecord>| -> Vec<String> {
+        codes.map(|c| c.id.clone()).collect()
+    };
+    let ascending = ids(&mut expected.iter());
+    let descending = ids(&mut expected.iter().rev());
+    for limit in [3, 17, 100] {
+        let mut q = query("ck_acme");
+        q.limit = limit;
+        assert_eq!(
+            all_pages(stores, q.clone()).await,
+            ascending,
+            "pages of {limit}"
+        );
+        q.order = SortOrder::Descending;
+        assert_eq!(
+            all_pages(stores, q).await,
+            descending,
+            "pages of {limit}, newest first"
+        );
+    }
+
+    // A filter that few codes pass, over every shard.
+    let mut unlocks = query("ck_acme");
+    unlocks.code_type = Some(CodeType::Unlock);
+    unlocks.limit = 2;
+    let expected_unlocks = ids(&mut expected.iter().filter(|c| c.code_type == CodeType::Unlock));
+    assert_eq!(expected_unlocks.len(), 9);
+    assert_eq!(all_pages(stores, unlocks).await, expected_unlocks);
+
+    // A window inside the timeline, newest first.
+    let mut window = query("ck_acme");
+    window.created_from = Timestamp::from_millis(base + 150);
+    window.created_to = Timestamp::from_millis(base + 420);
+    window.order = SortOrder::Descending;
+    window.limit = 7;
+    let in_window = ids(&mut expected
+        .iter()
+        .rev()
+        .filter(|c| (window.created_from..=window.created_to).contains(&c.created_at)));
+    assert!(in_window.len() > 20);
+    assert_eq!(all_pages(stores, window).await, in_window);
+
+    // One device's codes come from its own partition, in the same order.
+    let mut one = query("ck_acme");
+    one.serial = Some(ours[5].serial.clone());
+    one.limit = 2;
+    let of_device = ids(&mut expected.iter().filter(|c| c.serial_num == ours[5].serial));
+    assert_eq!(of_device.len(), 4);
+    assert_eq!(all_pages(stores, one).await, of_device);
 }
 
 async fn batches_are_stored_found_by_key_and_listed_newest_first(stores: &Stores) {
@@ -748,14 +883,7 @@ async fn a_batch_item_gets_exactly_one_code(stores: &Stores) {
             })
         })
         .collect();
-    let mut wins = 0;
-    for racer in racers {
-        match racer.await.unwrap() {
-            Ok(()) => wins += 1,
-            Err(StoreError::AlreadyExists | StoreError::Conflict) => {}
-            Err(other) => panic!("{other}"),
-        }
-    }
+    let wins = wins_among(racers, &[StoreError::AlreadyExists, StoreError::Conflict]).await;
     // Whatever the interleaving, retries end in AlreadyExists, never a second code.
     let read = stores
         .devices()
@@ -820,9 +948,117 @@ async fn a_batch_item_gets_exactly_one_code(stores: &Stores) {
     assert_eq!(codes[0].batch_id.as_deref(), Some("b1"));
 }
 
+/// A run of one device's batch items is one atomic step: all of it or
+/// nothing, on the device's version and on every item still pending.
+async fn a_run_of_batch_codes_is_written_whole_or_not_at_all(stores: &Stores) {
+    let device = device("ck_acme", "SN-1", "nexus_full");
+    stores.devices().create_device(&device).await.unwrap();
+    let (batch, items) = new_batch("ck_acme", "b1", 1_800_000_000_000, 60, None);
+    stores.batches().create_batch(&batch, &items).await.unwrap();
+    let acme = account_id("ck_acme");
+    let run_of = |read: &Device, indices: std::ops::Range<u32>, stem: &str| {
+        indices
+            .enumerate()
+            .map(|(n, index)| {
+                let mut at = read.clone();
+                at.count = read.count + u32::try_from(n).unwrap();
+                let mut code = code_for(
+                    &at,
+                    &format!("{stem}{index:02}"),
+                    1_800_000_000_500,
+                    CodeType::AddTime,
+                );
+                code.batch_id = Some(batch_id_of("b1"));
+                (code, items[index as usize].item.clone())
+            })
+            .collect::<Vec<_>>()
+    };
+
+    let first = run_of(&device, 0..49, "a");
+    stores
+        .codes()
+        .record_code_run(&device, 49, &first)
+        .await
+        .unwrap();
+    let read = stores
+        .devices()
+        .get_device(&acme, &device.serial)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (read.count, read.version),
+        (49, device.version + 1),
+        "the device moved once"
+    );
+
+    // On the old version: nothing of the run is written.
+    let stale = run_of(&device, 49..55, "b");
+    assert_eq!(
+        stores.codes().record_code_run(&device, 55, &stale).await,
+        Err(StoreError::Conflict)
+    );
+    // One item of the run already done: nothing of the run is written.
+    let overlapping = run_of(&read, 48..52, "c");
+    assert_eq!(
+        stores
+            .codes()
+            .record_code_run(&read, 53, &overlapping)
+            .await,
+        Err(StoreError::AlreadyExists)
+    );
+    let unchanged = stores
+        .devices()
+        .get_device(&acme, &device.serial)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unchanged, read);
+
+    // Eight racers take the same next run: one wins it.
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let codes = stores.codes();
+            let (read, run) = (read.clone(), run_of(&read, 49..60, &format!("r{i}")));
+            tokio::spawn(async move { codes.record_code_run(&read, 60, &run).await })
+        })
+        .collect();
+    let wins = wins_among(racers, &[StoreError::AlreadyExists, StoreError::Conflict]).await;
+    assert_eq!(wins, 1);
+
+    let stored = stores
+        .batches()
+        .get_batch(&acme, &batch_id_of("b1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.done, stored.failed, stored.status()),
+        (60, 0, BatchStatus::Completed)
+    );
+    let done = stores
+        .batches()
+        .list_items(&acme, &batch_id_of("b1"), 0, 60)
+        .await
+        .unwrap();
+    for (index, item) in done.iter().enumerate() {
+        assert!(
+            matches!(&item.state, ItemState::Done { count, .. } if *count as usize == index),
+            "{index}: {:?}",
+            item.state
+        );
+    }
+    let mut all = query("ck_acme");
+    all.limit = 100;
+    let codes = stores.codes().list_codes(&all).await.unwrap();
+    assert_eq!(codes.items.len(), 60, "one code per item");
+    assert_eq!(codes.next, None);
+}
+
 on_both_stores!(
     batches_are_stored_found_by_key_and_listed_newest_first,
     a_batch_item_gets_exactly_one_code,
+    a_run_of_batch_codes_is_written_whole_or_not_at_all,
     clients_are_created_once_and_read_back,
     public_keys_are_added_once,
     token_ids_are_single_use_until_they_expire,
@@ -831,4 +1067,6 @@ on_both_stores!(
     racing_writers_on_one_version_have_one_winner,
     concurrent_issues_on_one_device_get_distinct_counts,
     codes_are_filtered_sorted_and_paged,
+    a_tenants_devices_are_listed_in_serial_order_across_shards,
+    a_tenants_codes_are_one_timeline_across_shards,
 );

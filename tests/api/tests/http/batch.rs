@@ -405,8 +405,9 @@ async fn a_ten_thousand_item_batch_completes_through_the_local_api() {
     }
 }
 
-/// Fails every `record_code` after the first `allowed`, as a store outage
-/// or a worker killed part-way through would.
+/// Fails every code write after the first `allowed` codes, as a store
+/// outage or a worker killed part-way through would. A run of codes that
+/// would pass the allowance fails whole, as its one transaction would.
 struct FailingAfter {
     inner: Arc<dyn CodeStore>,
     allowed: AtomicUsize,
@@ -421,14 +422,20 @@ impl CodeStore for FailingAfter {
         code: &CodeRecord,
         batch_item: Option<&domain::batches::BatchItemRef>,
     ) -> Result<(), StoreError> {
-        let left = self.allowed.load(Ordering::SeqCst);
-        if left == 0 {
-            return Err(StoreError::Unavailable("injected outage".into()));
-        }
-        self.allowed.fetch_sub(1, Ordering::SeqCst);
+        self.spend(1)?;
         self.inner
             .record_code(device, next_count, code, batch_item)
             .await
+    }
+
+    async fn record_code_run(
+        &self,
+        device: &Device,
+        next_count: u32,
+        run: &[(CodeRecord, domain::batches::BatchItemRef)],
+    ) -> Result<(), StoreError> {
+        self.spend(run.len())?;
+        self.inner.record_code_run(device, next_count, run).await
     }
 
     async fn list_codes(
@@ -436,6 +443,17 @@ impl CodeStore for FailingAfter {
         query: &CodeQuery,
     ) -> Result<Page<CodeRecord, CodePosition>, StoreError> {
         self.inner.list_codes(query).await
+    }
+}
+
+impl FailingAfter {
+    fn spend(&self, codes: usize) -> Result<(), StoreError> {
+        self.allowed
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(codes)
+            })
+            .map(|_| ())
+            .map_err(|_| StoreError::Unavailable("injected outage".into()))
     }
 }
 
@@ -463,23 +481,26 @@ impl ChunkQueue for Discard {
     }
 }
 
-/// A client with one Nexus device and a stored 30-item batch; returns the
-/// batch's single chunk.
+/// A client with three Nexus devices and a stored 30-item batch that
+/// takes turns over them (so the worker issues it in three runs); returns
+/// the batch's single chunk.
 async fn batch_of_30(stores: &Stores) -> (AccountId, Chunk) {
     let account = AccountId::parse("ck_worker").unwrap();
-    let device: NewDeviceBody = serde_json::from_value(
-        json!({"serialNum": "N1", "protocol": "nexus_full", "secretKey": KEY}),
-    )
-    .unwrap();
     let codes = Arc::new(CodesService::new(
         stores.devices(),
         stores.codes(),
         Arc::new(SystemClock),
     ));
-    codes
-        .register_device(&account, device.into_command().unwrap())
-        .await
+    for serial in DEVICES_OF_30 {
+        let device: NewDeviceBody = serde_json::from_value(
+            json!({"serialNum": serial, "protocol": "nexus_full", "secretKey": KEY}),
+        )
         .unwrap();
+        codes
+            .register_device(&account, device.into_command().unwrap())
+            .await
+            .unwrap();
+    }
     let service = BatchService::new(
         stores.batches(),
         Arc::new(Discard),
@@ -487,27 +508,40 @@ async fn batch_of_30(stores: &Stores) -> (AccountId, Chunk) {
         Arc::new(SystemClock),
     );
     let request: BatchRequest = serde_json::from_value(json!({
-        "items": vec![json!({"serialNum": "N1", "codeType": "add_time", "arg": 1}); 30]
+        "items": (0..30)
+            .map(|i| json!({"serialNum": DEVICES_OF_30[i % 3], "codeType": "add_time", "arg": 1}))
+            .collect::<Vec<_>>()
     }))
     .unwrap();
     let batch = service
         .create(&account, b"body", request.into_orders().unwrap(), None)
         .await
         .unwrap();
-    let chunks = batch.chunks();
+    let items = service.all_items(&account, &batch.id).await.unwrap();
+    let chunks = domain::batches::chunks_of(&items);
     assert_eq!(chunks.len(), 1);
     (account, chunks[0].clone())
 }
 
+const DEVICES_OF_30: [&str; 3] = ["N1", "N2", "N3"];
+
+/// The counts the devices of `batch_of_30` have used, together.
 async fn device_count(stores: &Stores, account: &AccountId) -> u32 {
-    let serial = domain::devices::SerialNumber::parse("N1").unwrap();
-    stores
-        .devices()
-        .get_device(account, &serial)
-        .await
-        .unwrap()
-        .unwrap()
-        .count
+    let mut total = 0;
+    for serial in DEVICES_OF_30 {
+        let serial = domain::devices::SerialNumber::parse(serial).unwrap();
+        let device = stores.devices().get_device(account, &serial).await;
+        total += device.unwrap().unwrap().count;
+    }
+    total
+}
+
+/// The code counts of devices that issued `per_device[i]` codes each, from
+/// 0, sorted as `batch_codes` answers them.
+fn counts(per_device: &[u32]) -> Vec<u32> {
+    let mut all: Vec<u32> = per_device.iter().flat_map(|&n| 0..n).collect();
+    all.sort_unstable();
+    all
 }
 
 async fn batch_codes(stores: &Stores, account: &AccountId, batch: &str) -> Vec<u32> {
@@ -554,7 +588,7 @@ async fn a_chunk_delivered_twice_adds_nothing(stores: &Stores) {
     assert_eq!((a, b), (ChunkOutcome::Finished, ChunkOutcome::Finished));
     assert_eq!(
         batch_codes(stores, &client, &chunk.batch_id).await,
-        (0..30).collect::<Vec<_>>()
+        counts(&[10, 10, 10])
     );
     assert_eq!(device_count(stores, &client).await, 30);
     let batch = stores
@@ -571,6 +605,7 @@ async fn a_chunk_delivered_twice_adds_nothing(stores: &Stores) {
 
 async fn a_chunk_that_failed_part_way_completes_on_redelivery(stores: &Stores) {
     let (client, chunk) = batch_of_30(stores).await;
+    // The first run (N1's 10 codes) fits the allowance; the second does not.
     let crashing = worker(stores, 12);
     assert!(matches!(
         crashing.process_chunk(&chunk, false).await,
@@ -578,7 +613,7 @@ async fn a_chunk_that_failed_part_way_completes_on_redelivery(stores: &Stores) {
     ));
     assert_eq!(
         batch_codes(stores, &client, &chunk.batch_id).await,
-        (0..12).collect::<Vec<_>>()
+        counts(&[10])
     );
     let batch = stores
         .batches()
@@ -586,7 +621,7 @@ async fn a_chunk_that_failed_part_way_completes_on_redelivery(stores: &Stores) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((batch.done, batch.status()), (12, BatchStatus::Running));
+    assert_eq!((batch.done, batch.status()), (10, BatchStatus::Running));
 
     let healthy = worker(stores, usize::MAX);
     assert_eq!(
@@ -595,14 +630,14 @@ async fn a_chunk_that_failed_part_way_completes_on_redelivery(stores: &Stores) {
     );
     assert_eq!(
         batch_codes(stores, &client, &chunk.batch_id).await,
-        (0..30).collect::<Vec<_>>()
+        counts(&[10, 10, 10])
     );
     assert_eq!(device_count(stores, &client).await, 30);
 }
 
 async fn a_chunk_that_keeps_failing_is_dead_lettered_and_the_batch_says_so(stores: &Stores) {
     let (client, chunk) = batch_of_30(stores).await;
-    let broken = worker(stores, 5);
+    let broken = worker(stores, 10);
     // The worker Lambda's own handler: deliveries 1-4 ask for another try,
     // the 5th (the queue's maxReceiveCount) gives up on the remaining items
     // and still reports failure, so SQS moves the message to the DLQ.
@@ -624,10 +659,10 @@ async fn a_chunk_that_keeps_failing_is_dead_lettered_and_the_batch_says_so(store
             .await
             .unwrap()
             .unwrap();
-        let expected_failed = if receives == 5 { 25 } else { 0 };
+        let expected_failed = if receives == 5 { 20 } else { 0 };
         assert_eq!(
             (batch.done, batch.failed),
-            (5, expected_failed),
+            (10, expected_failed),
             "delivery {receives}"
         );
     }
@@ -648,7 +683,7 @@ async fn a_chunk_that_keeps_failing_is_dead_lettered_and_the_batch_says_so(store
     );
     assert_eq!(
         device_count(stores, &client).await,
-        5,
+        10,
         "failed items advanced nothing"
     );
 }

@@ -382,3 +382,20 @@ fn the_template_throttles_at_the_edge_and_per_client() {
         assert!(text.contains(&format!("  {parameter}:\n    Type: Number\n")));
     }
 }
+
+/// The local worker runs as the template's worker does: the same number of
+/// instances at once and the same receives before the dead-letter queue.
+#[test]
+fn the_local_worker_follows_the_templates_worker_settings() {
+    let text = std::fs::read_to_string(repo_file("template.yaml")).unwrap();
+    let concurrency = format!(
+        "  BatchWorkerConcurrency:\n    Type: Number\n    Default: {}\n",
+        batch_worker_function::DEFAULT_CONCURRENCY
+    );
+    assert!(text.contains(&concurrency), "{concurrency}");
+    assert!(text.contains("              MaximumConcurrency: !Ref BatchWorkerConcurrency\n"));
+    assert!(text.contains(&format!(
+        "        maxReceiveCount: {}\n",
+        batch_worker_function::DEFAULT_MAX_RECEIVES
+    )));
+}

@@ -11,7 +11,7 @@ use api_types::biolite::batch::BatchRequest;
 use api_types::biolite::devices::NewDeviceBody;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use domain::batches::{BatchStatus, Chunk};
+use domain::batches::{chunks_of, BatchStatus, Chunk};
 use domain::clients::AccountId;
 use domain::clock::SystemClock;
 use domain::ChunkQueue;
@@ -61,8 +61,8 @@ fn chunks(n: u32) -> Vec<Chunk> {
         .map(|i| Chunk {
             account: AccountId::parse("ck_sqs").unwrap(),
             batch_id: domain::ids::BatchId::parse("b1").unwrap(),
-            first: i * 100,
-            count: 100,
+            number: i,
+            indices: (i * 100..i * 100 + 100).collect(),
         })
         .collect()
 }
@@ -87,11 +87,11 @@ async fn chunks_arrive_once_each_and_come_back_after_the_visibility_timeout() {
         .map(|m| {
             serde_json::from_str::<Chunk>(m.body().unwrap())
                 .unwrap()
-                .first
+                .number
         })
         .collect();
     assert_eq!(received.len(), 25, "25 chunks in 3 SendMessageBatch calls");
-    assert_eq!(bodies, sent.iter().map(|c| c.first).collect());
+    assert_eq!(bodies, sent.iter().map(|c| c.number).collect());
 
     // Delete all but one; the kept one is delivered again with a higher count.
     let kept = received[0].message_id().unwrap().to_owned();
@@ -180,7 +180,8 @@ async fn a_batch_travels_through_sqs_to_the_worker_exactly_once() {
         .await
         .unwrap();
     // Every chunk sent a second time: at-least-once delivery at its worst.
-    queue.send(&batch.chunks()).await.unwrap();
+    let items = batches.all_items(&account, &batch.id).await.unwrap();
+    queue.send(&chunks_of(&items)).await.unwrap();
 
     // The event source mapping's loop: receive, invoke, delete what succeeded.
     for _ in 0..20 {
