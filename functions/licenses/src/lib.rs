@@ -164,8 +164,10 @@ impl LicensesFunction {
                     .licenses
                     .create_license(account, body.validate("")?)
                     .await?;
+                // As of its making: `now` was read before the store was,
+                // and a license valid from its creation is not pending.
                 Ok(created(
-                    &LicenseView::new(&license, now),
+                    &LicenseView::new(&license, license.created_at.max(now)),
                     format!("{}/{}", routed.route.path, license.id),
                 ))
             }
@@ -196,7 +198,7 @@ impl LicensesFunction {
                             index,
                             status: "created",
                             license_id: Some(license.id.to_string()),
-                            license: Some(LicenseView::new(&license, now)),
+                            license: Some(LicenseView::new(&license, license.created_at.max(now))),
                             error: None,
                             message: None,
                         },
