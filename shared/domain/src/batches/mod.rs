@@ -90,6 +90,9 @@ pub struct Batch {
     pub idempotency_key: Option<String>,
     /// A digest of the request body, to tell a retry from a reuse of the key.
     pub request_digest: String,
+    /// How many chunks its items were cut into (`plan_chunks`).
+    #[serde(default)]
+    pub chunks: u32,
 }
 
 impl Batch {

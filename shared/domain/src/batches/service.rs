@@ -51,6 +51,7 @@ impl BatchService {
             }
         }
         let now = self.clock.now();
+        let chunk_of = plan_chunks(&orders);
         let batch = Batch {
             id: BatchId::generate(),
             account: account.clone(),
@@ -61,8 +62,8 @@ impl BatchService {
             updated_at: now,
             idempotency_key: idempotency_key.map(str::to_owned),
             request_digest,
+            chunks: chunk_of.iter().max().map_or(0, |last| last + 1),
         };
-        let chunk_of = plan_chunks(&orders);
         let items: Vec<BatchItem> = orders
             .into_iter()
             .zip(chunk_of)
@@ -398,6 +399,7 @@ mod tests {
             updated_at: Timestamp::MIN,
             idempotency_key: None,
             request_digest: String::new(),
+            chunks: 1,
         }
     }
 

@@ -16,11 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
 use crate::dynamo::schema::{
-    batch_pk, item_sk, progress_sk, GSI1, GSI1_PK, GSI1_SK, META_SK, PK, PROGRESS_PREFIX, SK,
-    TTL_ATTRIBUTE,
+    batch_items_pk, batch_pk, batch_progress_pk, item_sk, GSI1, GSI1_PK, GSI1_SK,
+    ITEMS_PER_PARTITION, META_SK, PK, PROGRESS_SK, SK, TTL_ATTRIBUTE,
 };
 use crate::dynamo::{
-    any_failed_condition, corrupt, query_all, transaction_outcome, unavailable, DynamoStore,
+    any_failed_condition, corrupt, key, query_all, transaction_outcome, unavailable, DynamoStore,
     StoredItem,
 };
 
@@ -63,9 +63,6 @@ struct Progress {
     updated_at: Timestamp,
 }
 
-/// DynamoDB's limit on keys per `BatchGetItem`.
-const BATCH_GET_LIMIT: usize = 100;
-
 impl ItemRecord {
     fn into_item(self, account: &AccountId, batch_id: &BatchId) -> BatchItem {
         BatchItem {
@@ -92,23 +89,21 @@ const PARALLEL_ITEM_WRITES: usize = 8;
 const BATCH_WRITE_LIMIT: usize = 25;
 
 impl DynamoStore {
-    /// The batch with its chunks' counts added in (at most one progress
-    /// record per 100 items, read in one query). Counts kept on the batch
-    /// record itself, by batches made before the progress records, stay in
-    /// the sum.
+    /// The batch with its chunks' counts added in: one progress record per
+    /// chunk, each in its own partition, read together. Counts kept on the
+    /// batch record itself, by batches made before the progress records,
+    /// stay in the sum.
     async fn with_progress(&self, mut batch: Batch) -> Result<Batch, StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :progress)")
-            .expression_attribute_values(
-                ":pk",
-                AttributeValue::S(batch_pk(&batch.account, &batch.id)),
-            )
-            .expression_attribute_values(":progress", AttributeValue::S(PROGRESS_PREFIX.into()))
-            .consistent_read(true);
-        for chunk in query_all::<Progress>(query).await? {
+        let keys = (0..batch.chunks)
+            .map(|number| {
+                key(
+                    batch_progress_pk(&batch.account, &batch.id, number),
+                    PROGRESS_SK,
+                )
+            })
+            .collect();
+        for item in self.get_all(keys).await? {
+            let chunk: Progress = from_item(item).map_err(corrupt)?;
             batch.done += chunk.done;
             batch.failed += chunk.failed;
             batch.updated_at = batch.updated_at.max(chunk.updated_at);
@@ -116,19 +111,15 @@ impl DynamoStore {
         Ok(batch)
     }
 
-    /// An update of the item's batch partition at `sk`.
-    pub(super) fn batch_update(
+    /// An update of the batch item's own record.
+    pub(super) fn item_update(
         &self,
         item: &BatchItemRef,
-        sk: String,
     ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
-        Update::builder()
-            .table_name(&self.table)
-            .key(
-                PK,
-                AttributeValue::S(batch_pk(&item.account, &item.batch_id)),
-            )
-            .key(SK, AttributeValue::S(sk))
+        Update::builder().table_name(&self.table).set_key(Some(key(
+            batch_items_pk(&item.account, &item.batch_id, item.index),
+            &item_sk(item.index),
+        )))
     }
 
     /// The step that counts an item done or failed. It lands on the item's
@@ -141,8 +132,12 @@ impl DynamoStore {
         by: u32,
         at: Timestamp,
     ) -> Result<TransactWriteItem, StoreError> {
-        let update = self
-            .batch_update(item, progress_sk(item.chunk))
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                batch_progress_pk(&item.account, &item.batch_id, item.chunk),
+                PROGRESS_SK,
+            )))
             .update_expression("ADD #counter :by SET updatedAt = :at")
             .expression_attribute_names("#counter", counter)
             .expression_attribute_values(":by", AttributeValue::N(by.to_string()))
@@ -199,7 +194,7 @@ impl BatchStore for DynamoStore {
             .iter()
             .map(|item| {
                 let record = StoredItem {
-                    pk: pk.clone(),
+                    pk: batch_items_pk(&batch.account, &batch.id, item.item.index),
                     sk: item_sk(item.item.index),
                     gsi1pk: None,
                     gsi1sk: None,
@@ -375,21 +370,34 @@ impl BatchStore for DynamoStore {
             return Ok(Vec::new());
         }
         let last = first.saturating_add(count - 1);
-        let records: Vec<StoredItem<ItemRecord>> = query_all(
-            self.client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :last")
-                .expression_attribute_values(":pk", AttributeValue::S(batch_pk(account, batch_id)))
-                .expression_attribute_values(":first", AttributeValue::S(item_sk(first)))
-                .expression_attribute_values(":last", AttributeValue::S(item_sk(last)))
-                .consistent_read(true),
-        )
-        .await?;
-        Ok(records
-            .into_iter()
-            .map(|stored| stored.record.into_item(account, batch_id))
-            .collect())
+        let mut items = Vec::new();
+        // The partitions in index order, each read over its share of the range.
+        for partition in first / ITEMS_PER_PARTITION..=last / ITEMS_PER_PARTITION {
+            let records: Vec<StoredItem<ItemRecord>> = query_all(
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :last")
+                    .expression_attribute_values(
+                        ":pk",
+                        AttributeValue::S(batch_items_pk(
+                            account,
+                            batch_id,
+                            partition * ITEMS_PER_PARTITION,
+                        )),
+                    )
+                    .expression_attribute_values(":first", AttributeValue::S(item_sk(first)))
+                    .expression_attribute_values(":last", AttributeValue::S(item_sk(last)))
+                    .consistent_read(true),
+            )
+            .await?;
+            items.extend(
+                records
+                    .into_iter()
+                    .map(|stored| stored.record.into_item(account, batch_id)),
+            );
+        }
+        Ok(items)
     }
 
     async fn chunk_items(
@@ -398,55 +406,19 @@ impl BatchStore for DynamoStore {
         batch_id: &BatchId,
         indices: &[u32],
     ) -> Result<Vec<BatchItem>, StoreError> {
-        use aws_sdk_dynamodb::types::KeysAndAttributes;
-        let pk = batch_pk(account, batch_id);
-        let mut found = Vec::with_capacity(indices.len());
-        for group in indices.chunks(BATCH_GET_LIMIT) {
-            let keys = group
-                .iter()
-                .map(|&index| crate::dynamo::key(pk.clone(), &item_sk(index)))
-                .collect();
-            let mut wanted = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .expect("keys are set"),
-            );
-            // Unprocessed keys come back under throttling; they are asked
-            // for again with a growing pause, a bounded number of times.
-            for attempt in 0..8u32 {
-                let Some(keys) = wanted.take() else { break };
-                if attempt > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
-                }
-                let mut output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, keys)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for item in output
-                    .responses
-                    .as_mut()
-                    .and_then(|tables| tables.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    let stored: StoredItem<ItemRecord> = from_item(item).map_err(corrupt)?;
-                    found.push(stored.record.into_item(account, batch_id));
-                }
-                wanted = output
-                    .unprocessed_keys
-                    .and_then(|mut tables| tables.remove(&self.table))
-                    .filter(|keys| !keys.keys.is_empty());
-            }
-            if wanted.is_some() {
-                return Err(StoreError::Unavailable(
-                    "DynamoDB kept keys unprocessed".into(),
-                ));
-            }
-        }
+        let keys = indices
+            .iter()
+            .map(|&index| key(batch_items_pk(account, batch_id, index), &item_sk(index)))
+            .collect();
+        let mut found = self
+            .get_all(keys)
+            .await?
+            .into_iter()
+            .map(|item| {
+                let stored: StoredItem<ItemRecord> = from_item(item).map_err(corrupt)?;
+                Ok(stored.record.into_item(account, batch_id))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         found.sort_by_key(|item| item.item.index);
         Ok(found)
     }
@@ -458,7 +430,7 @@ impl BatchStore for DynamoStore {
         at: Timestamp,
     ) -> Result<(), StoreError> {
         let failed = self
-            .batch_update(item, item_sk(item.index))
+            .item_update(item)
             .update_expression("SET #status = :failed, reason = :reason")
             .condition_expression("#status = :pending")
             .expression_attribute_names("#status", "status")

@@ -15,7 +15,7 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
 use crate::dynamo::merge::{MergedQuery, SortRange};
 use crate::dynamo::schema::{
-    code_sk, code_time_key, codes_gsi, device_pk, device_shard, item_sk, position_from_time_key,
+    code_sk, code_time_key, codes_gsi, device_pk, device_shard, position_from_time_key,
     DEVICE_SHARDS, DEVICE_SK, GSI1, GSI1_PK, GSI1_SK, PK, SK,
 };
 use crate::dynamo::{corrupt, transaction_outcome, DynamoStore, StoredItem};
@@ -203,7 +203,7 @@ impl DynamoStore {
     /// Marks a batch item done with its code, on condition it is pending.
     fn item_done_step(&self, item: &BatchItemRef, code: &CodeRecord) -> TransactWriteItem {
         let done = self
-            .batch_update(item, item_sk(item.index))
+            .item_update(item)
             .update_expression(
                 "SET #status = :done, codeId = :codeId, code = :code, #count = :count",
             )

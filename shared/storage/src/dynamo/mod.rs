@@ -62,6 +62,53 @@ impl DynamoStore {
         Ok(output.item)
     }
 
+    /// The items with these keys that exist, read consistently in calls of
+    /// up to 100 keys (DynamoDB's limit), in no particular order.
+    pub(crate) async fn get_all(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = Vec::with_capacity(keys.len());
+        for group in keys.chunks(100) {
+            let mut wanted = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(group.to_vec()))
+                    .consistent_read(true)
+                    .build()
+                    .expect("keys are set"),
+            );
+            // Unprocessed keys come back under throttling; they are asked
+            // for again with a growing pause, a bounded number of times.
+            for attempt in 0..8u32 {
+                let Some(keys) = wanted.take() else { break };
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+                }
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                found.extend(
+                    output
+                        .responses
+                        .and_then(|mut tables| tables.remove(&self.table))
+                        .unwrap_or_default(),
+                );
+                wanted = output
+                    .unprocessed_keys
+                    .and_then(|mut tables| tables.remove(&self.table))
+                    .filter(|keys| !keys.keys.is_empty());
+            }
+            if wanted.is_some() {
+                return Err(StoreError::Unavailable(
+                    "DynamoDB kept keys unprocessed".into(),
+                ));
+            }
+        }
+        Ok(found)
+    }
+
     /// A transaction step that writes `item` where no item has its key.
     pub(crate) fn put_step(&self, item: Item) -> TransactWriteItem {
         TransactWriteItem::builder()

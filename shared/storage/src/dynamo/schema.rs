@@ -171,13 +171,25 @@ pub(crate) fn batch_pk(account: &AccountId, batch_id: &str) -> String {
     format!("BATCH#{account}#{batch_id}")
 }
 
-/// The progress record of chunk `number`: its `done` and `failed`
-/// counts, which only that chunk's items advance.
-pub(crate) fn progress_sk(number: u32) -> String {
-    format!("{PROGRESS_PREFIX}{number:05}")
+/// The items of a batch are spread over partitions of this many
+/// consecutive indices: a page of results reads one or two, and a batch's
+/// item writes do not all land on one partition.
+pub(crate) const ITEMS_PER_PARTITION: u32 = 100;
+
+pub(crate) fn batch_items_pk(account: &AccountId, batch_id: &str, index: u32) -> String {
+    format!(
+        "BATCHITEMS#{account}#{batch_id}#{:03}",
+        index / ITEMS_PER_PARTITION
+    )
 }
 
-pub(crate) const PROGRESS_PREFIX: &str = "PROGRESS#";
+/// The progress record of chunk `number`, in a partition of its own: its
+/// `done` and `failed` counts, which only that chunk's items advance.
+pub(crate) fn batch_progress_pk(account: &AccountId, batch_id: &str, number: u32) -> String {
+    format!("BATCHPROGRESS#{account}#{batch_id}#{number:05}")
+}
+
+pub(crate) const PROGRESS_SK: &str = "PROGRESS";
 
 pub(crate) fn item_sk(index: u32) -> String {
     format!("ITEM#{index:05}")

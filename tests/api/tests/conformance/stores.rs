@@ -610,6 +610,7 @@ fn new_batch(
         updated_at: Timestamp::from_millis(millis),
         idempotency_key: key.map(str::to_owned),
         request_digest: format!("digest-{id}"),
+        chunks: total.div_ceil(domain::batches::CHUNK_SIZE),
     };
     let items = (0..total)
         .map(|index| BatchItem {
