@@ -20,8 +20,8 @@ use crate::dynamo::schema::{
     ITEMS_PER_PARTITION, META_SK, PK, PROGRESS_SK, SK, TTL_ATTRIBUTE,
 };
 use crate::dynamo::{
-    any_failed_condition, corrupt, key, query_all, transaction_outcome, unavailable, DynamoStore,
-    StoredItem,
+    any_failed_condition, corrupt, key, query_all, transaction_outcome, unavailable,
+    until_processed, DynamoStore, StoredItem,
 };
 
 /// A batch item as stored.
@@ -154,16 +154,7 @@ impl DynamoStore {
         &self,
         requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
     ) -> Result<(), StoreError> {
-        let mut pending = requests;
-        // Unprocessed items come back under throttling; they are sent again
-        // with a growing pause, a bounded number of times.
-        for attempt in 0..8u32 {
-            if pending.is_empty() {
-                return Ok(());
-            }
-            if attempt > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
-            }
+        until_processed(requests, "items", |pending| async move {
             let output = self
                 .client
                 .batch_write_item()
@@ -171,14 +162,14 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(unavailable)?;
-            pending = output
+            let rest = output
                 .unprocessed_items
                 .and_then(|mut tables| tables.remove(&self.table))
-                .unwrap_or_default();
-        }
-        Err(StoreError::Unavailable(
-            "DynamoDB kept items unprocessed".into(),
-        ))
+                .filter(|requests| !requests.is_empty());
+            Ok((Vec::<()>::new(), rest))
+        })
+        .await
+        .map(|_| ())
     }
 }
 

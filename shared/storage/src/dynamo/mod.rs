@@ -68,20 +68,12 @@ impl DynamoStore {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
         let mut found = Vec::with_capacity(keys.len());
         for group in keys.chunks(100) {
-            let mut wanted = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(group.to_vec()))
-                    .consistent_read(true)
-                    .build()
-                    .expect("keys are set"),
-            );
-            // Unprocessed keys come back under throttling; they are asked
-            // for again with a growing pause, a bounded number of times.
-            for attempt in 0..8u32 {
-                let Some(keys) = wanted.take() else { break };
-                if attempt > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
-                }
+            let wanted = KeysAndAttributes::builder()
+                .set_keys(Some(group.to_vec()))
+                .consistent_read(true)
+                .build()
+                .expect("keys are set");
+            let read = until_processed(wanted, "keys", |keys| async move {
                 let output = self
                     .client
                     .batch_get_item()
@@ -89,22 +81,18 @@ impl DynamoStore {
                     .send()
                     .await
                     .map_err(unavailable)?;
-                found.extend(
-                    output
-                        .responses
-                        .and_then(|mut tables| tables.remove(&self.table))
-                        .unwrap_or_default(),
-                );
-                wanted = output
+                let items = output
+                    .responses
+                    .and_then(|mut tables| tables.remove(&self.table))
+                    .unwrap_or_default();
+                let rest = output
                     .unprocessed_keys
                     .and_then(|mut tables| tables.remove(&self.table))
                     .filter(|keys| !keys.keys.is_empty());
-            }
-            if wanted.is_some() {
-                return Err(StoreError::Unavailable(
-                    "DynamoDB kept keys unprocessed".into(),
-                ));
-            }
+                Ok((items, rest))
+            })
+            .await?;
+            found.extend(read);
         }
         Ok(found)
     }
@@ -153,6 +141,38 @@ impl DynamoStore {
             .await
             .map(|_| ())
             .map_err(conditional(StoreError::AlreadyExists))
+    }
+}
+
+/// Sends `first`, then whatever DynamoDB answers it left unprocessed
+/// (which it does under throttling), with a growing pause, a bounded number
+/// of times; collects what each call gives back. `send` answers what it got
+/// and what is left, `None` when nothing is.
+pub(crate) async fn until_processed<T, R, F, Fut>(
+    first: T,
+    what: &str,
+    mut send: F,
+) -> Result<Vec<R>, StoreError>
+where
+    F: FnMut(T) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<R>, Option<T>), StoreError>>,
+{
+    let mut answered = Vec::new();
+    let mut pending = Some(first);
+    for attempt in 0..8u32 {
+        let Some(now) = pending.take() else { break };
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+        }
+        let (got, rest) = send(now).await?;
+        answered.extend(got);
+        pending = rest;
+    }
+    match pending {
+        None => Ok(answered),
+        Some(_) => Err(StoreError::Unavailable(format!(
+            "DynamoDB kept {what} unprocessed"
+        ))),
     }
 }
 
