@@ -171,11 +171,10 @@ pub struct Chunk {
 /// on one, and each device's items go out in long runs, one atomic step
 /// each (`docs/batch.md`).
 pub fn plan_chunks(orders: &[CodeOrder]) -> Vec<u32> {
-    let mut by_device: Vec<usize> = (0..orders.len()).collect();
-    by_device.sort_by(|&a, &b| orders[a].serial.cmp(&orders[b].serial).then(a.cmp(&b)));
+    let mut indices: Vec<usize> = (0..orders.len()).collect();
     let mut chunk_of = vec![0; orders.len()];
     let (mut chunk, mut in_chunk) = (0u32, 0usize);
-    for device in by_device.chunk_by(|&a, &b| orders[a].serial == orders[b].serial) {
+    for device in by_device(&mut indices, |&i| &orders[i].serial) {
         if in_chunk > 0 && in_chunk + device.len() > CHUNK_SIZE as usize {
             chunk += 1;
             in_chunk = 0;
@@ -186,6 +185,16 @@ pub fn plan_chunks(orders: &[CodeOrder]) -> Vec<u32> {
         in_chunk += device.len();
     }
     chunk_of
+}
+
+/// `items` sorted by device, keeping their order within one device, and
+/// cut into one slice per device.
+fn by_device<'a, 's, T>(
+    items: &'a mut [T],
+    serial: impl Fn(&T) -> &'s SerialNumber,
+) -> impl Iterator<Item = &'a [T]> {
+    items.sort_by(|a, b| serial(a).cmp(serial(b)));
+    items.chunk_by(move |a, b| serial(a) == serial(b))
 }
 
 /// The chunks `items` fall into, in chunk order.

@@ -320,27 +320,13 @@ impl BatchService {
     }
 }
 
-/// A chunk's pending items as runs of one device each, in the order the
-/// devices first appear, each device's items in index order and at most
-/// `MAX_RUN` to a run.
+/// A chunk's pending items as runs of one device each, devices in serial
+/// order, each device's items in index order and at most `MAX_RUN` to a
+/// run.
 fn device_runs<'a>(pending: &[&'a BatchItem]) -> Vec<Vec<&'a BatchItem>> {
-    let mut by_device: Vec<(&SerialNumber, Vec<&'a BatchItem>)> = Vec::new();
-    let mut slot: std::collections::HashMap<&SerialNumber, usize> = Default::default();
-    for item in pending {
-        let at = *slot.entry(&item.order.serial).or_insert_with(|| {
-            by_device.push((&item.order.serial, Vec::new()));
-            by_device.len() - 1
-        });
-        by_device[at].1.push(item);
-    }
-    by_device
-        .into_iter()
-        .flat_map(|(_, items)| {
-            items
-                .chunks(MAX_RUN)
-                .map(<[&BatchItem]>::to_vec)
-                .collect::<Vec<_>>()
-        })
+    let mut pending = pending.to_vec();
+    by_device(&mut pending, |&item| &item.order.serial)
+        .flat_map(|device| device.chunks(MAX_RUN).map(<[&BatchItem]>::to_vec))
         .collect()
 }
 
