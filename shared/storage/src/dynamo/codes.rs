@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use domain::batches::BatchItemRef;
-use domain::clock::Timestamp;
 use domain::codes::{CodePosition, CodeQuery, CodeRecord};
 use domain::devices::Device;
 use domain::paging::SortOrder;
@@ -15,8 +14,8 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
 use crate::dynamo::merge::{MergedQuery, SortRange};
 use crate::dynamo::schema::{
-    code_sk, code_time_key, codes_gsi, device_pk, device_shard, position_from_time_key,
-    DEVICE_SHARDS, DEVICE_SK, GSI1, GSI1_PK, GSI1_SK, PK, SK,
+    code_sk, codes_gsi, device_pk, device_shard, position_from_sk, DEVICE_SHARDS, DEVICE_SK, GSI1,
+    GSI1_PK, GSI1_SK, PK, SK,
 };
 use crate::dynamo::{corrupt, transaction_outcome, DynamoStore, StoredItem};
 
@@ -67,20 +66,8 @@ impl CodeStore for DynamoStore {
         let ascending = query.order == SortOrder::Ascending;
         // One device's codes are in its own partition; a tenant's timeline
         // is every shard of the code index, merged.
-        let (index, partition_attribute, sort_attribute, partitions, sort_key): (
-            _,
-            _,
-            _,
-            _,
-            fn(Timestamp, &str) -> String,
-        ) = match &query.serial {
-            Some(serial) => (
-                None,
-                PK,
-                SK,
-                vec![device_pk(&query.account, serial)],
-                code_sk,
-            ),
+        let (index, partition_attribute, sort_attribute, partitions) = match &query.serial {
+            Some(serial) => (None, PK, SK, vec![device_pk(&query.account, serial)]),
             None => (
                 Some(GSI1),
                 GSI1_PK,
@@ -88,15 +75,14 @@ impl CodeStore for DynamoStore {
                 (0..DEVICE_SHARDS)
                     .map(|shard| codes_gsi(&query.account, shard))
                     .collect(),
-                code_time_key,
             ),
         };
         // Ids are alphanumeric, so "" and "~" bracket every id at an instant.
-        let mut lowest = sort_key(query.created_from, "");
-        let mut highest = sort_key(query.created_to, "~");
+        let mut lowest = code_sk(query.created_from, "");
+        let mut highest = code_sk(query.created_to, "~");
         let mut skip = None;
         if let Some(after) = &query.after {
-            let cursor = sort_key(after.created_at, &after.id);
+            let cursor = code_sk(after.created_at, &after.id);
             let exhausted = if ascending {
                 cursor >= highest
             } else {
@@ -152,12 +138,11 @@ impl CodeStore for DynamoStore {
                 Ok(stored.record)
             })
             .collect::<Result<_, StoreError>>()?;
-        let next = match page.resume_after {
-            None => None,
-            Some(key) => Some(position_from_time_key(
-                key.strip_prefix("CODE#").unwrap_or(&key),
-            )?),
-        };
+        let next = page
+            .resume_after
+            .as_deref()
+            .map(position_from_sk)
+            .transpose()?;
         Ok(Page { items, next })
     }
 }
@@ -194,7 +179,7 @@ impl DynamoStore {
             pk: device_pk(&code.account, &code.serial_num),
             sk: code_sk(code.created_at, &code.id),
             gsi1pk: Some(codes_gsi(&code.account, device_shard(&code.serial_num))),
-            gsi1sk: Some(code_time_key(code.created_at, &code.id)),
+            gsi1sk: Some(code_sk(code.created_at, &code.id)),
             record: code,
         };
         Ok(self.put_step(to_item(item).map_err(corrupt)?))

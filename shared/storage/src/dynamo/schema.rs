@@ -146,19 +146,17 @@ pub(crate) fn codes_gsi(account: &AccountId, shard: u32) -> String {
     format!("CODES#{account}#{shard:02}")
 }
 
-/// Fixed width, so string order is time order up to year 9999.
+/// Fixed width, so string order is time order up to year 9999. The same
+/// key sorts a code in its device's partition and in its tenant's shard of
+/// the code index.
 pub(crate) fn code_sk(created_at: Timestamp, id: &str) -> String {
-    format!("CODE#{}", code_time_key(created_at, id))
+    format!("CODE#{:015}#{id}", created_at.millis())
 }
 
-/// A code's place in its tenant's timeline, as the code index sorts it.
-pub(crate) fn code_time_key(created_at: Timestamp, id: &str) -> String {
-    format!("{:015}#{id}", created_at.millis())
-}
-
-pub(crate) fn position_from_time_key(key: &str) -> Result<CodePosition, StoreError> {
-    let bad = || StoreError::Corrupt(format!("unexpected code position {key:?}"));
-    let (millis, id) = key.split_once('#').ok_or_else(bad)?;
+pub(crate) fn position_from_sk(sk: &str) -> Result<CodePosition, StoreError> {
+    let bad = || StoreError::Corrupt(format!("unexpected code sort key {sk:?}"));
+    let rest = sk.strip_prefix("CODE#").ok_or_else(bad)?;
+    let (millis, id) = rest.split_once('#').ok_or_else(bad)?;
     Ok(CodePosition {
         created_at: Timestamp::from_millis(millis.parse().map_err(|_| bad())?),
         id: id.to_owned(),
