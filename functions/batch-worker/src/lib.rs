@@ -53,11 +53,11 @@ pub async fn handle(
             .unwrap_or(1);
         let final_attempt = receives >= max_receives;
         match batches.process_chunk(&chunk, final_attempt).await {
-            ChunkOutcome::Finished => {
-                tracing::info!(batch = %chunk.batch_id, chunk = chunk.number, items = chunk.indices.len(), "chunk finished");
+            ChunkOutcome::Finished { items } => {
+                tracing::info!(batch = %chunk.batch_id, chunk = chunk.number, items, "chunk finished");
                 runtime_support::metrics::record(
                     runtime_support::metrics::Metric::BatchItemsProcessed,
-                    chunk.indices.len() as u64,
+                    items as u64,
                 );
             }
             ChunkOutcome::Retry(reason) => {

@@ -77,7 +77,7 @@ impl CodesFunction {
             }
             CodesRoute::IssueCode => {
                 let body: CodeRequest = json_body(request)?;
-                let code = codes.issue(account, &body.validate()?, None).await?;
+                let code = codes.issue(account, &body.validate()?).await?;
                 runtime_support::metrics::record(runtime_support::metrics::Metric::CodesIssued, 1);
                 Ok(json_response(StatusCode::CREATED, &CodeView::from(&code)))
             }

@@ -149,42 +149,53 @@ pub struct BatchItem {
     pub state: ItemState,
 }
 
-/// A share of a batch's items: one queue message.
+/// A share of a batch's items: one queue message. The worker reads the
+/// chunk's items from the store by its number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Chunk {
     #[serde(rename = "clientKey")]
     pub account: AccountId,
     pub batch_id: BatchId,
-    /// Its number in the batch, which keys its progress record.
+    /// Its number in the batch, which keys its orders, results and counts.
     #[serde(rename = "chunk")]
     pub number: u32,
-    /// The indices of its items, ascending.
-    #[serde(rename = "items")]
-    pub indices: Vec<u32>,
 }
 
-/// Each item's chunk number. The items are grouped by device (sorted by
+/// Where an item is worked: its chunk, and its run within the chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    pub chunk: u32,
+    pub run: u32,
+}
+
+/// Each item's chunk and run. The items are grouped by device (sorted by
 /// serial), and whole devices are packed into chunks of up to `CHUNK_SIZE`
 /// items; a device with more items than that has a chunk of its own. So no
 /// two chunks of a batch share a device: chunks worked at once never race
-/// on one, and each device's items go out in long runs, one atomic step
-/// each (`docs/batch.md`).
-pub fn plan_chunks(orders: &[CodeOrder]) -> Vec<u32> {
+/// on one. Within a chunk each device's items, in index order, are cut into
+/// runs of up to `MAX_RUN`, numbered in chunk order: a run is settled in one
+/// atomic step, and which items make it up never depends on what happened
+/// to them, so a redelivered chunk finds the same runs (`docs/batch.md`).
+pub fn plan_chunks(orders: &[CodeOrder]) -> Vec<Placement> {
     let mut indices: Vec<usize> = (0..orders.len()).collect();
-    let mut chunk_of = vec![0; orders.len()];
-    let (mut chunk, mut in_chunk) = (0u32, 0usize);
+    let mut placement = vec![Placement { chunk: 0, run: 0 }; orders.len()];
+    let (mut chunk, mut in_chunk, mut run) = (0u32, 0usize, 0u32);
     for device in by_device(&mut indices, |&i| &orders[i].serial) {
         if in_chunk > 0 && in_chunk + device.len() > CHUNK_SIZE as usize {
             chunk += 1;
             in_chunk = 0;
+            run = 0;
         }
-        for &index in device {
-            chunk_of[index] = chunk;
+        for items in device.chunks(MAX_RUN) {
+            for &index in items {
+                placement[index] = Placement { chunk, run };
+            }
+            run += 1;
         }
         in_chunk += device.len();
     }
-    chunk_of
+    placement
 }
 
 /// `items` sorted by device, keeping their order within one device, and
@@ -197,23 +208,13 @@ fn by_device<'a, 's, T>(
     items.chunk_by(move |a, b| serial(a) == serial(b))
 }
 
-/// The chunks `items` fall into, in chunk order.
-pub fn chunks_of(items: &[BatchItem]) -> Vec<Chunk> {
-    let mut chunks: std::collections::BTreeMap<u32, Chunk> = Default::default();
-    for item in items {
-        let chunk = chunks.entry(item.item.chunk).or_insert_with(|| Chunk {
-            account: item.item.account.clone(),
-            batch_id: item.item.batch_id.clone(),
-            number: item.item.chunk,
-            indices: Vec::new(),
-        });
-        chunk.indices.push(item.item.index);
-    }
-    chunks
-        .into_values()
-        .map(|mut chunk| {
-            chunk.indices.sort_unstable();
-            chunk
+/// The queue messages of `batch`: one per chunk, in chunk order.
+pub fn chunks_of(batch: &Batch) -> Vec<Chunk> {
+    (0..batch.chunks)
+        .map(|number| Chunk {
+            account: batch.account.clone(),
+            batch_id: batch.id.clone(),
+            number,
         })
         .collect()
 }
@@ -229,8 +230,9 @@ pub struct BatchPage {
 /// What became of a chunk when the worker was done with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChunkOutcome {
-    /// Every item is done or failed for good.
-    Finished,
+    /// Every item of the chunk, of which it holds `items`, is done or
+    /// failed for good.
+    Finished { items: usize },
     /// A transient failure; deliver the chunk again.
     Retry(String),
 }

@@ -45,19 +45,20 @@ pub trait BatchStore: Send + Sync {
         count: u32,
     ) -> Result<Vec<BatchItem>, StoreError>;
 
-    /// The items at `indices` (one chunk's), in index order.
+    /// Every item of chunk `chunk`, in index order, with its state.
     async fn chunk_items(
         &self,
         account: &AccountId,
         batch_id: &BatchId,
-        indices: &[u32],
+        chunk: u32,
     ) -> Result<Vec<BatchItem>, StoreError>;
 
-    /// Marks a pending item failed and counts it on its batch, as one step.
-    /// `AlreadyExists` when the item is no longer pending.
-    async fn fail_item(
+    /// Settles a run whose items all fail for `reason`: each marked failed
+    /// and counted on its chunk, as one step. `items` are the whole run.
+    /// `AlreadyExists` when the run was settled before.
+    async fn fail_run(
         &self,
-        item: &BatchItemRef,
+        items: &[BatchItemRef],
         reason: &str,
         at: Timestamp,
     ) -> Result<(), StoreError>;

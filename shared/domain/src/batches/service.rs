@@ -51,7 +51,7 @@ impl BatchService {
             }
         }
         let now = self.clock.now();
-        let chunk_of = plan_chunks(&orders);
+        let placements = plan_chunks(&orders);
         let batch = Batch {
             id: BatchId::generate(),
             account: account.clone(),
@@ -62,18 +62,23 @@ impl BatchService {
             updated_at: now,
             idempotency_key: idempotency_key.map(str::to_owned),
             request_digest,
-            chunks: chunk_of.iter().max().map_or(0, |last| last + 1),
+            chunks: placements
+                .iter()
+                .map(|p| p.chunk)
+                .max()
+                .map_or(0, |last| last + 1),
         };
         let items: Vec<BatchItem> = orders
             .into_iter()
-            .zip(chunk_of)
+            .zip(placements)
             .enumerate()
-            .map(|(index, (order, chunk))| BatchItem {
+            .map(|(index, (order, Placement { chunk, run }))| BatchItem {
                 item: BatchItemRef {
                     account: account.clone(),
                     batch_id: batch.id.clone(),
                     index: u32::try_from(index).expect("bounded by MAX_BATCH_ITEMS"),
                     chunk,
+                    run,
                 },
                 order,
                 state: ItemState::Pending,
@@ -91,7 +96,7 @@ impl BatchService {
             }
             Err(other) => return Err(BatchError::Store(other)),
         }
-        self.enqueue(&chunks_of(&items)).await?;
+        self.enqueue(&chunks_of(&batch)).await?;
         Ok(batch)
     }
 
@@ -119,8 +124,7 @@ impl BatchService {
         if batch.status() == BatchStatus::Pending {
             // The first request may have died before queueing; queueing
             // again costs at most a duplicate delivery.
-            let items = self.all_items(account, &batch.id).await?;
-            self.enqueue(&chunks_of(&items)).await?;
+            self.enqueue(&chunks_of(&batch)).await?;
         }
         Ok(Some(batch))
     }
@@ -208,24 +212,21 @@ impl BatchService {
         Ok(all)
     }
 
-    /// The worker's step: issue every pending item of the chunk. On the
-    /// final delivery a chunk that still cannot finish marks its remaining
-    /// items failed, so the batch shows what went to the dead-letter queue.
+    /// Works one delivery of a chunk: settles each of its runs that is not
+    /// settled yet. A transient failure stops the chunk and asks for it
+    /// again; on the final attempt the runs still open are failed instead,
+    /// so the batch finishes and says why.
     pub async fn process_chunk(&self, chunk: &Chunk, final_attempt: bool) -> ChunkOutcome {
         let items = match self
             .batches
-            .chunk_items(&chunk.account, &chunk.batch_id, &chunk.indices)
+            .chunk_items(&chunk.account, &chunk.batch_id, chunk.number)
             .await
         {
             Ok(items) => items,
             Err(err) => return ChunkOutcome::Retry(err.to_string()),
         };
-        let pending: Vec<&BatchItem> = items
-            .iter()
-            .filter(|i| i.state == ItemState::Pending)
-            .collect();
         let mut transient: Option<String> = None;
-        for run in device_runs(&pending) {
+        for run in open_runs(&items) {
             if transient.is_none() {
                 match self.issue_run(&chunk.account, &run).await {
                     Ok(()) => continue,
@@ -234,20 +235,18 @@ impl BatchService {
             }
             if final_attempt {
                 let reason = transient.as_deref().unwrap_or_default();
-                for item in &run {
-                    self.give_up(&item.item, reason).await;
-                }
+                self.give_up(&run, reason).await;
             }
         }
         match transient {
             Some(reason) => ChunkOutcome::Retry(reason),
-            None => ChunkOutcome::Finished,
+            None => ChunkOutcome::Finished { items: items.len() },
         }
     }
 
-    /// Issues one run of a device's items: `Ok` once each has its code or
-    /// its failure recorded, `Err` with the reason when the rest must wait
-    /// for another delivery.
+    /// Settles one run: its codes, or, when its device cannot take any
+    /// (unknown device), every item failed with why. `Err` is a transient
+    /// failure, with its reason.
     async fn issue_run(&self, account: &AccountId, run: &[&BatchItem]) -> Result<(), String> {
         let orders: Vec<(&BatchItemRef, &CodeOrder)> =
             run.iter().map(|i| (&i.item, &i.order)).collect();
@@ -256,77 +255,50 @@ impl BatchService {
             .issue_run(account, &run[0].order.serial, &orders)
             .await
         {
-            Ok(refused) => {
-                for (item, why) in refused {
-                    self.fail(&item, &why.to_string()).await?;
-                }
-                Ok(())
-            }
-            Err(CodesError::AlreadyIssued) => {
-                for item in run {
-                    self.issue_one(account, item).await?;
-                }
-                Ok(())
-            }
-            Err(err) => {
-                self.settle(&run.iter().map(|i| &i.item).collect::<Vec<_>>(), err)
-                    .await
-            }
+            Ok(()) | Err(CodesError::AlreadyIssued) => Ok(()),
+            Err(
+                err @ (CodesError::DeviceNotFound
+                | CodesError::CannotExpress(_)
+                | CodesError::InvalidField { .. }),
+            ) => self.fail_run(run, &err.to_string()).await,
+            Err(other) => Err(other.to_string()),
         }
     }
 
-    /// One item on its own, after its run found another delivery at work.
-    async fn issue_one(&self, account: &AccountId, item: &BatchItem) -> Result<(), String> {
+    async fn fail_run(&self, run: &[&BatchItem], reason: &str) -> Result<(), String> {
+        let items: Vec<BatchItemRef> = run.iter().map(|i| i.item.clone()).collect();
         match self
-            .codes
-            .issue(account, &item.order, Some(&item.item))
+            .batches
+            .fail_run(&items, reason, self.clock.now())
             .await
         {
-            Ok(_) | Err(CodesError::AlreadyIssued) => Ok(()),
-            Err(err) => self.settle(&[&item.item], err).await,
-        }
-    }
-
-    /// Records `err` as the outcome of `items` when retrying cannot change
-    /// it; otherwise answers it as the reason to retry.
-    async fn settle(&self, items: &[&BatchItemRef], err: CodesError) -> Result<(), String> {
-        match err {
-            CodesError::DeviceNotFound
-            | CodesError::CannotExpress(_)
-            | CodesError::InvalidField { .. } => {
-                for item in items {
-                    self.fail(item, &err.to_string()).await?;
-                }
-                Ok(())
-            }
-            other => Err(other.to_string()),
-        }
-    }
-
-    async fn fail(&self, item: &BatchItemRef, reason: &str) -> Result<(), String> {
-        let now = self.clock.now();
-        match self.batches.fail_item(item, reason, now).await {
             Ok(()) | Err(StoreError::AlreadyExists) => Ok(()),
             Err(other) => Err(other.to_string()),
         }
     }
 
-    async fn give_up(&self, item: &BatchItemRef, reason: &str) {
+    async fn give_up(&self, run: &[&BatchItem], reason: &str) {
         let reason = format!("dead-lettered after repeated failures: {reason}");
-        if let Err(err) = self.fail(item, &reason).await {
-            tracing::error!(batch = %item.batch_id, index = item.index, error = %err,
-                "could not mark a dead-lettered item failed");
+        if let Err(err) = self.fail_run(run, &reason).await {
+            let first = &run[0].item;
+            tracing::error!(batch = %first.batch_id, chunk = first.chunk, run = first.run,
+                error = %err, "could not mark a dead-lettered run failed");
         }
     }
 }
 
-/// A chunk's pending items as runs of one device each, devices in serial
-/// order, each device's items in index order and at most `MAX_RUN` to a
-/// run.
-fn device_runs<'a>(pending: &[&'a BatchItem]) -> Vec<Vec<&'a BatchItem>> {
-    let mut pending = pending.to_vec();
-    by_device(&mut pending, |&item| &item.order.serial)
-        .flat_map(|device| device.chunks(MAX_RUN).map(<[&BatchItem]>::to_vec))
+/// A chunk's runs that are not settled yet, in run order, each run's items
+/// in index order. A run is settled whole, so one pending item means the
+/// whole run is open.
+fn open_runs(items: &[BatchItem]) -> Vec<Vec<&BatchItem>> {
+    let mut pending: Vec<&BatchItem> = items
+        .iter()
+        .filter(|i| i.state == ItemState::Pending)
+        .collect();
+    pending.sort_by_key(|i| (i.item.run, i.item.index));
+    pending
+        .chunk_by(|a, b| a.item.run == b.item.run)
+        .map(<[&BatchItem]>::to_vec)
         .collect()
 }
 
@@ -408,38 +380,46 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn chunks_cover_every_item_once_and_group_devices() {
-        let orders = orders_over(5, 250);
-        let chunk_of = plan_chunks(&orders);
+    /// The items of `orders` as `create` stores them.
+    fn placed(orders: &[CodeOrder]) -> Vec<BatchItem> {
         let account = AccountId::parse("ck_acme").unwrap();
-        let items: Vec<BatchItem> = orders
+        orders
             .iter()
-            .zip(&chunk_of)
+            .zip(plan_chunks(orders))
             .enumerate()
-            .map(|(index, (order, &chunk))| BatchItem {
+            .map(|(index, (order, Placement { chunk, run }))| BatchItem {
                 item: BatchItemRef {
                     account: account.clone(),
                     batch_id: BatchId::parse("b1").unwrap(),
                     index: index as u32,
                     chunk,
+                    run,
                 },
                 order: order.clone(),
                 state: ItemState::Pending,
             })
-            .collect();
-        let chunks = chunks_of(&items);
-        let sizes: Vec<usize> = chunks.iter().map(|c| c.indices.len()).collect();
+            .collect()
+    }
+
+    fn indices_of_chunk(items: &[BatchItem], chunk: u32) -> Vec<u32> {
+        items
+            .iter()
+            .filter(|i| i.item.chunk == chunk)
+            .map(|i| i.item.index)
+            .collect()
+    }
+
+    #[test]
+    fn chunks_cover_every_item_once_and_group_devices() {
+        let orders = orders_over(5, 250);
+        let items = placed(&orders);
+        let chunks: std::collections::BTreeSet<u32> = items.iter().map(|i| i.item.chunk).collect();
+        assert_eq!(chunks, (0..3).collect());
+        let sizes: Vec<usize> = (0..3).map(|c| indices_of_chunk(&items, c).len()).collect();
         assert_eq!(sizes, [100, 100, 50]);
-        let mut every: Vec<u32> = chunks.iter().flat_map(|c| c.indices.clone()).collect();
-        every.sort_unstable();
-        assert_eq!(every, (0..250).collect::<Vec<_>>());
         // 50 items per device: D00 and D01 fill the first chunk, and so on.
-        for (number, chunk) in chunks.iter().enumerate() {
-            assert_eq!(chunk.number as usize, number);
-            assert!(chunk.indices.windows(2).all(|w| w[0] < w[1]));
-            let devices: std::collections::BTreeSet<_> = chunk
-                .indices
+        for number in 0..3 {
+            let devices: std::collections::BTreeSet<_> = indices_of_chunk(&items, number)
                 .iter()
                 .map(|&i| orders[i as usize].serial.clone())
                 .collect();
@@ -450,43 +430,59 @@ mod tests {
     #[test]
     fn a_device_is_never_split_between_chunks() {
         // 3 devices of 70 items: 70 + 70 > 100, so one device a chunk.
-        let chunk_of = plan_chunks(&orders_over(3, 210));
+        let placements = plan_chunks(&orders_over(3, 210));
         for device in 0..3 {
-            let chunks: std::collections::BTreeSet<u32> =
-                (device..210).step_by(3).map(|i| chunk_of[i]).collect();
+            let chunks: std::collections::BTreeSet<u32> = (device..210)
+                .step_by(3)
+                .map(|i| placements[i].chunk)
+                .collect();
             assert_eq!(chunks.len(), 1, "device {device} in {chunks:?}");
         }
         // One device of 250 items is one chunk; two small ones share one.
         let mut orders = orders_over(1, 250);
         orders.extend(orders_over(3, 3).into_iter().skip(1));
-        let chunk_of = plan_chunks(&orders);
+        let chunk_of: Vec<u32> = plan_chunks(&orders).iter().map(|p| p.chunk).collect();
         assert!(chunk_of[..250].iter().all(|&c| c == 0));
         assert_eq!(chunk_of[250..], [1, 1]);
     }
 
     #[test]
-    fn one_devices_items_run_in_index_order() {
-        let orders = orders_over(2, 7);
-        let account = AccountId::parse("ck_acme").unwrap();
-        let items: Vec<BatchItem> = orders
-            .iter()
-            .enumerate()
-            .map(|(index, order)| BatchItem {
-                item: BatchItemRef {
-                    account: account.clone(),
-                    batch_id: BatchId::parse("b1").unwrap(),
-                    index: index as u32,
-                    chunk: 0,
-                },
-                order: order.clone(),
-                state: ItemState::Pending,
-            })
-            .collect();
-        let pending: Vec<&BatchItem> = items.iter().collect();
-        let runs: Vec<Vec<u32>> = device_runs(&pending)
+    fn runs_are_one_devices_items_in_index_order_at_most_max_run_long() {
+        let items = placed(&orders_over(2, 7));
+        let pending: Vec<Vec<u32>> = open_runs(&items)
             .iter()
             .map(|run| run.iter().map(|i| i.item.index).collect())
             .collect();
-        assert_eq!(runs, [vec![0, 2, 4, 6], vec![1, 3, 5]]);
+        assert_eq!(pending, [vec![0, 2, 4, 6], vec![1, 3, 5]]);
+
+        // One device of 250 items: runs of MAX_RUN, then the rest.
+        let items = placed(&orders_over(1, 250));
+        let lengths: Vec<usize> = open_runs(&items).iter().map(Vec::len).collect();
+        assert_eq!(lengths, [MAX_RUN, MAX_RUN, 250 - 2 * MAX_RUN]);
+        // Run numbers start again in each chunk.
+        let items = placed(&orders_over(3, 210));
+        for chunk in 0..3 {
+            let runs: std::collections::BTreeSet<u32> = items
+                .iter()
+                .filter(|i| i.item.chunk == chunk)
+                .map(|i| i.item.run)
+                .collect();
+            assert_eq!(runs, [0].into());
+        }
+    }
+
+    #[test]
+    fn a_settled_run_is_not_worked_again() {
+        let mut items = placed(&orders_over(2, 7));
+        for item in items.iter_mut().filter(|i| i.item.run == 0) {
+            item.state = ItemState::Failed {
+                reason: "no such device".into(),
+            };
+        }
+        let open: Vec<Vec<u32>> = open_runs(&items)
+            .iter()
+            .map(|run| run.iter().map(|i| i.item.index).collect())
+            .collect();
+        assert_eq!(open, [vec![1, 3, 5]]);
     }
 }

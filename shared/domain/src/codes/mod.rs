@@ -55,9 +55,9 @@ impl From<FieldError> for CodesError {
     }
 }
 
-/// The batch item a code fulfils: the code write marks it done in the same
-/// atomic step. It lives with codes, which know nothing else of batches, so
-/// that `batches` builds on `codes` and not the other way round.
+/// The batch item a code fulfils: the write of its run's codes settles it
+/// in the same atomic step. It lives with codes, which know nothing else of
+/// batches, so that `batches` builds on `codes` and not the other way round.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchItemRef {
     pub account: AccountId,
@@ -65,6 +65,9 @@ pub struct BatchItemRef {
     pub index: u32,
     /// The chunk it is worked in, whose progress record counts it.
     pub chunk: u32,
+    /// Its run within the chunk: the items settled together, one device's,
+    /// fixed when the batch is stored (`batches::plan_chunks`).
+    pub run: u32,
 }
 
 /// A validated code request.
@@ -182,10 +185,11 @@ impl CodeQuery {
 /// so this many racers on one device always finish.
 pub const MAX_ISSUE_ATTEMPTS: u32 = 64;
 
-/// The most batch items one run writes in one atomic step: a DynamoDB
+/// The most batch items one run settles in one atomic step: a DynamoDB
 /// transaction holds 100 writes, and a run takes one for its device, one
-/// for its chunk's count and two for each item (its code and itself).
-pub const MAX_RUN: usize = 49;
+/// for the record of its items' results, one for its chunk's count and one
+/// for each item's code.
+pub const MAX_RUN: usize = 97;
 
 /// Devices and codes of every client.
 pub struct CodesService {
@@ -248,26 +252,13 @@ impl CodesService {
         &self,
         account: &AccountId,
         order: &CodeOrder,
-        batch_item: Option<&BatchItemRef>,
     ) -> Result<CodeRecord, CodesError> {
         for attempt in 0..MAX_ISSUE_ATTEMPTS {
             let device = self.read_device(account, &order.serial).await?;
-            let (record, next_count) = self.next_code(
-                &device,
-                device.count,
-                order,
-                random_hex(12),
-                batch_item.map(|item| item.batch_id.clone()),
-            )?;
-            match self
-                .codes
-                .record_code(&device, next_count, &record, batch_item)
-                .await
-            {
+            let (record, next_count) =
+                self.next_code(&device, device.count, order, random_hex(12), None)?;
+            match self.codes.record_code(&device, next_count, &record).await {
                 Ok(()) => return Ok(record),
-                Err(StoreError::AlreadyExists) if batch_item.is_some() => {
-                    return Err(CodesError::AlreadyIssued)
-                }
                 Err(StoreError::Conflict) => {
                     tokio::time::sleep(backoff(attempt)).await;
                 }
@@ -277,22 +268,21 @@ impl CodesService {
         Err(CodesError::DeviceBusy)
     }
 
-    /// Issues a run of one device's batch items, in order, as one atomic
-    /// step: each item takes the count the one before it left, and the
-    /// device moves once. A batch worker's chunk goes out in such runs
-    /// (`docs/batch.md`), so an item costs its code and its own record but
-    /// not a device read and write of its own.
+    /// Settles a run of one device's batch items, in order, as one atomic
+    /// step: each item takes the count the one before it left, the device
+    /// moves once, and the run's results are recorded together, the items
+    /// whose code the protocol cannot express as failed with why. A batch
+    /// worker's chunk goes out in such runs (`docs/batch.md`), so an item
+    /// costs its code and a share of one device write and one record.
     ///
-    /// Answers the items whose code the protocol cannot express, with why;
-    /// every other item of the run was issued. `AlreadyIssued` when some
-    /// item was no longer pending (another delivery of its chunk got
-    /// there): nothing was written, and the items go one by one instead.
+    /// `AlreadyIssued` when the run was settled already (another delivery
+    /// of its chunk got there): nothing was written.
     pub async fn issue_run(
         &self,
         account: &AccountId,
         serial: &SerialNumber,
         run: &[(&BatchItemRef, &CodeOrder)],
-    ) -> Result<Vec<(BatchItemRef, CodesError)>, CodesError> {
+    ) -> Result<(), CodesError> {
         debug_assert!(run.len() <= MAX_RUN && run.iter().all(|(_, o)| o.serial == *serial));
         for attempt in 0..MAX_ISSUE_ATTEMPTS {
             let device = self.read_device(account, serial).await?;
@@ -309,14 +299,15 @@ impl CodesService {
                         count = next_count;
                         issued.push((record, (*item).clone()));
                     }
-                    Err(err) => refused.push(((*item).clone(), err)),
+                    Err(err) => refused.push(((*item).clone(), err.to_string())),
                 }
             }
-            if issued.is_empty() {
-                return Ok(refused);
-            }
-            match self.codes.record_code_run(&device, count, &issued).await {
-                Ok(()) => return Ok(refused),
+            match self
+                .codes
+                .record_code_run(&device, count, &issued, &refused, self.clock.now())
+                .await
+            {
+                Ok(()) => return Ok(()),
                 Err(StoreError::AlreadyExists) => return Err(CodesError::AlreadyIssued),
                 Err(StoreError::Conflict) => tokio::time::sleep(backoff(attempt)).await,
                 Err(other) => return Err(CodesError::Store(other)),

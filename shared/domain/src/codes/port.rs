@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use super::{BatchItemRef, CodePosition, CodeQuery, CodeRecord};
+use crate::clock::Timestamp;
 use crate::devices::Device;
 use crate::paging::Page;
 use crate::store::StoreError;
@@ -11,31 +12,34 @@ use crate::store::StoreError;
 pub trait CodeStore: Send + Sync {
     /// Stores `code` and moves `device` to `next_count` as one atomic step,
     /// on condition that the device is still at the version it was read at
-    /// and no code of the account sits at the same position. With
-    /// `batch_item`, the same step marks that item done (and counts it on
-    /// its batch), on condition that it is still pending.
+    /// and no code of the account sits at the same position.
     ///
     /// `Conflict` when the device moved or the position is taken: read
-    /// again and retry. `AlreadyExists` when the batch item is no longer
-    /// pending: its code exists. Either way nothing is written.
+    /// again and retry. Nothing is written then.
     async fn record_code(
         &self,
         device: &Device,
         next_count: u32,
         code: &CodeRecord,
-        batch_item: Option<&BatchItemRef>,
     ) -> Result<(), StoreError>;
 
-    /// `record_code` for a run of one device's batch items, all of one
-    /// chunk: every code stored, every item marked done, the chunk's count
-    /// advanced by the run's length and the device moved to `next_count`,
-    /// as one atomic step. The same conditions, and the same answers, as
-    /// `record_code`; at most `MAX_RUN` items.
+    /// Settles one run of a chunk's batch items (all of one device, one
+    /// chunk and one run number): every issued code stored, the device
+    /// moved to `next_count`, each item's result recorded (`issued` done
+    /// with its code, `refused` failed with its reason) and the chunk's
+    /// counts advanced, as one atomic step, on condition that the run is
+    /// not settled yet. With no code issued the device is left alone.
+    ///
+    /// `AlreadyExists` when the run was settled before; `Conflict` as for
+    /// `record_code`. Either way nothing is written. At most `MAX_RUN`
+    /// items in all.
     async fn record_code_run(
         &self,
         device: &Device,
         next_count: u32,
-        run: &[(CodeRecord, BatchItemRef)],
+        issued: &[(CodeRecord, BatchItemRef)],
+        refused: &[(BatchItemRef, String)],
+        at: Timestamp,
     ) -> Result<(), StoreError>;
 
     /// The account's codes matching the query, in creation order (ties by id).

@@ -1,6 +1,8 @@
-//! Batches and their items on DynamoDB.
+//! Batches on DynamoDB: the batch record, its orders in pages by index and
+//! again in parts by chunk, and each chunk's run results and counts in the
+//! chunk's own partition (`docs/storage.md`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -13,29 +15,53 @@ use domain::idempotency::KEY_TTL_SECS;
 use domain::ids::BatchId;
 use domain::{BatchStore, Page, StoreError};
 use serde::{Deserialize, Serialize};
-use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 
 use crate::dynamo::schema::{
-    batch_items_pk, batch_pk, batch_progress_pk, item_sk, GSI1, GSI1_PK, GSI1_SK,
-    ITEMS_PER_PARTITION, META_SK, PK, PROGRESS_SK, SK, TTL_ATTRIBUTE,
+    batch_chunk_pk, batch_page_pk, batch_pk, orders_sk, run_sk, GSI1, GSI1_PK, GSI1_SK,
+    ITEMS_PER_PAGE, META_SK, ORDERS_PER_PART, PAGE_SK, PK, PROGRESS_SK, SK, TTL_ATTRIBUTE,
 };
 use crate::dynamo::{
-    any_failed_condition, corrupt, key, query_all, transaction_outcome, unavailable,
-    until_processed, DynamoStore, StoredItem,
+    any_failed_condition, corrupt, key, unavailable, until_processed, DynamoStore, StoredItem,
 };
 
-/// A batch item as stored.
+/// One item's order and placement, as a page and its chunk's orders hold
+/// it. The names are one letter: a page holds 100 of these, a part 1,000.
 #[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ItemRecord {
+struct StoredOrder {
+    #[serde(rename = "i")]
     index: u32,
-    chunk: u32,
+    #[serde(rename = "s")]
     serial_num: SerialNumber,
-    #[serde(with = "code_type_text")]
+    #[serde(rename = "t", with = "code_type_text")]
     code_type: keycode::CodeType,
+    #[serde(rename = "a")]
     arg: u32,
+    #[serde(rename = "c")]
+    chunk: u32,
+    #[serde(rename = "r")]
+    run: u32,
+}
+
+/// A page of the batch, or a part of a chunk's orders.
+#[derive(Serialize, Deserialize)]
+struct Orders {
+    orders: Vec<StoredOrder>,
+}
+
+/// One item's result, as its run's record holds it.
+#[derive(Serialize, Deserialize)]
+struct StoredResult {
+    #[serde(rename = "i")]
+    index: u32,
     #[serde(flatten)]
     state: ItemState,
+}
+
+/// The results of a settled run.
+#[derive(Serialize, Deserialize)]
+struct RunResults {
+    results: Vec<StoredResult>,
 }
 
 mod code_type_text {
@@ -63,41 +89,73 @@ struct Progress {
     updated_at: Timestamp,
 }
 
-impl ItemRecord {
-    fn into_item(self, account: &AccountId, batch_id: &BatchId) -> BatchItem {
+impl StoredOrder {
+    fn of(item: &BatchItem) -> Self {
+        StoredOrder {
+            index: item.item.index,
+            serial_num: item.order.serial.clone(),
+            code_type: item.order.code_type,
+            arg: item.order.arg,
+            chunk: item.item.chunk,
+            run: item.item.run,
+        }
+    }
+
+    fn into_item(self, account: &AccountId, batch_id: &BatchId, state: ItemState) -> BatchItem {
         BatchItem {
             item: BatchItemRef {
                 account: account.clone(),
                 batch_id: batch_id.clone(),
                 index: self.index,
                 chunk: self.chunk,
+                run: self.run,
             },
             order: CodeOrder {
                 serial: self.serial_num,
                 code_type: self.code_type,
                 arg: self.arg,
             },
-            state: self.state,
+            state,
         }
     }
 }
 
-/// How many `BatchWriteItem` calls a batch's items go out in at once.
+/// How many `BatchWriteItem` calls a batch's records go out in at once.
 const PARALLEL_ITEM_WRITES: usize = 8;
 
 /// DynamoDB's limit on items per `BatchWriteItem`.
 const BATCH_WRITE_LIMIT: usize = 25;
 
+/// Each item its state: its result where its run has one, else pending.
+fn with_results(
+    account: &AccountId,
+    batch_id: &BatchId,
+    orders: Vec<StoredOrder>,
+    results: &mut HashMap<u32, ItemState>,
+) -> Vec<BatchItem> {
+    let mut items: Vec<BatchItem> = orders
+        .into_iter()
+        .map(|order| {
+            let state = results.remove(&order.index).unwrap_or(ItemState::Pending);
+            order.into_item(account, batch_id, state)
+        })
+        .collect();
+    items.sort_by_key(|item| item.item.index);
+    items
+}
+
+fn results_of(run: RunResults, into: &mut HashMap<u32, ItemState>) {
+    into.extend(run.results.into_iter().map(|r| (r.index, r.state)));
+}
+
 impl DynamoStore {
     /// The batch with its chunks' counts added in: one progress record per
-    /// chunk, each in its own partition, read together. Counts kept on the
-    /// batch record itself, by batches made before the progress records,
-    /// stay in the sum.
+    /// chunk, each in its chunk's partition, read together.
     async fn with_progress(&self, mut batch: Batch) -> Result<Batch, StoreError> {
         let keys = (0..batch.chunks)
             .map(|number| {
                 key(
-                    batch_progress_pk(&batch.account, &batch.id, number),
+                    batch_chunk_pk(&batch.account, &batch.id, number),
                     PROGRESS_SK,
                 )
             })
@@ -111,40 +169,49 @@ impl DynamoStore {
         Ok(batch)
     }
 
-    /// An update of the batch item's own record.
-    pub(super) fn item_update(
+    /// The step that records a run's results, once: on condition that the
+    /// run has no record yet, which is what makes it settled exactly once.
+    /// `results` hold every item of the run, all of one chunk.
+    pub(super) fn run_results_step(
         &self,
-        item: &BatchItemRef,
-    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
-        Update::builder().table_name(&self.table).set_key(Some(key(
-            batch_items_pk(&item.account, &item.batch_id, item.index),
-            &item_sk(item.index),
-        )))
+        run: &BatchItemRef,
+        results: Vec<(u32, ItemState)>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let record = StoredItem {
+            pk: batch_chunk_pk(&run.account, &run.batch_id, run.chunk),
+            sk: run_sk(run.run),
+            gsi1pk: None,
+            gsi1sk: None,
+            record: RunResults {
+                results: results
+                    .into_iter()
+                    .map(|(index, state)| StoredResult { index, state })
+                    .collect(),
+            },
+        };
+        Ok(self.put_step(to_item(record).map_err(corrupt)?))
     }
 
-    /// The step that counts an item done or failed. It lands on the item's
-    /// chunk's progress record, not on the batch: chunks worked at once
-    /// never write the same item, so they do not conflict.
+    /// The step that counts a run's items done and failed. It lands on the
+    /// run's chunk's progress record, not on the batch: chunks worked at
+    /// once never write the same record, so they do not conflict.
     pub(super) fn count_on_batch(
         &self,
-        item: &BatchItemRef,
-        counter: &str,
-        by: u32,
+        run: &BatchItemRef,
+        done: u32,
+        failed: u32,
         at: Timestamp,
     ) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(
-                batch_progress_pk(&item.account, &item.batch_id, item.chunk),
+                batch_chunk_pk(&run.account, &run.batch_id, run.chunk),
                 PROGRESS_SK,
             )))
-            .update_expression("ADD #counter :by SET updatedAt = :at")
-            .expression_attribute_names("#counter", counter)
-            .expression_attribute_values(":by", AttributeValue::N(by.to_string()))
-            .expression_attribute_values(
-                ":at",
-                serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(at).map_err(corrupt)?,
-            )
+            .update_expression("ADD done :done, failed :failed SET updatedAt = :at")
+            .expression_attribute_values(":done", AttributeValue::N(done.to_string()))
+            .expression_attribute_values(":failed", AttributeValue::N(failed.to_string()))
+            .expression_attribute_values(":at", to_attribute_value(at).map_err(corrupt)?)
             .build()
             .expect("update has table, key and expression");
         Ok(TransactWriteItem::builder().update(update).build())
@@ -171,6 +238,40 @@ impl DynamoStore {
         .await
         .map(|_| ())
     }
+
+    /// The records that hold a batch's orders: its pages by index, and each
+    /// chunk's parts, in run order.
+    fn order_records(batch: &Batch, items: &[BatchItem]) -> Vec<(String, String, Orders)> {
+        let mut pages: BTreeMap<u32, Vec<StoredOrder>> = BTreeMap::new();
+        let mut chunks: BTreeMap<u32, Vec<&BatchItem>> = BTreeMap::new();
+        for item in items {
+            pages
+                .entry(item.item.index / ITEMS_PER_PAGE)
+                .or_default()
+                .push(StoredOrder::of(item));
+            chunks.entry(item.item.chunk).or_default().push(item);
+        }
+        let mut records: Vec<(String, String, Orders)> = pages
+            .into_iter()
+            .map(|(page, orders)| {
+                let pk = batch_page_pk(&batch.account, &batch.id, page);
+                (pk, PAGE_SK.to_owned(), Orders { orders })
+            })
+            .collect();
+        for (number, mut of_chunk) in chunks {
+            of_chunk.sort_by_key(|item| (item.item.run, item.item.index));
+            for (part, share) in of_chunk.chunks(ORDERS_PER_PART).enumerate() {
+                records.push((
+                    batch_chunk_pk(&batch.account, &batch.id, number),
+                    orders_sk(part),
+                    Orders {
+                        orders: share.iter().map(|item| StoredOrder::of(item)).collect(),
+                    },
+                ));
+            }
+        }
+        records
+    }
 }
 
 #[async_trait]
@@ -179,24 +280,17 @@ impl BatchStore for DynamoStore {
         use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
         use futures_util::stream::{self, StreamExt, TryStreamExt};
         let pk = batch_pk(&batch.account, &batch.id);
-        // Items first: until the batch record exists they are unreachable,
+        // Orders first: until the batch record exists they are unreachable,
         // so a failure part-way leaves nothing a client can see.
-        let requests = items
-            .iter()
-            .map(|item| {
+        let requests = Self::order_records(batch, items)
+            .into_iter()
+            .map(|(pk, sk, orders)| {
                 let record = StoredItem {
-                    pk: batch_items_pk(&batch.account, &batch.id, item.item.index),
-                    sk: item_sk(item.item.index),
+                    pk,
+                    sk,
                     gsi1pk: None,
                     gsi1sk: None,
-                    record: ItemRecord {
-                        index: item.item.index,
-                        chunk: item.item.chunk,
-                        serial_num: item.order.serial.clone(),
-                        code_type: item.order.code_type,
-                        arg: item.order.arg,
-                        state: item.state.clone(),
-                    },
+                    record: orders,
                 };
                 let put = PutRequest::builder()
                     .set_item(Some(to_item(record).map_err(corrupt)?))
@@ -254,13 +348,8 @@ impl BatchStore for DynamoStore {
                     .build(),
             );
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(steps))
-            .send()
-            .await;
-        transaction_outcome(result, any_failed_condition(StoreError::AlreadyExists))
+        self.transact(steps, any_failed_condition(StoreError::AlreadyExists))
+            .await
     }
 
     async fn find_by_idempotency_key(
@@ -361,86 +450,87 @@ impl BatchStore for DynamoStore {
             return Ok(Vec::new());
         }
         let last = first.saturating_add(count - 1);
-        let mut items = Vec::new();
-        // The partitions in index order, each read over its share of the range.
-        for partition in first / ITEMS_PER_PARTITION..=last / ITEMS_PER_PARTITION {
-            let records: Vec<StoredItem<ItemRecord>> = query_all(
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :last")
-                    .expression_attribute_values(
-                        ":pk",
-                        AttributeValue::S(batch_items_pk(
-                            account,
-                            batch_id,
-                            partition * ITEMS_PER_PARTITION,
-                        )),
-                    )
-                    .expression_attribute_values(":first", AttributeValue::S(item_sk(first)))
-                    .expression_attribute_values(":last", AttributeValue::S(item_sk(last)))
-                    .consistent_read(true),
-            )
-            .await?;
-            items.extend(
-                records
+        let pages = (first / ITEMS_PER_PAGE..=last / ITEMS_PER_PAGE)
+            .map(|page| key(batch_page_pk(account, batch_id, page), PAGE_SK))
+            .collect();
+        let mut orders = Vec::new();
+        for item in self.get_all(pages).await? {
+            let page: StoredItem<Orders> = from_item(item).map_err(corrupt)?;
+            orders.extend(
+                page.record
+                    .orders
                     .into_iter()
-                    .map(|stored| stored.record.into_item(account, batch_id)),
+                    .filter(|order| (first..=last).contains(&order.index)),
             );
         }
-        Ok(items)
+        // The results of the runs those items belong to.
+        let runs: BTreeSet<(u32, u32)> = orders.iter().map(|o| (o.chunk, o.run)).collect();
+        let keys = runs
+            .into_iter()
+            .map(|(chunk, run)| key(batch_chunk_pk(account, batch_id, chunk), &run_sk(run)))
+            .collect();
+        let mut results = HashMap::new();
+        for item in self.get_all(keys).await? {
+            let run: StoredItem<RunResults> = from_item(item).map_err(corrupt)?;
+            results_of(run.record, &mut results);
+        }
+        Ok(with_results(account, batch_id, orders, &mut results))
     }
 
     async fn chunk_items(
         &self,
         account: &AccountId,
         batch_id: &BatchId,
-        indices: &[u32],
+        chunk: u32,
     ) -> Result<Vec<BatchItem>, StoreError> {
-        let keys = indices
-            .iter()
-            .map(|&index| key(batch_items_pk(account, batch_id, index), &item_sk(index)))
-            .collect();
-        let mut found = self
-            .get_all(keys)
-            .await?
-            .into_iter()
-            .map(|item| {
-                let stored: StoredItem<ItemRecord> = from_item(item).map_err(corrupt)?;
-                Ok(stored.record.into_item(account, batch_id))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        found.sort_by_key(|item| item.item.index);
-        Ok(found)
+        // One partition holds the chunk's orders and its runs' results.
+        let stored = self
+            .partition_items(batch_chunk_pk(account, batch_id, chunk))
+            .await?;
+        let mut orders = Vec::new();
+        let mut results = HashMap::new();
+        for item in stored {
+            let sk = match item.get(SK) {
+                Some(AttributeValue::S(sk)) => sk.clone(),
+                _ => return Err(StoreError::Corrupt("a chunk record has no sort key".into())),
+            };
+            if sk.starts_with("ORDERS#") {
+                let part: StoredItem<Orders> = from_item(item).map_err(corrupt)?;
+                orders.extend(part.record.orders);
+            } else if sk.starts_with("RUN#") {
+                let run: StoredItem<RunResults> = from_item(item).map_err(corrupt)?;
+                results_of(run.record, &mut results);
+            }
+        }
+        Ok(with_results(account, batch_id, orders, &mut results))
     }
 
-    async fn fail_item(
+    async fn fail_run(
         &self,
-        item: &BatchItemRef,
+        items: &[BatchItemRef],
         reason: &str,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        let failed = self
-            .item_update(item)
-            .update_expression("SET #status = :failed, reason = :reason")
-            .condition_expression("#status = :pending")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":failed", AttributeValue::S("failed".into()))
-            .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
-            .expression_attribute_values(":reason", AttributeValue::S(reason.to_owned()))
-            .build()
-            .expect("update has table, key and expression");
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(failed).build())
-            .transact_items(self.count_on_batch(item, "failed", 1, at)?)
-            .send()
-            .await;
-        transaction_outcome(result, |reasons| match reasons {
+        let Some(run) = items.first() else {
+            return Ok(());
+        };
+        let failed = ItemState::Failed {
+            reason: reason.to_owned(),
+        };
+        let results = items
+            .iter()
+            .map(|item| (item.index, failed.clone()))
+            .collect();
+        let count = u32::try_from(items.len()).expect("a run is at most MAX_RUN items");
+        let steps = vec![
+            self.run_results_step(run, results)?,
+            self.count_on_batch(run, 0, count, at)?,
+        ];
+        self.transact(steps, |reasons| match reasons {
             [Some("ConditionalCheckFailed"), ..] => Some(StoreError::AlreadyExists),
             _ if reasons.contains(&Some("TransactionConflict")) => Some(StoreError::Conflict),
             _ => None,
         })
+        .await
     }
 }

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
-use domain::batches::BatchItemRef;
+use domain::batches::{BatchItemRef, ItemState};
+use domain::clock::Timestamp;
 use domain::codes::{CodePosition, CodeQuery, CodeRecord};
 use domain::devices::Device;
 use domain::paging::SortOrder;
@@ -17,7 +18,7 @@ use crate::dynamo::schema::{
     code_sk, codes_gsi, device_pk, device_shard, position_from_sk, DEVICE_SHARDS, DEVICE_SK, GSI1,
     GSI1_PK, GSI1_SK, PK, SK,
 };
-use crate::dynamo::{corrupt, transaction_outcome, DynamoStore, StoredItem};
+use crate::dynamo::{corrupt, DynamoStore, StoredItem};
 
 #[async_trait]
 impl CodeStore for DynamoStore {
@@ -26,37 +27,63 @@ impl CodeStore for DynamoStore {
         device: &Device,
         next_count: u32,
         code: &CodeRecord,
-        batch_item: Option<&BatchItemRef>,
     ) -> Result<(), StoreError> {
-        match batch_item {
-            Some(item) => {
-                self.record_code_run(device, next_count, &[(code.clone(), item.clone())])
-                    .await
-            }
-            None => {
-                let steps = vec![self.advance_step(device, next_count), self.code_step(code)?];
-                self.record_steps(steps).await
-            }
-        }
+        let steps = vec![self.advance_step(device, next_count), self.code_step(code)?];
+        self.transact(steps, lost_race).await
     }
 
     async fn record_code_run(
         &self,
         device: &Device,
         next_count: u32,
-        run: &[(CodeRecord, BatchItemRef)],
+        issued: &[(CodeRecord, BatchItemRef)],
+        refused: &[(BatchItemRef, String)],
+        at: Timestamp,
     ) -> Result<(), StoreError> {
-        let Some((last, chunk_item)) = run.last() else {
+        let Some(run) = issued
+            .first()
+            .map(|(_, item)| item)
+            .or(refused.first().map(|(item, _)| item))
+        else {
             return Ok(());
         };
-        let mut steps = vec![self.advance_step(device, next_count)];
-        for (code, item) in run {
-            steps.push(self.code_step(code)?);
-            steps.push(self.item_done_step(item, code));
+        let mut steps = Vec::with_capacity(issued.len() + 3);
+        if !issued.is_empty() {
+            steps.push(self.advance_step(device, next_count));
         }
-        let done = u32::try_from(run.len()).expect("a run is at most MAX_RUN items");
-        steps.push(self.count_on_batch(chunk_item, "done", done, last.created_at)?);
-        self.record_steps(steps).await
+        let mut results = Vec::with_capacity(issued.len() + refused.len());
+        for (code, item) in issued {
+            steps.push(self.code_step(code)?);
+            results.push((
+                item.index,
+                ItemState::Done {
+                    code_id: code.id.clone(),
+                    code: code.code.clone(),
+                    count: code.count,
+                },
+            ));
+        }
+        for (item, reason) in refused {
+            results.push((
+                item.index,
+                ItemState::Failed {
+                    reason: reason.clone(),
+                },
+            ));
+        }
+        let run_step = steps.len();
+        steps.push(self.run_results_step(run, results)?);
+        let count = |n: usize| u32::try_from(n).expect("a run is at most MAX_RUN items");
+        steps.push(self.count_on_batch(run, count(issued.len()), count(refused.len()), at)?);
+        self.transact(steps, |reasons| {
+            // A run already settled is the answer whatever else failed.
+            if reasons.get(run_step) == Some(&Some("ConditionalCheckFailed")) {
+                Some(StoreError::AlreadyExists)
+            } else {
+                lost_race(reasons)
+            }
+        })
+        .await
     }
 
     async fn list_codes(
@@ -184,52 +211,12 @@ impl DynamoStore {
         };
         Ok(self.put_step(to_item(item).map_err(corrupt)?))
     }
+}
 
-    /// Marks a batch item done with its code, on condition it is pending.
-    fn item_done_step(&self, item: &BatchItemRef, code: &CodeRecord) -> TransactWriteItem {
-        let done = self
-            .item_update(item)
-            .update_expression(
-                "SET #status = :done, codeId = :codeId, code = :code, #count = :count",
-            )
-            .condition_expression("#status = :pending")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#count", "count")
-            .expression_attribute_values(":done", AttributeValue::S("done".into()))
-            .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
-            .expression_attribute_values(":codeId", AttributeValue::S(code.id.clone()))
-            .expression_attribute_values(":code", AttributeValue::S(code.code.clone()))
-            .expression_attribute_values(":count", AttributeValue::N(code.count.to_string()))
-            .build()
-            .expect("update has table, key and expression");
-        TransactWriteItem::builder().update(done).build()
-    }
-
-    /// Steps: the device, then each code with its batch item, then the
-    /// chunk's count. A batch item that is no longer pending is
-    /// `AlreadyExists`; any other lost condition is `Conflict`.
-    async fn record_steps(&self, steps: Vec<TransactWriteItem>) -> Result<(), StoreError> {
-        let last = steps.len() - 1;
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(steps))
-            .send()
-            .await;
-        transaction_outcome(result, |reasons| {
-            let item_taken = reasons.iter().enumerate().any(|(at, reason)| {
-                at > 0 && at < last && at % 2 == 0 && *reason == Some("ConditionalCheckFailed")
-            });
-            if item_taken {
-                Some(StoreError::AlreadyExists)
-            } else if reasons
-                .iter()
-                .any(|r| matches!(r, Some("ConditionalCheckFailed" | "TransactionConflict")))
-            {
-                Some(StoreError::Conflict)
-            } else {
-                None
-            }
-        })
-    }
+/// The device moved or the code's position is taken: read again and retry.
+fn lost_race(reasons: &[Option<&str>]) -> Option<StoreError> {
+    reasons
+        .iter()
+        .any(|r| matches!(r, Some("ConditionalCheckFailed" | "TransactionConflict")))
+        .then_some(StoreError::Conflict)
 }

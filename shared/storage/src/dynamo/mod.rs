@@ -97,6 +97,35 @@ impl DynamoStore {
         Ok(found)
     }
 
+    /// Runs `steps` as one transaction; `classify` names what a
+    /// cancellation means from its per-step reasons.
+    pub(crate) async fn transact(
+        &self,
+        steps: Vec<TransactWriteItem>,
+        classify: impl Fn(&[Option<&str>]) -> Option<StoreError>,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(steps))
+            .send()
+            .await;
+        transaction_outcome(result, classify)
+    }
+
+    /// Every item of one partition, strongly consistent, over all its pages.
+    pub(crate) async fn partition_items(&self, pk: String) -> Result<Vec<Item>, StoreError> {
+        query_items(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(pk))
+                .consistent_read(true),
+        )
+        .await
+    }
+
     /// A transaction step that writes `item` where no item has its key.
     pub(crate) fn put_step(&self, item: Item) -> TransactWriteItem {
         TransactWriteItem::builder()
@@ -226,17 +255,22 @@ pub(crate) fn corrupt(err: serde_dynamo::Error) -> StoreError {
 pub(crate) async fn query_all<T: serde::de::DeserializeOwned>(
     query: QueryFluentBuilder,
 ) -> Result<Vec<T>, StoreError> {
-    let items: Vec<Item> = query
+    query_items(query)
+        .await?
+        .into_iter()
+        .map(|item| from_item(item).map_err(corrupt))
+        .collect()
+}
+
+/// Every item a query selects, as stored, over all its pages.
+pub(crate) async fn query_items(query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
+    query
         .into_paginator()
         .items()
         .send()
         .collect::<Result<_, _>>()
         .await
-        .map_err(unavailable)?;
-    items
-        .into_iter()
-        .map(|item| from_item(item).map_err(corrupt))
-        .collect()
+        .map_err(unavailable)
 }
 
 /// A `transaction_outcome` classifier for transactions whose conditions

@@ -169,29 +169,39 @@ pub(crate) fn batch_pk(account: &AccountId, batch_id: &str) -> String {
     format!("BATCH#{account}#{batch_id}")
 }
 
-/// The items of a batch are spread over partitions of this many
-/// consecutive indices: a page of results reads one or two, and a batch's
-/// item writes do not all land on one partition.
-pub(crate) const ITEMS_PER_PARTITION: u32 = 100;
+/// A batch's orders are kept in pages of this many consecutive indices,
+/// one record in a partition of its own each: a page of results reads one
+/// or two, and storing a 10,000-item batch writes 100 of them.
+pub(crate) const ITEMS_PER_PAGE: u32 = 100;
 
-pub(crate) fn batch_items_pk(account: &AccountId, batch_id: &str, index: u32) -> String {
-    format!(
-        "BATCHITEMS#{account}#{batch_id}#{:03}",
-        index / ITEMS_PER_PARTITION
-    )
+pub(crate) fn batch_page_pk(account: &AccountId, batch_id: &str, page: u32) -> String {
+    format!("BATCHITEMS#{account}#{batch_id}#{page:03}")
 }
 
-/// The progress record of chunk `number`, in a partition of its own: its
-/// `done` and `failed` counts, which only that chunk's items advance.
-pub(crate) fn batch_progress_pk(account: &AccountId, batch_id: &str, number: u32) -> String {
-    format!("BATCHPROGRESS#{account}#{batch_id}#{number:05}")
+pub(crate) const PAGE_SK: &str = "PAGE";
+
+/// Chunk `number`'s partition: its orders, the results of each of its runs
+/// and its progress record. Only that chunk's deliveries write there, so
+/// chunks worked at once never meet on a record or a partition.
+pub(crate) fn batch_chunk_pk(account: &AccountId, batch_id: &str, number: u32) -> String {
+    format!("BATCHCHUNK#{account}#{batch_id}#{number:05}")
+}
+
+/// The chunk's orders, in parts of at most `ORDERS_PER_PART`.
+pub(crate) fn orders_sk(part: usize) -> String {
+    format!("ORDERS#{part:03}")
+}
+
+/// A chunk of one device can hold a whole batch; 1,000 orders keep a part
+/// near 40 KB, well under DynamoDB's 400 KB item limit.
+pub(crate) const ORDERS_PER_PART: usize = 1_000;
+
+/// The results of run `run` of the chunk, written once when it is settled.
+pub(crate) fn run_sk(run: u32) -> String {
+    format!("RUN#{run:05}")
 }
 
 pub(crate) const PROGRESS_SK: &str = "PROGRESS";
-
-pub(crate) fn item_sk(index: u32) -> String {
-    format!("ITEM#{index:05}")
-}
 
 pub(crate) const PRODUCT_SK: &str = "PRODUCT";
 pub(crate) const SKU_SK: &str = "SKU";

@@ -116,49 +116,59 @@ impl BatchStore for MemoryStore {
         count: u32,
     ) -> Result<Vec<BatchItem>, StoreError> {
         let state = self.lock();
-        Ok(state
-            .batch_items
-            .get(&(account.clone(), batch_id.clone()))
-            .map(|items| {
-                items
-                    .iter()
-                    .skip(first as usize)
-                    .take(count as usize)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(items_of(&state, account, batch_id)
+            .skip(first as usize)
+            .take(count as usize)
+            .cloned()
+            .collect())
     }
 
     async fn chunk_items(
         &self,
         account: &AccountId,
         batch_id: &BatchId,
-        indices: &[u32],
+        chunk: u32,
     ) -> Result<Vec<BatchItem>, StoreError> {
         let state = self.lock();
-        let Some(items) = state.batch_items.get(&(account.clone(), batch_id.clone())) else {
-            return Ok(Vec::new());
-        };
-        let mut found: Vec<BatchItem> = indices
-            .iter()
-            .filter_map(|&index| items.get(index as usize).cloned())
-            .collect();
-        found.sort_by_key(|item| item.item.index);
-        Ok(found)
+        Ok(items_of(&state, account, batch_id)
+            .filter(|item| item.item.chunk == chunk)
+            .cloned()
+            .collect())
     }
 
-    async fn fail_item(
+    async fn fail_run(
         &self,
-        item: &BatchItemRef,
+        items: &[BatchItemRef],
         reason: &str,
         at: Timestamp,
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
-        state.pending_item(item)?.state = ItemState::Failed {
-            reason: reason.to_owned(),
+        let Some(first) = items.first() else {
+            return Ok(());
         };
-        state.count_on_batch(item, 0, 1, at);
+        for item in items {
+            state.pending_item(item)?;
+        }
+        for item in items {
+            state.pending_item(item)?.state = ItemState::Failed {
+                reason: reason.to_owned(),
+            };
+        }
+        let failed = u32::try_from(items.len()).expect("a run is at most MAX_RUN items");
+        state.count_on_batch(first, 0, failed, at);
         Ok(())
     }
+}
+
+/// A batch's items in index order; none for a batch that is not there.
+fn items_of<'a>(
+    state: &'a State,
+    account: &AccountId,
+    batch_id: &BatchId,
+) -> impl Iterator<Item = &'a BatchItem> {
+    state
+        .batch_items
+        .get(&(account.clone(), batch_id.clone()))
+        .into_iter()
+        .flatten()
 }

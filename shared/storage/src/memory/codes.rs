@@ -9,27 +9,53 @@ impl CodeStore for MemoryStore {
         device: &Device,
         next_count: u32,
         code: &CodeRecord,
-        batch_item: Option<&BatchItemRef>,
     ) -> Result<(), StoreError> {
-        match batch_item {
-            Some(item) => {
-                self.record_code_run(device, next_count, &[(code.clone(), item.clone())])
-                    .await
-            }
-            None => self
-                .lock()
-                .record_codes(device, next_count, std::slice::from_ref(code), &[]),
-        }
+        self.lock()
+            .record_codes(device, next_count, std::slice::from_ref(code))
     }
 
     async fn record_code_run(
         &self,
         device: &Device,
         next_count: u32,
-        run: &[(CodeRecord, BatchItemRef)],
+        issued: &[(CodeRecord, BatchItemRef)],
+        refused: &[(BatchItemRef, String)],
+        at: Timestamp,
     ) -> Result<(), StoreError> {
-        let (codes, items): (Vec<CodeRecord>, Vec<BatchItemRef>) = run.iter().cloned().unzip();
-        self.lock().record_codes(device, next_count, &codes, &items)
+        let mut state = self.lock();
+        // Every check before any write, as one transaction would.
+        for item in issued
+            .iter()
+            .map(|(_, item)| item)
+            .chain(refused.iter().map(|(item, _)| item))
+        {
+            state.pending_item(item)?;
+        }
+        if !issued.is_empty() {
+            let codes: Vec<CodeRecord> = issued.iter().map(|(code, _)| code.clone()).collect();
+            state.record_codes(device, next_count, &codes)?;
+        }
+        for (code, item) in issued {
+            state.pending_item(item)?.state = ItemState::Done {
+                code_id: code.id.clone(),
+                code: code.code.clone(),
+                count: code.count,
+            };
+        }
+        for (item, reason) in refused {
+            state.pending_item(item)?.state = ItemState::Failed {
+                reason: reason.clone(),
+            };
+        }
+        if let Some(item) = issued
+            .first()
+            .map(|(_, item)| item)
+            .or(refused.first().map(|(item, _)| item))
+        {
+            let count = |n: usize| u32::try_from(n).expect("a run is at most MAX_RUN items");
+            state.count_on_batch(item, count(issued.len()), count(refused.len()), at);
+        }
+        Ok(())
     }
 
     async fn list_codes(
@@ -124,11 +150,7 @@ impl State {
         device: &Device,
         next_count: u32,
         codes: &[CodeRecord],
-        items: &[BatchItemRef],
     ) -> Result<(), StoreError> {
-        for item in items {
-            self.pending_item(item)?;
-        }
         if codes.iter().any(|code| {
             self.codes
                 .contains_key(&(code.account.clone(), code.position()))
@@ -150,14 +172,6 @@ impl State {
             ));
             self.codes
                 .insert((code.account.clone(), code.position()), code.clone());
-        }
-        for (item, code) in items.iter().zip(codes) {
-            self.pending_item(item)?.state = ItemState::Done {
-                code_id: code.id.clone(),
-                code: code.code.clone(),
-                count: code.count,
-            };
-            self.count_on_batch(item, 1, 0, code.created_at);
         }
         Ok(())
     }

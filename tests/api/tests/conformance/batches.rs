@@ -69,7 +69,7 @@ async fn racing_chunks_of_one_batch_count_every_item_once(stores: &Stores) {
         .create(&account, b"race", orders, None)
         .await
         .unwrap();
-    let chunks = chunks_of(&batches.all_items(&account, &batch.id).await.unwrap());
+    let chunks = chunks_of(&batch);
     assert_eq!(chunks.len(), CHUNKS as usize);
 
     let workers: Vec<_> = chunks
@@ -81,7 +81,12 @@ async fn racing_chunks_of_one_batch_count_every_item_once(stores: &Stores) {
         })
         .collect();
     for worker in workers {
-        assert_eq!(worker.await.unwrap(), ChunkOutcome::Finished);
+        assert_eq!(
+            worker.await.unwrap(),
+            ChunkOutcome::Finished {
+                items: CHUNK_SIZE as usize
+            }
+        );
     }
 
     let finished = batches.get(&account, &batch.id).await.unwrap();
@@ -117,7 +122,9 @@ async fn racing_chunks_of_one_batch_count_every_item_once(stores: &Stores) {
     let again = chunks[3].clone();
     assert_eq!(
         batches.process_chunk(&again, false).await,
-        ChunkOutcome::Finished
+        ChunkOutcome::Finished {
+            items: CHUNK_SIZE as usize
+        }
     );
     let after = batches.get(&account, &batch.id).await.unwrap();
     assert_eq!((after.done, after.failed), (CHUNKS * CHUNK_SIZE, 0));

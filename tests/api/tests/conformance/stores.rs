@@ -9,7 +9,7 @@ use api_types::biolite::devices::NewDeviceBody;
 use domain::batches::{Batch, BatchItem, BatchItemRef, BatchStatus, ItemState};
 use domain::clients::{AccountId, Client, PublicKey, RegisteredKey};
 use domain::clock::{SystemClock, Timestamp};
-use domain::codes::{CodeOrder, CodePosition, CodeQuery, CodeRecord};
+use domain::codes::{CodeOrder, CodePosition, CodeQuery, CodeRecord, MAX_RUN};
 use domain::devices::{Device, SerialNumber};
 use domain::ids::BatchId;
 use domain::paging::SortOrder;
@@ -277,11 +277,7 @@ async fn recording_a_code_is_conditional_on_the_device_version(stores: &Stores) 
     let read = device("ck_acme", "SN-1", "nexus_full");
     stores.devices().create_device(&read).await.unwrap();
     let first = code_for(&read, "c1", 1_800_000_000_000, CodeType::AddTime);
-    stores
-        .codes()
-        .record_code(&read, 1, &first, None)
-        .await
-        .unwrap();
+    stores.codes().record_code(&read, 1, &first).await.unwrap();
 
     let stored = stores
         .devices()
@@ -294,20 +290,20 @@ async fn recording_a_code_is_conditional_on_the_device_version(stores: &Stores) 
     // A second writer that read the same version loses and writes nothing.
     let stale = code_for(&read, "c2", 1_800_000_000_001, CodeType::AddTime);
     assert_eq!(
-        stores.codes().record_code(&read, 1, &stale, None).await,
+        stores.codes().record_code(&read, 1, &stale).await,
         Err(StoreError::Conflict)
     );
     // The same position twice is refused (a retry picks a new id), device untouched.
     let twin = code_for(&stored, "c1", 1_800_000_000_000, CodeType::AddTime);
     assert_eq!(
-        stores.codes().record_code(&stored, 2, &twin, None).await,
+        stores.codes().record_code(&stored, 2, &twin).await,
         Err(StoreError::Conflict)
     );
     // An unknown device cannot be advanced.
     let ghost = device("ck_acme", "SN-404", "nexus_full");
     let orphan = code_for(&ghost, "c3", 1_800_000_000_002, CodeType::AddTime);
     assert_eq!(
-        stores.codes().record_code(&ghost, 1, &orphan, None).await,
+        stores.codes().record_code(&ghost, 1, &orphan).await,
         Err(StoreError::Conflict)
     );
 
@@ -336,7 +332,7 @@ async fn racing_writers_on_one_version_have_one_winner(stores: &Stores) {
                     1_800_000_000_000 + i,
                     CodeType::AddTime,
                 );
-                codes.record_code(&read, 1, &code, None).await
+                codes.record_code(&read, 1, &code).await
             })
         })
         .collect();
@@ -372,7 +368,7 @@ async fn concurrent_issues_on_one_device_get_distinct_counts(stores: &Stores) {
             let service = service.clone();
             let order = order.clone();
             let client = read.account.clone();
-            tokio::spawn(async move { service.issue(&client, &order, None).await })
+            tokio::spawn(async move { service.issue(&client, &order).await })
         })
         .collect();
     let mut counts = BTreeSet::new();
@@ -462,7 +458,7 @@ async fn codes_are_filtered_sorted_and_paged(stores: &Stores) {
         }
         stores
             .codes()
-            .record_code(target, target.count + 1, &code, None)
+            .record_code(target, target.count + 1, &code)
             .await
             .unwrap();
         target.count += 1;
@@ -472,7 +468,7 @@ async fn codes_are_filtered_sorted_and_paged(stores: &Stores) {
     let foreign = code_for(&theirs, "foreign", base, CodeType::AddTime);
     stores
         .codes()
-        .record_code(&theirs, 1, &foreign, None)
+        .record_code(&theirs, 1, &foreign)
         .await
         .unwrap();
     theirs.count += 1;
@@ -593,13 +589,24 @@ fn window_items(codes: &[CodeRecord], base: i64) -> Vec<CodeRecord> {
         .collect()
 }
 
-fn new_batch(
+/// A batch of `total` items placed as `POST /batch` places them: items
+/// take turns over the serials in `serials`.
+fn new_batch_over(
     client: &str,
     id: &str,
     millis: i64,
     total: u32,
     key: Option<&str>,
+    serials: &[&str],
 ) -> (Batch, Vec<BatchItem>) {
+    let orders: Vec<CodeOrder> = (0..total)
+        .map(|index| CodeOrder {
+            serial: SerialNumber::parse(serials[index as usize % serials.len()]).unwrap(),
+            code_type: CodeType::AddTime,
+            arg: index % 10,
+        })
+        .collect();
+    let placements = domain::batches::plan_chunks(&orders);
     let batch = Batch {
         id: batch_id_of(id),
         account: account_id(client),
@@ -610,25 +617,36 @@ fn new_batch(
         updated_at: Timestamp::from_millis(millis),
         idempotency_key: key.map(str::to_owned),
         request_digest: format!("digest-{id}"),
-        chunks: total.div_ceil(domain::batches::CHUNK_SIZE),
+        chunks: placements.iter().map(|p| p.chunk + 1).max().unwrap_or(0),
     };
-    let items = (0..total)
-        .map(|index| BatchItem {
+    let items = orders
+        .into_iter()
+        .zip(placements)
+        .enumerate()
+        .map(|(index, (order, placement))| BatchItem {
             item: BatchItemRef {
                 account: account_id(client),
                 batch_id: batch_id_of(id),
-                index,
-                chunk: index / domain::batches::CHUNK_SIZE,
+                index: u32::try_from(index).unwrap(),
+                chunk: placement.chunk,
+                run: placement.run,
             },
-            order: CodeOrder {
-                serial: SerialNumber::parse("SN-1").unwrap(),
-                code_type: CodeType::AddTime,
-                arg: index % 10,
-            },
+            order,
             state: ItemState::Pending,
         })
         .collect();
     (batch, items)
+}
+
+/// `new_batch_over` one device, SN-1.
+fn new_batch(
+    client: &str,
+    id: &str,
+    millis: i64,
+    total: u32,
+    key: Option<&str>,
+) -> (Batch, Vec<BatchItem>) {
+    new_batch_over(client, id, millis, total, key, &["SN-1"])
 }
 
 /// Enough devices that every index shard holds some, so pages cross shard
@@ -686,7 +704,7 @@ async fn a_tenants_codes_are_one_timeline_across_shards(stores: &Stores) {
         let code = code_for(target, &format!("c{i:03}"), millis, code_type);
         stores
             .codes()
-            .record_code(target, target.count + 1, &code, None)
+            .record_code(target, target.count + 1, &code)
             .await
             .unwrap();
         target.count += 1;
@@ -697,7 +715,7 @@ async fn a_tenants_codes_are_one_timeline_across_shards(stores: &Stores) {
             let foreign = code_for(other, &format!("x{i:03}"), millis, CodeType::AddTime);
             stores
                 .codes()
-                .record_code(other, other.count + 1, &foreign, None)
+                .record_code(other, other.count + 1, &foreign)
                 .await
                 .unwrap();
             other.count += 1;
@@ -856,75 +874,126 @@ async fn batches_are_stored_found_by_key_and_listed_newest_first(stores: &Stores
         .is_empty());
 }
 
-async fn a_batch_item_gets_exactly_one_code(stores: &Stores) {
-    let device = device("ck_acme", "SN-1", "nexus_full");
-    stores.devices().create_device(&device).await.unwrap();
-    let (batch, items) = new_batch("ck_acme", "b1", 1_800_000_000_000, 3, None);
+/// The items of `items` in run `run` of chunk 0.
+fn run_items(items: &[BatchItem], run: u32) -> Vec<BatchItem> {
+    items
+        .iter()
+        .filter(|item| item.item.chunk == 0 && item.item.run == run)
+        .cloned()
+        .collect()
+}
+
+/// Codes for `run` at the device's count as `read`, in order.
+fn run_codes(read: &Device, run: &[BatchItem], stem: &str) -> Vec<(CodeRecord, BatchItemRef)> {
+    run.iter()
+        .enumerate()
+        .map(|(n, item)| {
+            let mut at = read.clone();
+            at.count = read.count + u32::try_from(n).unwrap();
+            let mut code = code_for(
+                &at,
+                &format!("{stem}{:03}", item.item.index),
+                1_800_000_000_500,
+                CodeType::AddTime,
+            );
+            code.batch_id = Some(item.item.batch_id.clone());
+            (code, item.item.clone())
+        })
+        .collect()
+}
+
+/// A run is settled once, whichever way: its codes with the failures
+/// among them, or all failed; a second settling of any kind writes nothing.
+async fn a_batch_run_is_settled_exactly_once(stores: &Stores) {
+    for serial in ["SN-1", "SN-2"] {
+        let made = device("ck_acme", serial, "nexus_full");
+        stores.devices().create_device(&made).await.unwrap();
+    }
+    // Items take turns: SN-1 has 0, 2, 4 (run 0), SN-2 has 1, 3 (run 1).
+    let (batch, items) = new_batch_over(
+        "ck_acme",
+        "b1",
+        1_800_000_000_000,
+        5,
+        None,
+        &["SN-1", "SN-2"],
+    );
     stores.batches().create_batch(&batch, &items).await.unwrap();
     let acme = account_id("ck_acme");
-    let item = |i: usize| items[i].item.clone();
+    let first = run_items(&items, 0);
+    assert_eq!(
+        first.iter().map(|i| i.item.index).collect::<Vec<_>>(),
+        [0, 2, 4]
+    );
+    let pending = stores
+        .batches()
+        .chunk_items(&acme, &batch_id_of("b1"), 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        pending, items,
+        "the chunk's items read back pending, in index order"
+    );
 
-    // Eight racers read the same device and claim item 0: one code results.
+    // Eight racers read the same device and settle run 0: items 0 and 2
+    // issued, item 4 refused. One wins.
+    let at = Timestamp::from_millis(1_800_000_001_000);
     let racers: Vec<_> = (0..8)
         .map(|i| {
             let (codes, devices) = (stores.codes(), stores.devices());
-            let (client, serial, claim) = (acme.clone(), device.serial.clone(), item(0));
+            let (client, run) = (acme.clone(), first.clone());
             tokio::spawn(async move {
+                let serial = SerialNumber::parse("SN-1").unwrap();
                 let read = devices.get_device(&client, &serial).await.unwrap().unwrap();
-                let mut code = code_for(
-                    &read,
-                    &format!("r{i}"),
-                    1_800_000_000_000 + i,
-                    CodeType::AddTime,
-                );
-                code.batch_id = Some(batch_id_of("b1"));
+                let issued = run_codes(&read, &run[..2], &format!("r{i}"));
+                let refused = [(run[2].item.clone(), "cannot express".to_owned())];
                 codes
-                    .record_code(&read, read.count + 1, &code, Some(&claim))
+                    .record_code_run(&read, read.count + 2, &issued, &refused, at)
                     .await
             })
         })
         .collect();
     let wins = wins_among(racers, &[StoreError::AlreadyExists, StoreError::Conflict]).await;
-    // Whatever the interleaving, retries end in AlreadyExists, never a second code.
+    assert_eq!(wins, 1, "one racer settles the run");
+    let serial = SerialNumber::parse("SN-1").unwrap();
     let read = stores
         .devices()
-        .get_device(&acme, &device.serial)
+        .get_device(&acme, &serial)
         .await
         .unwrap()
         .unwrap();
-    let again = code_for(&read, "late", 1_800_000_000_100, CodeType::AddTime);
+    assert_eq!(
+        read.count, 2,
+        "the device advanced once, by the issued codes"
+    );
+    // Settled: on the current version too, and as all failed.
+    let again = run_codes(&read, &first[..2], "late");
     assert_eq!(
         stores
             .codes()
-            .record_code(&read, read.count + 1, &again, Some(&item(0)))
+            .record_code_run(&read, read.count + 2, &again, &[], at)
             .await,
         Err(StoreError::AlreadyExists)
     );
-    assert_eq!(wins, 1, "one racer wins the item");
-    assert_eq!(read.count, 1, "the device advanced once");
-
-    let done = stores
-        .batches()
-        .list_items(&acme, &batch_id_of("b1"), 0, 1)
-        .await
-        .unwrap();
-    assert!(
-        matches!(&done[0].state, ItemState::Done { count: 0, .. }),
-        "{:?}",
-        done[0].state
-    );
-    let at = Timestamp::from_millis(1_800_000_001_000);
+    let refs: Vec<BatchItemRef> = first.iter().map(|i| i.item.clone()).collect();
     assert_eq!(
-        stores.batches().fail_item(&item(0), "late", at).await,
+        stores.batches().fail_run(&refs, "late", at).await,
         Err(StoreError::AlreadyExists)
     );
+
+    // Run 1 fails whole, once.
+    let second: Vec<BatchItemRef> = run_items(&items, 1)
+        .iter()
+        .map(|i| i.item.clone())
+        .collect();
+    let later = Timestamp::from_millis(1_800_000_002_000);
     stores
         .batches()
-        .fail_item(&item(1), "unknown device", at)
+        .fail_run(&second, "unknown device", later)
         .await
         .unwrap();
     assert_eq!(
-        stores.batches().fail_item(&item(1), "again", at).await,
+        stores.batches().fail_run(&second, "again", later).await,
         Err(StoreError::AlreadyExists)
     );
 
@@ -936,49 +1005,83 @@ async fn a_batch_item_gets_exactly_one_code(stores: &Stores) {
         .unwrap();
     assert_eq!(
         (stored.done, stored.failed, stored.status()),
-        (1, 1, BatchStatus::Running)
+        (2, 3, BatchStatus::CompletedWithErrors)
     );
-    assert_eq!(stored.updated_at, at);
+    assert_eq!(stored.updated_at, later);
+    let states: Vec<ItemState> = stores
+        .batches()
+        .list_items(&acme, &batch_id_of("b1"), 0, 5)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|item| item.state)
+        .collect();
+    assert!(
+        matches!(&states[0], ItemState::Done { count: 0, .. }),
+        "{states:?}"
+    );
+    assert!(
+        matches!(&states[2], ItemState::Done { count: 1, .. }),
+        "{states:?}"
+    );
+    assert_eq!(
+        states[4],
+        ItemState::Failed {
+            reason: "cannot express".into()
+        }
+    );
+    for index in [1, 3] {
+        assert_eq!(
+            states[index],
+            ItemState::Failed {
+                reason: "unknown device".into()
+            }
+        );
+    }
+    // The worker's view of the chunk agrees with the listing's.
+    let chunk: Vec<ItemState> = stores
+        .batches()
+        .chunk_items(&acme, &batch_id_of("b1"), 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|item| item.state)
+        .collect();
+    assert_eq!(chunk, states);
     let codes = stores
         .codes()
         .list_codes(&query("ck_acme"))
         .await
         .unwrap()
         .items;
-    assert_eq!(codes.len(), 1);
-    assert_eq!(codes[0].batch_id.as_deref(), Some("b1"));
+    assert_eq!(codes.len(), 2, "one code per issued item");
+    assert!(codes.iter().all(|c| c.batch_id.as_deref() == Some("b1")));
 }
 
 /// A run of one device's batch items is one atomic step: all of it or
-/// nothing, on the device's version and on every item still pending.
+/// nothing, on the device's version and on the run not being settled.
 async fn a_run_of_batch_codes_is_written_whole_or_not_at_all(stores: &Stores) {
     let device = device("ck_acme", "SN-1", "nexus_full");
     stores.devices().create_device(&device).await.unwrap();
-    let (batch, items) = new_batch("ck_acme", "b1", 1_800_000_000_000, 60, None);
+    let total = u32::try_from(MAX_RUN).unwrap() + 20;
+    let (batch, items) = new_batch("ck_acme", "b1", 1_800_000_000_000, total, None);
     stores.batches().create_batch(&batch, &items).await.unwrap();
     let acme = account_id("ck_acme");
-    let run_of = |read: &Device, indices: std::ops::Range<u32>, stem: &str| {
-        indices
-            .enumerate()
-            .map(|(n, index)| {
-                let mut at = read.clone();
-                at.count = read.count + u32::try_from(n).unwrap();
-                let mut code = code_for(
-                    &at,
-                    &format!("{stem}{index:02}"),
-                    1_800_000_000_500,
-                    CodeType::AddTime,
-                );
-                code.batch_id = Some(batch_id_of("b1"));
-                (code, items[index as usize].item.clone())
-            })
-            .collect::<Vec<_>>()
-    };
+    let (first, second) = (run_items(&items, 0), run_items(&items, 1));
+    assert_eq!((first.len(), second.len()), (MAX_RUN, 20));
+    let at = Timestamp::from_millis(1_800_000_001_000);
+    let next = |read: &Device, run: &[BatchItem]| read.count + u32::try_from(run.len()).unwrap();
 
-    let first = run_of(&device, 0..49, "a");
+    // The longest run fits one step.
     stores
         .codes()
-        .record_code_run(&device, 49, &first)
+        .record_code_run(
+            &device,
+            next(&device, &first),
+            &run_codes(&device, &first, "a"),
+            &[],
+            at,
+        )
         .await
         .unwrap();
     let read = stores
@@ -988,25 +1091,19 @@ async fn a_run_of_batch_codes_is_written_whole_or_not_at_all(stores: &Stores) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (read.count, read.version),
-        (49, device.version + 1),
+        (read.count as usize, read.version),
+        (MAX_RUN, device.version + 1),
         "the device moved once"
     );
 
     // On the old version: nothing of the run is written.
-    let stale = run_of(&device, 49..55, "b");
-    assert_eq!(
-        stores.codes().record_code_run(&device, 55, &stale).await,
-        Err(StoreError::Conflict)
-    );
-    // One item of the run already done: nothing of the run is written.
-    let overlapping = run_of(&read, 48..52, "c");
+    let stale = run_codes(&device, &second, "b");
     assert_eq!(
         stores
             .codes()
-            .record_code_run(&read, 53, &overlapping)
+            .record_code_run(&device, next(&device, &second), &stale, &[], at)
             .await,
-        Err(StoreError::AlreadyExists)
+        Err(StoreError::Conflict)
     );
     let unchanged = stores
         .devices()
@@ -1020,8 +1117,9 @@ async fn a_run_of_batch_codes_is_written_whole_or_not_at_all(stores: &Stores) {
     let racers: Vec<_> = (0..8)
         .map(|i| {
             let codes = stores.codes();
-            let (read, run) = (read.clone(), run_of(&read, 49..60, &format!("r{i}")));
-            tokio::spawn(async move { codes.record_code_run(&read, 60, &run).await })
+            let (read, run) = (read.clone(), run_codes(&read, &second, &format!("r{i}")));
+            let next = next(&read, &second);
+            tokio::spawn(async move { codes.record_code_run(&read, next, &run, &[], at).await })
         })
         .collect();
     let wins = wins_among(racers, &[StoreError::AlreadyExists, StoreError::Conflict]).await;
@@ -1035,13 +1133,14 @@ async fn a_run_of_batch_codes_is_written_whole_or_not_at_all(stores: &Stores) {
         .unwrap();
     assert_eq!(
         (stored.done, stored.failed, stored.status()),
-        (60, 0, BatchStatus::Completed)
+        (total, 0, BatchStatus::Completed)
     );
     let done = stores
         .batches()
-        .list_items(&acme, &batch_id_of("b1"), 0, 60)
+        .list_items(&acme, &batch_id_of("b1"), 0, total)
         .await
         .unwrap();
+    assert_eq!(done.len(), total as usize);
     for (index, item) in done.iter().enumerate() {
         assert!(
             matches!(&item.state, ItemState::Done { count, .. } if *count as usize == index),
@@ -1050,15 +1149,15 @@ async fn a_run_of_batch_codes_is_written_whole_or_not_at_all(stores: &Stores) {
         );
     }
     let mut all = query("ck_acme");
-    all.limit = 100;
+    all.limit = 200;
     let codes = stores.codes().list_codes(&all).await.unwrap();
-    assert_eq!(codes.items.len(), 60, "one code per item");
+    assert_eq!(codes.items.len(), total as usize, "one code per item");
     assert_eq!(codes.next, None);
 }
 
 on_both_stores!(
     batches_are_stored_found_by_key_and_listed_newest_first,
-    a_batch_item_gets_exactly_one_code,
+    a_batch_run_is_settled_exactly_once,
     a_run_of_batch_codes_is_written_whole_or_not_at_all,
     clients_are_created_once_and_read_back,
     public_keys_are_added_once,

@@ -421,22 +421,23 @@ impl CodeStore for FailingAfter {
         device: &Device,
         next_count: u32,
         code: &CodeRecord,
-        batch_item: Option<&domain::batches::BatchItemRef>,
     ) -> Result<(), StoreError> {
         self.spend(1)?;
-        self.inner
-            .record_code(device, next_count, code, batch_item)
-            .await
+        self.inner.record_code(device, next_count, code).await
     }
 
     async fn record_code_run(
         &self,
         device: &Device,
         next_count: u32,
-        run: &[(CodeRecord, domain::batches::BatchItemRef)],
+        issued: &[(CodeRecord, domain::batches::BatchItemRef)],
+        refused: &[(domain::batches::BatchItemRef, String)],
+        at: Timestamp,
     ) -> Result<(), StoreError> {
-        self.spend(run.len())?;
-        self.inner.record_code_run(device, next_count, run).await
+        self.spend(issued.len())?;
+        self.inner
+            .record_code_run(device, next_count, issued, refused, at)
+            .await
     }
 
     async fn list_codes(
@@ -518,8 +519,7 @@ async fn batch_of_30(stores: &Stores) -> (AccountId, Chunk) {
         .create(&account, b"body", request.into_orders().unwrap(), None)
         .await
         .unwrap();
-    let items = service.all_items(&account, &batch.id).await.unwrap();
-    let chunks = domain::batches::chunks_of(&items);
+    let chunks = domain::batches::chunks_of(&batch);
     assert_eq!(chunks.len(), 1);
     (account, chunks[0].clone())
 }
@@ -575,18 +575,24 @@ async fn a_chunk_delivered_twice_adds_nothing(stores: &Stores) {
     let healthy = worker(stores, usize::MAX);
     assert_eq!(
         healthy.process_chunk(&chunk, false).await,
-        ChunkOutcome::Finished
+        ChunkOutcome::Finished { items: 30 }
     );
     assert_eq!(
         healthy.process_chunk(&chunk, false).await,
-        ChunkOutcome::Finished
+        ChunkOutcome::Finished { items: 30 }
     );
     // Two deliveries at the same time as well.
     let (a, b) = tokio::join!(
         healthy.process_chunk(&chunk, false),
         healthy.process_chunk(&chunk, false)
     );
-    assert_eq!((a, b), (ChunkOutcome::Finished, ChunkOutcome::Finished));
+    assert_eq!(
+        (a, b),
+        (
+            ChunkOutcome::Finished { items: 30 },
+            ChunkOutcome::Finished { items: 30 }
+        )
+    );
     assert_eq!(
         batch_codes(stores, &client, &chunk.batch_id).await,
         counts(&[10, 10, 10])
@@ -627,7 +633,7 @@ async fn a_chunk_that_failed_part_way_completes_on_redelivery(stores: &Stores) {
     let healthy = worker(stores, usize::MAX);
     assert_eq!(
         healthy.process_chunk(&chunk, false).await,
-        ChunkOutcome::Finished
+        ChunkOutcome::Finished { items: 30 }
     );
     assert_eq!(
         batch_codes(stores, &client, &chunk.batch_id).await,

@@ -20,7 +20,7 @@ use crate::dynamo::schema::{
     challenge_code_pk, challenge_events_pk, challenge_sk, challenge_slot_pk, challenges_pk, GSI1,
     GSI2, GSI3,
 };
-use crate::dynamo::{corrupt, key, n, query_all, s, transaction_outcome, unavailable, DynamoStore};
+use crate::dynamo::{corrupt, key, n, s, transaction_outcome, unavailable, DynamoStore};
 
 mod items;
 
@@ -124,16 +124,10 @@ impl ChallengeStore for DynamoStore {
                 );
             }
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(steps))
-            .send()
-            .await;
         // Steps: 0 the challenge, 1 its slot, 2 its code, 3 the replaced
         // challenge, 4 the replaced code.
         let replacing = replacing.is_some();
-        transaction_outcome(result, |reasons| match reasons {
+        self.transact(steps, |reasons| match reasons {
             [_, Some("ConditionalCheckFailed"), ..] if !replacing => {
                 Some(StoreError::AlreadyExists)
             }
@@ -145,6 +139,7 @@ impl ChallengeStore for DynamoStore {
             }
             _ => None,
         })
+        .await
     }
 
     async fn get_challenge(
@@ -408,19 +403,15 @@ impl ChallengeStore for DynamoStore {
         &self,
         challenge: &Challenge,
     ) -> Result<Vec<DeliveryEvent>, StoreError> {
-        let stored: Vec<EventItem> = query_all(
-            self.client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(
-                    ":pk",
-                    s(challenge_events_pk(&challenge.account, &challenge.id)),
-                )
-                .consistent_read(true),
-        )
-        .await?;
-        Ok(stored.into_iter().map(|e| e.record).collect())
+        self.partition_items(challenge_events_pk(&challenge.account, &challenge.id))
+            .await?
+            .into_iter()
+            .map(|item| {
+                from_item::<EventItem>(item)
+                    .map(|e| e.record)
+                    .map_err(corrupt)
+            })
+            .collect()
     }
 
     async fn expired_challenges(
