@@ -100,6 +100,11 @@ def main(base, auth_token, api_key):
     call("POST", "/codes", 201, body={"serialNum": "CT-1", "codeType": "add_time", "arg": 3})
     call("POST", "/codes", 201, body={"serialNum": "CT-N", "codeType": "unlock"})
     call("GET", "/codes", 200, query={"serialNum": "CT-1", "order": "asc"})
+    call("POST", "/devices", 201, body={"serialNum": "CT-MOVED", "protocol": "nexus_small",
+         "credit": {"state": "active", "until": "2099-01-01T00:00:00Z"}})
+    soonest, _ = call("GET", "/devices", 200,
+                      query={"state": "active", "expiringBefore": "2100-01-01T00:00:00Z", "limit": 1})
+    assert soonest["devices"][0]["serialNum"] == "CT-1", soonest
     batch, headers = call("POST", "/batch", 202, body={"items": [
         {"serialNum": "CT-1", "codeType": "add_time", "arg": 1},
         {"serialNum": "GHOST", "codeType": "unlock"}]})

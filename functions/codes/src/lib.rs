@@ -4,14 +4,13 @@
 use std::sync::Arc;
 
 use api_types::biolite::codes::{CodeListing, CodeRequest, CodeView, ListCodesParams};
-use api_types::biolite::devices::{DeviceListing, DeviceView, NewDeviceBody};
-use api_types::PageParams;
+use api_types::biolite::devices::{
+    DeviceListing, DeviceSelection, DeviceView, ListDevicesParams, NewDeviceBody,
+};
 use async_trait::async_trait;
 use domain::auth::AccessTokenVerifier;
 use domain::clients::AccountId;
-use domain::devices::parse_device_cursor;
 use domain::idempotency::Idempotency;
-use domain::paging::page_limit;
 use domain::{CodesError, CodesService};
 use http::StatusCode;
 use http_api::idempotency::guarded;
@@ -57,19 +56,22 @@ impl CodesFunction {
                 ))
             }
             CodesRoute::ListDevices => {
-                let page: PageParams = query(request)?;
-                let limit = page_limit("limit", page.limit.as_deref()).map_err(CodesError::from)?;
-                let after = page
-                    .cursor
-                    .as_deref()
-                    .map(parse_device_cursor)
-                    .transpose()
-                    .map_err(CodesError::from)?;
-                let found = codes.list_devices(account, limit, after.as_ref()).await?;
-                Ok(json_response(
-                    StatusCode::OK,
-                    &DeviceListing::new(&found.items, found.next.as_ref()),
-                ))
+                let params: ListDevicesParams = query(request)?;
+                let listing = match params.selection().map_err(CodesError::from)? {
+                    DeviceSelection::All { limit, after } => {
+                        let found = codes.list_devices(account, limit, after.as_ref()).await?;
+                        DeviceListing::new(&found.items, found.next.as_ref())
+                    }
+                    DeviceSelection::Expiring {
+                        before,
+                        limit,
+                        after,
+                    } => {
+                        let found = codes.list_expiring(account, before, limit, after).await?;
+                        DeviceListing::expiring(&found)
+                    }
+                };
+                Ok(json_response(StatusCode::OK, &listing))
             }
             CodesRoute::GetDevice => {
                 let device = codes.device(account, routed.param("serialNum")).await?;

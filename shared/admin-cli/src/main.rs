@@ -9,8 +9,8 @@ use clap::{Parser, Subcommand};
 use domain::auth::{ClientAuthClaims, P256SigningKey};
 use domain::clients::api_keys::ApiKey;
 use domain::clients::{AccountId, Client, PublicKey, RegisteredKey};
-use domain::clock::{Clock, SystemClock};
-use domain::devices::{NewDevice, ProtocolName, SerialNumber};
+use domain::clock::{Clock, SystemClock, Timestamp};
+use domain::devices::{CreditState, NewDevice, ProtocolName, SerialNumber, StatedCredit};
 use domain::{CodesError, CodesService, StoreError};
 use serde_json::json;
 use storage::{dynamodb_client, DynamoStore, MemoryStore, Seed, StoreBudget, Stores};
@@ -330,6 +330,34 @@ async fn run(args: Args) -> Result<(), String> {
     backend.save()
 }
 
+/// The credit a device-list row states in its `Credit State` and
+/// `Credit Until` columns, if any.
+fn stated_credit(row: &keycode::device_list::DeviceRow) -> Result<Option<StatedCredit>, String> {
+    let until = row
+        .credit_until
+        .as_deref()
+        .map(|text| {
+            Timestamp::parse_rfc3339(text)
+                .ok_or_else(|| format!("credit until {text:?} is not an RFC 3339 time"))
+        })
+        .transpose()?;
+    let state = match row.credit_state.as_deref() {
+        None if until.is_none() => return Ok(None),
+        None => CreditState::Active,
+        Some("locked") => CreditState::Locked,
+        Some("active") => CreditState::Active,
+        Some("unlocked") => CreditState::Unlocked,
+        Some(other) => {
+            return Err(format!(
+                "credit state {other:?} is not locked, active or unlocked"
+            ))
+        }
+    };
+    // Checked here, with the rest of the row, rather than at registration.
+    domain::devices::Credit::stated(state, until, Timestamp::MIN).map_err(|e| e.to_string())?;
+    Ok(Some(StatedCredit { state, until }))
+}
+
 fn keygen(out: &Path) -> Result<(), String> {
     let key = P256SigningKey::generate();
     let public = out.with_extension("pub");
@@ -361,24 +389,34 @@ async fn import_devices(
         return Err(format!("no client {account}"));
     }
     let codes = CodesService::new(stores.devices(), stores.codes(), Arc::new(SystemClock));
+    // Every row is checked before any is registered, so a bad row leaves
+    // nothing half-imported.
+    let requests = rows
+        .iter()
+        .map(|row| {
+            let line = |e: String| format!("line {}: {e}", row.line);
+            Ok((
+                row.line,
+                NewDevice {
+                    serial: SerialNumber::parse(&row.serial).map_err(|e| line(e.to_string()))?,
+                    protocol: ProtocolName::Openpaygo,
+                    extended: Some(extended),
+                    restricted_digit_set: Some(row.restricted_digit_set),
+                    time_divider: Some(row.time_divider),
+                    secret_key: Some(row.key.to_hex()),
+                    starting_code: Some(row.starting_code),
+                    count: Some(row.count),
+                    credit: stated_credit(row).map_err(line)?,
+                },
+            ))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     let (mut created, mut existing) = (0, 0);
-    for row in rows {
-        let serial =
-            SerialNumber::parse(&row.serial).map_err(|e| format!("line {}: {e}", row.line))?;
-        let request = NewDevice {
-            serial,
-            protocol: ProtocolName::Openpaygo,
-            extended: Some(extended),
-            restricted_digit_set: Some(row.restricted_digit_set),
-            time_divider: Some(row.time_divider),
-            secret_key: Some(row.key.to_hex()),
-            starting_code: Some(row.starting_code),
-            count: Some(row.count),
-        };
+    for (line, request) in requests {
         match codes.register_device(account, request).await {
             Ok(_) => created += 1,
             Err(CodesError::DeviceExists) => existing += 1,
-            Err(err) => return Err(format!("line {}: {err}", row.line)),
+            Err(err) => return Err(format!("line {line}: {err}")),
         }
     }
     println!(

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use domain::auth::{AuthConfig, P256SigningKey};
 use domain::clients::AccountId;
-use domain::clock::SystemClock;
-use domain::devices::SerialNumber;
+use domain::clock::{SystemClock, Timestamp};
+use domain::devices::{CreditState, SerialNumber};
 use domain::AuthService;
 use storage::{MemoryStore, Seed, Stores};
 
@@ -40,9 +40,14 @@ const IMPORT: &[&str] = &[
 ];
 
 const DEVICE_LIST: &str =
-    "Serial Number,Starting Code,Key,Count,Time Divider,Restricted Digit Mode\n\
-    TEST1,516959010,bc41ec9530f6dac86b1a29ab82edc5fb,1,1,0\n\
-    TEST2,432435255,dac86b1a29ab82edc5fbbc41ec9530f6,10,24,1\n";
+    "Serial Number,Starting Code,Key,Count,Time Divider,Restricted Digit Mode,Credit State,Credit Until\n\
+    TEST1,516959010,bc41ec9530f6dac86b1a29ab82edc5fb,1,1,0,,\n\
+    TEST2,432435255,dac86b1a29ab82edc5fbbc41ec9530f6,10,24,1,active,2030-01-01T00:00:00Z\n";
+
+/// A list whose second device states a credit that does not exist.
+const BAD_CREDIT_LIST: &str = "Serial Number,Starting Code,Key,Credit State\n\
+    BAD1,516959010,bc41ec9530f6dac86b1a29ab82edc5fb,locked\n\
+    BAD2,516959010,bc41ec9530f6dac86b1a29ab82edc5fb,paid\n";
 
 #[tokio::test]
 async fn the_seed_file_carries_clients_keys_and_devices_to_the_local_api() {
@@ -98,6 +103,22 @@ async fn the_seed_file_carries_clients_keys_and_devices_to_the_local_api() {
     );
     assert_eq!((code, err.contains("no client")), (2, true));
 
+    std::fs::write(dir.join("bad-credit.csv"), BAD_CREDIT_LIST).unwrap();
+    let (code, _, err) = admin(
+        &dir,
+        &[
+            "import-devices",
+            "--client-key",
+            "ck_demo",
+            "--csv",
+            "bad-credit.csv",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("line 3") && err.contains("credit state"),
+        "{err}"
+    );
     let imported = ok(&dir, IMPORT);
     assert!(imported.contains(r#""created":2"#), "{imported}");
     let again = ok(&dir, IMPORT);
@@ -132,6 +153,29 @@ async fn the_seed_file_carries_clients_keys_and_devices_to_the_local_api() {
     assert_eq!(
         (device.count, device.secrets.starting_code),
         (10, Some(432435255))
+    );
+    assert_eq!(
+        (device.credit.state, device.credit.until),
+        (
+            CreditState::Active,
+            Timestamp::parse_rfc3339("2030-01-01T00:00:00Z")
+        )
+    );
+    let plain = stores
+        .devices()
+        .get_device(&demo, &SerialNumber::parse("TEST1").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(plain.credit.state, CreditState::Locked);
+    assert_eq!(
+        stores
+            .devices()
+            .get_device(&demo, &SerialNumber::parse("BAD1").unwrap())
+            .await
+            .unwrap(),
+        None,
+        "a list with a bad row imports nothing"
     );
     let auth = AuthService::new(
         stores.clients(),

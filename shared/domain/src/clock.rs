@@ -45,6 +45,10 @@ impl Timestamp {
         (later.0 - self.0 + 999) / 1000
     }
 
+    pub fn plus_millis(self, millis: i64) -> Self {
+        Self::from_millis(self.0.saturating_add(millis))
+    }
+
     pub fn plus_secs(self, secs: i64) -> Self {
         Self::from_millis(self.0.saturating_add(secs.saturating_mul(1000)))
     }

@@ -21,6 +21,14 @@ impl<T, P> Page<T, P> {
         };
         Page { items, next }
     }
+
+    /// The same page with each item changed by `f`.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U, P> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next: self.next,
+        }
+    }
 }
 
 /// Page sizes of the listings that take a `limit`: default and maximum.

@@ -2,7 +2,10 @@
 //! `Serial Number,Starting Code,Key,Count,Time Divider,Restricted Digit Mode,...`.
 //!
 //! Columns are found by header name, so extra or reordered columns are fine;
-//! values hold no quoted commas in this format.
+//! values hold no quoted commas in this format. Two columns are the
+//! platform's own, for devices moved from another system with credit left:
+//! `Credit State` (`locked`, `active`, `unlocked`) and `Credit Until`
+//! (RFC 3339), handed on as text for the importer to check.
 
 use crate::SecretKey;
 
@@ -23,6 +26,10 @@ pub struct DeviceRow {
     pub time_divider: u32,
     /// The `Restricted Digit Mode` column.
     pub restricted_digit_set: bool,
+    /// The `Credit State` column, as written.
+    pub credit_state: Option<String>,
+    /// The `Credit Until` column, as written.
+    pub credit_until: Option<String>,
 }
 
 /// Reads every device in the list, failing on the first unusable row.
@@ -50,6 +57,8 @@ struct Columns {
     count: Option<usize>,
     time_divider: Option<usize>,
     restricted: Option<usize>,
+    credit_state: Option<usize>,
+    credit_until: Option<usize>,
 }
 
 fn rows(text: &str) -> Result<impl Iterator<Item = Result<DeviceRow, String>> + '_, String> {
@@ -73,6 +82,8 @@ fn rows(text: &str) -> Result<impl Iterator<Item = Result<DeviceRow, String>> + 
         count: column("count"),
         time_divider: column("time divider"),
         restricted: column("restricted digit mode"),
+        credit_state: column("credit state"),
+        credit_until: column("credit until"),
     };
     Ok(lines.map(move |(index, line)| parse_row(&columns, index + 1, line)))
 }
@@ -108,6 +119,8 @@ fn parse_row(columns: &Columns, line_number: usize, line: &str) -> Result<Device
             cell(columns.restricted),
             Some("1" | "true" | "True" | "TRUE" | "yes")
         ),
+        credit_state: cell(columns.credit_state).map(str::to_owned),
+        credit_until: cell(columns.credit_until).map(str::to_owned),
     })
 }
 

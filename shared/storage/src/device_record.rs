@@ -4,7 +4,7 @@
 
 use domain::clients::AccountId;
 use domain::clock::Timestamp;
-use domain::devices::{Device, SerialNumber};
+use domain::devices::{Credit, Device, SerialNumber};
 use domain::StoreError;
 use keycode::{DeviceProtocol, DeviceSecrets, SecretKey};
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,10 @@ pub struct DeviceRecord {
     pub count: u32,
     pub version: u64,
     pub created_at: Timestamp,
+    /// Left out by devices stored before credit was kept: they start
+    /// locked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit: Option<Credit>,
 }
 
 impl std::fmt::Debug for DeviceRecord {
@@ -47,6 +51,7 @@ impl From<&Device> for DeviceRecord {
             count: device.count,
             version: device.version,
             created_at: device.created_at,
+            credit: Some(device.credit),
         }
     }
 }
@@ -72,6 +77,9 @@ impl TryFrom<DeviceRecord> for Device {
             count: record.count,
             version: record.version,
             created_at: record.created_at,
+            credit: record
+                .credit
+                .unwrap_or_else(|| Credit::locked(record.created_at)),
         })
     }
 }
@@ -80,6 +88,36 @@ impl TryFrom<DeviceRecord> for Device {
 mod tests {
     use super::*;
     use domain::devices::{NewDevice, ProtocolName, SerialNumber};
+
+    #[test]
+    fn a_device_stored_before_credit_was_kept_reads_as_locked() {
+        let mut stored = serde_json::to_value(DeviceRecord::from(&sample_device())).unwrap();
+        stored["createdAt"] = serde_json::json!("2026-11-01T00:00:00.000Z");
+        stored.as_object_mut().unwrap().remove("credit");
+        let record: DeviceRecord = serde_json::from_value(stored).unwrap();
+        let device = Device::try_from(record).unwrap();
+        assert_eq!(
+            device.credit,
+            Credit::locked(Timestamp::parse_rfc3339("2026-11-01T00:00:00Z").unwrap())
+        );
+    }
+
+    fn sample_device() -> Device {
+        let request = NewDevice {
+            serial: SerialNumber::parse("SN-OLD").unwrap(),
+            protocol: ProtocolName::NexusFull,
+            extended: None,
+            restricted_digit_set: None,
+            time_divider: None,
+            secret_key: None,
+            starting_code: None,
+            count: None,
+            credit: None,
+        };
+        request
+            .into_device(&AccountId::parse("ck_test").unwrap(), Timestamp::MIN)
+            .unwrap()
+    }
 
     #[test]
     fn debug_output_never_shows_the_key() {
@@ -93,6 +131,7 @@ mod tests {
             secret_key: Some(KEY.into()),
             starting_code: None,
             count: None,
+            credit: None,
         };
         assert!(!format!("{request:?}").contains(KEY));
         let account = AccountId::parse("ck_test").unwrap();

@@ -2,8 +2,11 @@
 //! registration body and what the API shows of a device.
 
 use domain::clock::Timestamp;
-use domain::devices::{Device, NewDevice, ProtocolName, SerialNumber};
+use domain::devices::{
+    Credit, Device, ExpiryPosition, NewDevice, ProtocolName, SerialNumber, StatedCredit,
+};
 use domain::field::FieldError;
+use domain::paging::{page_limit, Page};
 use keycode::DeviceProtocol;
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +41,7 @@ pub struct NewDeviceBody {
     pub secret_key: Option<String>,
     pub starting_code: Option<u32>,
     pub count: Option<u32>,
+    pub credit: Option<StatedCredit>,
 }
 
 impl NewDeviceBody {
@@ -52,6 +56,7 @@ impl NewDeviceBody {
             secret_key: self.secret_key,
             starting_code: self.starting_code,
             count: self.count,
+            credit: self.credit,
         })
     }
 }
@@ -70,6 +75,7 @@ pub struct DeviceView {
     pub time_divider: Option<u32>,
     pub count: u32,
     pub created_at: Timestamp,
+    pub credit: Credit,
 }
 
 impl From<&Device> for DeviceView {
@@ -96,6 +102,7 @@ impl From<&Device> for DeviceView {
             time_divider: divider,
             count: device.count,
             created_at: device.created_at,
+            credit: device.credit,
         }
     }
 }
@@ -113,6 +120,88 @@ impl DeviceListing {
         DeviceListing {
             devices: devices.iter().map(DeviceView::from).collect(),
             next_cursor: next.map(domain::devices::device_cursor),
+        }
+    }
+
+    pub fn expiring(page: &Page<Device, ExpiryPosition>) -> Self {
+        DeviceListing {
+            devices: page.items.iter().map(DeviceView::from).collect(),
+            next_cursor: page.next.as_ref().map(ExpiryPosition::to_cursor),
+        }
+    }
+}
+
+/// `GET /devices` parameters as they arrive.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListDevicesParams {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+    pub state: Option<String>,
+    pub expiring_before: Option<String>,
+}
+
+/// Which devices `GET /devices` lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceSelection {
+    /// Every device, in serial order.
+    All {
+        limit: usize,
+        after: Option<SerialNumber>,
+    },
+    /// The devices with active credit ending before `before`, soonest
+    /// first (`Timestamp::MAX` when no bound was given).
+    Expiring {
+        before: Timestamp,
+        limit: usize,
+        after: Option<ExpiryPosition>,
+    },
+}
+
+impl ListDevicesParams {
+    pub fn selection(&self) -> Result<DeviceSelection, FieldError> {
+        let limit = page_limit("limit", self.limit.as_deref())?;
+        let active = match self.state.as_deref() {
+            None => false,
+            Some("active") => true,
+            Some(_) => {
+                return Err(FieldError::new(
+                    "state",
+                    "must be active: only devices with credit are listed by state",
+                ))
+            }
+        };
+        let before = self
+            .expiring_before
+            .as_deref()
+            .map(|text| {
+                Timestamp::parse_rfc3339(text).ok_or_else(|| {
+                    FieldError::new(
+                        "expiringBefore",
+                        "must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z",
+                    )
+                })
+            })
+            .transpose()?;
+        if active || before.is_some() {
+            Ok(DeviceSelection::Expiring {
+                before: before.unwrap_or(Timestamp::MAX),
+                limit,
+                after: self
+                    .cursor
+                    .as_deref()
+                    .map(ExpiryPosition::from_cursor)
+                    .transpose()?,
+            })
+        } else {
+            Ok(DeviceSelection::All {
+                limit,
+                after: self
+                    .cursor
+                    .as_deref()
+                    .map(domain::devices::parse_device_cursor)
+                    .transpose()?,
+            })
         }
     }
 }

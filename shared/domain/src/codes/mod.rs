@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::clients::AccountId;
 use crate::clock::{Clock, Timestamp};
 use crate::devices::port::DeviceStore;
-use crate::devices::{Device, NewDevice, SerialNumber};
+use crate::devices::{Credit, Device, ExpiryPosition, ExpiryQuery, NewDevice, SerialNumber};
 use crate::field::FieldError;
 use crate::ids::{is_platform_id, BatchId};
 use crate::paging::{Page, SortOrder};
@@ -68,6 +68,14 @@ pub struct BatchItemRef {
     /// Its run within the chunk: the items settled together, one device's,
     /// fixed when the batch is stored (`batches::plan_chunks`).
     pub run: u32,
+}
+
+/// Where a code moves its device: the protocol's next count and the credit
+/// the code leaves it with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Advance {
+    pub count: u32,
+    pub credit: Credit,
 }
 
 /// A validated code request.
@@ -216,21 +224,20 @@ impl CodesService {
         account: &AccountId,
         request: NewDevice,
     ) -> Result<Device, CodesError> {
-        let device = request.into_device(account, self.clock.now())?;
+        let now = self.clock.now();
+        let device = request.into_device(account, now)?;
         match self.devices.create_device(&device).await {
-            Ok(()) => Ok(device),
+            Ok(()) => Ok(as_of(device, now)),
             Err(StoreError::AlreadyExists) => Err(CodesError::DeviceExists),
             Err(other) => Err(CodesError::Store(other)),
         }
     }
 
+    /// The device, its credit as of now.
     pub async fn device(&self, account: &AccountId, serial: &str) -> Result<Device, CodesError> {
         let serial = SerialNumber::parse(serial)?;
-        self.devices
-            .get_device(account, &serial)
-            .await
-            .map_err(CodesError::Store)?
-            .ok_or(CodesError::DeviceNotFound)
+        let device = self.read_device(account, &serial).await?;
+        Ok(as_of(device, self.clock.now()))
     }
 
     pub async fn list_devices(
@@ -239,8 +246,33 @@ impl CodesService {
         limit: usize,
         after: Option<&SerialNumber>,
     ) -> Result<Page<Device, SerialNumber>, CodesError> {
-        self.devices
+        let page = self
+            .devices
             .list_devices(account, limit, after)
+            .await
+            .map_err(CodesError::Store)?;
+        let now = self.clock.now();
+        Ok(page.map(|device| as_of(device, now)))
+    }
+
+    /// The account's devices whose credit is active now and runs out
+    /// before `before`, soonest first: whom to remind.
+    pub async fn list_expiring(
+        &self,
+        account: &AccountId,
+        before: Timestamp,
+        limit: usize,
+        after: Option<ExpiryPosition>,
+    ) -> Result<Page<Device, ExpiryPosition>, CodesError> {
+        let query = ExpiryQuery {
+            account: account.clone(),
+            now: self.clock.now(),
+            before,
+            limit,
+            after,
+        };
+        self.devices
+            .list_expiring(&query)
             .await
             .map_err(CodesError::Store)
     }
@@ -257,7 +289,13 @@ impl CodesService {
             let device = self.read_device(account, &order.serial).await?;
             let (record, next_count) =
                 self.next_code(&device, device.count, order, random_hex(12), None)?;
-            match self.codes.record_code(&device, next_count, &record).await {
+            let advance = Advance {
+                count: next_count,
+                credit: device
+                    .credit
+                    .after(order.code_type, order.arg, record.created_at),
+            };
+            match self.codes.record_code(&device, &advance, &record).await {
                 Ok(()) => return Ok(record),
                 Err(StoreError::Conflict) => {
                     tokio::time::sleep(backoff(attempt)).await;
@@ -286,7 +324,10 @@ impl CodesService {
         debug_assert!(run.len() <= MAX_RUN && run.iter().all(|(_, o)| o.serial == *serial));
         for attempt in 0..MAX_ISSUE_ATTEMPTS {
             let device = self.read_device(account, serial).await?;
-            let mut count = device.count;
+            let mut advance = Advance {
+                count: device.count,
+                credit: device.credit,
+            };
             let mut issued = Vec::with_capacity(run.len());
             let mut refused = Vec::new();
             // One random stem and a sequence, so the run's codes, which
@@ -294,9 +335,17 @@ impl CodesService {
             let stem = random_hex(10);
             for (sequence, (item, order)) in run.iter().enumerate() {
                 let id = format!("{stem}{sequence:04x}");
-                match self.next_code(&device, count, order, id, Some(item.batch_id.clone())) {
+                let batch = Some(item.batch_id.clone());
+                match self.next_code(&device, advance.count, order, id, batch) {
                     Ok((record, next_count)) => {
-                        count = next_count;
+                        advance = Advance {
+                            count: next_count,
+                            credit: advance.credit.after(
+                                order.code_type,
+                                order.arg,
+                                record.created_at,
+                            ),
+                        };
                         issued.push((record, (*item).clone()));
                     }
                     Err(err) => refused.push(((*item).clone(), err.to_string())),
@@ -304,7 +353,7 @@ impl CodesService {
             }
             match self
                 .codes
-                .record_code_run(&device, count, &issued, &refused, self.clock.now())
+                .record_code_run(&device, &advance, &issued, &refused, self.clock.now())
                 .await
             {
                 Ok(()) => return Ok(()),
@@ -370,6 +419,12 @@ impl CodesService {
             .await
             .map_err(CodesError::Store)
     }
+}
+
+/// `device` with its credit as it stands at `now`.
+fn as_of(mut device: Device, now: Timestamp) -> Device {
+    device.credit = device.credit.as_of(now);
+    device
 }
 
 /// A short random pause after a lost race, growing with the attempt, so

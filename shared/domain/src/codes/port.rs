@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{BatchItemRef, CodePosition, CodeQuery, CodeRecord};
+use super::{Advance, BatchItemRef, CodePosition, CodeQuery, CodeRecord};
 use crate::clock::Timestamp;
 use crate::devices::Device;
 use crate::paging::Page;
@@ -10,7 +10,8 @@ use crate::store::StoreError;
 
 #[async_trait]
 pub trait CodeStore: Send + Sync {
-    /// Stores `code` and moves `device` to `next_count` as one atomic step,
+    /// Stores `code` and moves `device` to `next` (its count and credit) as
+    /// one atomic step,
     /// on condition that the device is still at the version it was read at
     /// and no code of the account sits at the same position.
     ///
@@ -19,13 +20,13 @@ pub trait CodeStore: Send + Sync {
     async fn record_code(
         &self,
         device: &Device,
-        next_count: u32,
+        next: &Advance,
         code: &CodeRecord,
     ) -> Result<(), StoreError>;
 
     /// Settles one run of a chunk's batch items (all of one device, one
     /// chunk and one run number): every issued code stored, the device
-    /// moved to `next_count`, each item's result recorded (`issued` done
+    /// moved to `next`, each item's result recorded (`issued` done
     /// with its code, `refused` failed with its reason) and the chunk's
     /// counts advanced, as one atomic step, on condition that the run is
     /// not settled yet. With no code issued the device is left alone.
@@ -36,7 +37,7 @@ pub trait CodeStore: Send + Sync {
     async fn record_code_run(
         &self,
         device: &Device,
-        next_count: u32,
+        next: &Advance,
         issued: &[(CodeRecord, BatchItemRef)],
         refused: &[(BatchItemRef, String)],
         at: Timestamp,

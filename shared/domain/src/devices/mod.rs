@@ -1,6 +1,7 @@
 //! Devices: the PAYG products a client issues codes for, each with its
 //! keycode protocol and secret.
 
+pub mod credit;
 pub mod port;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,6 +13,7 @@ use crate::clients::AccountId;
 use crate::clock::Timestamp;
 use crate::field::FieldError;
 use crate::random::random_16;
+pub use credit::{Credit, CreditState};
 
 /// A device serial number: 1-64 characters of A-Z, a-z, 0-9, `.`, `_`, `:`
 /// and `-` (no `#`, which the store uses as a separator).
@@ -66,6 +68,8 @@ pub struct Device {
     pub count: u32,
     pub version: u64,
     pub created_at: Timestamp,
+    /// As stored; `Credit::as_of` says what it is now.
+    pub credit: Credit,
 }
 
 /// The protocol names the API uses.
@@ -97,6 +101,18 @@ pub struct NewDevice {
     /// OpenPAYGO: the last count issued (default 1). Nexus: the next message
     /// id (default 0).
     pub count: Option<u32>,
+    /// The credit the device already has, for a device moved here from
+    /// another system; locked when left out.
+    pub credit: Option<StatedCredit>,
+}
+
+/// A device's credit as a registration or an import states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatedCredit {
+    pub state: CreditState,
+    #[serde(default)]
+    pub until: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for NewDevice {
@@ -172,6 +188,10 @@ impl NewDevice {
             count: self.count.unwrap_or(default_count),
             version: 0,
             created_at: now,
+            credit: match self.credit {
+                None => Credit::locked(now),
+                Some(stated) => Credit::stated(stated.state, stated.until, now)?,
+            },
         })
     }
 }
@@ -189,4 +209,71 @@ pub fn parse_device_cursor(cursor: &str) -> Result<SerialNumber, FieldError> {
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .and_then(|text| SerialNumber::parse(&text).ok())
         .ok_or_else(|| FieldError::new("cursor", "is not a cursor this API handed out"))
+}
+
+/// Where a device sits in a listing by when its credit runs out; the
+/// listing resumes after one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ExpiryPosition {
+    pub until: Timestamp,
+    pub serial: SerialNumber,
+}
+
+impl ExpiryPosition {
+    /// The opaque cursor clients pass back.
+    pub fn to_cursor(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}.{}", self.until.millis(), self.serial.as_str()))
+    }
+
+    pub fn from_cursor(cursor: &str) -> Result<Self, FieldError> {
+        let bad = || FieldError::new("cursor", "is not a cursor this API handed out");
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        let (millis, serial) = text.split_once('.').ok_or_else(bad)?;
+        let millis: i64 = millis.parse().map_err(|_| bad())?;
+        if Timestamp::from_millis(millis).millis() != millis {
+            return Err(bad());
+        }
+        Ok(ExpiryPosition {
+            until: Timestamp::from_millis(millis),
+            serial: SerialNumber::parse(serial).map_err(|_| bad())?,
+        })
+    }
+}
+
+/// A validated listing of the devices whose credit runs out before a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiryQuery {
+    pub account: AccountId,
+    /// Active at this time: credit ending after it.
+    pub now: Timestamp,
+    /// Credit ending strictly before this time.
+    pub before: Timestamp,
+    pub limit: usize,
+    pub after: Option<ExpiryPosition>,
+}
+
+impl ExpiryQuery {
+    /// Whether `device` is in the listing, wherever the page starts.
+    pub fn selects(&self, device: &Device) -> bool {
+        device.account == self.account
+            && device.credit.state == CreditState::Active
+            && device
+                .credit
+                .until
+                .is_some_and(|until| self.now < until && until < self.before)
+    }
+}
+
+impl Device {
+    /// Its place in a listing by expiry, if its credit is active.
+    pub fn expiry_position(&self) -> Option<ExpiryPosition> {
+        match (self.credit.state, self.credit.until) {
+            (CreditState::Active, Some(until)) => Some(ExpiryPosition {
+                until,
+                serial: self.serial.clone(),
+            }),
+            _ => None,
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{Device, SerialNumber};
+use super::{Device, ExpiryPosition, ExpiryQuery, SerialNumber};
 use crate::clients::AccountId;
 use crate::paging::Page;
 use crate::store::StoreError;
@@ -25,4 +25,12 @@ pub trait DeviceStore: Send + Sync {
         limit: usize,
         after: Option<&SerialNumber>,
     ) -> Result<Page<Device, SerialNumber>, StoreError>;
+
+    /// The account's devices whose credit is active at `query.now` and
+    /// runs out before `query.before`, soonest first (ties by serial),
+    /// after `query.after`.
+    async fn list_expiring(
+        &self,
+        query: &ExpiryQuery,
+    ) -> Result<Page<Device, ExpiryPosition>, StoreError>;
 }

@@ -7,35 +7,36 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use domain::batches::{BatchItemRef, ItemState};
 use domain::clock::Timestamp;
-use domain::codes::{CodePosition, CodeQuery, CodeRecord};
+use domain::codes::{Advance, CodePosition, CodeQuery, CodeRecord};
 use domain::devices::Device;
 use domain::paging::SortOrder;
 use domain::{CodeStore, Page, StoreError};
-use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
+use serde_dynamo::aws_sdk_dynamodb_1::{to_attribute_value, to_item};
 
+use crate::dynamo::devices::expiry_keys;
 use crate::dynamo::merge::{MergedQuery, SortRange};
 use crate::dynamo::schema::{
     code_sk, codes_gsi, device_pk, device_shard, position_from_sk, DEVICE_SHARDS, DEVICE_SK, GSI1,
     GSI1_PK, GSI1_SK, PK, SK,
 };
-use crate::dynamo::{corrupt, DynamoStore, StoredItem};
+use crate::dynamo::{corrupt, records_of, DynamoStore, StoredItem};
 
 #[async_trait]
 impl CodeStore for DynamoStore {
     async fn record_code(
         &self,
         device: &Device,
-        next_count: u32,
+        next: &Advance,
         code: &CodeRecord,
     ) -> Result<(), StoreError> {
-        let steps = vec![self.advance_step(device, next_count), self.code_step(code)?];
+        let steps = vec![self.advance_step(device, next)?, self.code_step(code)?];
         self.transact(steps, lost_race).await
     }
 
     async fn record_code_run(
         &self,
         device: &Device,
-        next_count: u32,
+        next: &Advance,
         issued: &[(CodeRecord, BatchItemRef)],
         refused: &[(BatchItemRef, String)],
         at: Timestamp,
@@ -49,7 +50,7 @@ impl CodeStore for DynamoStore {
         };
         let mut steps = Vec::with_capacity(issued.len() + 3);
         if !issued.is_empty() {
-            steps.push(self.advance_step(device, next_count));
+            steps.push(self.advance_step(device, next)?);
         }
         let mut results = Vec::with_capacity(issued.len() + refused.len());
         for (code, item) in issued {
@@ -157,14 +158,7 @@ impl CodeStore for DynamoStore {
                 limit: query.limit,
             })
             .await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(|item| {
-                let stored: StoredItem<CodeRecord> = from_item(item).map_err(corrupt)?;
-                Ok(stored.record)
-            })
-            .collect::<Result<_, StoreError>>()?;
+        let items = records_of::<CodeRecord>(page.items)?;
         let next = page
             .resume_after
             .as_deref()
@@ -175,19 +169,35 @@ impl CodeStore for DynamoStore {
 }
 
 impl DynamoStore {
-    /// Moves the device to `next_count`, on the version it was read at.
-    fn advance_step(&self, device: &Device, next_count: u32) -> TransactWriteItem {
-        let advance = Update::builder()
+    /// Moves the device to `next` (count and credit), on the version it
+    /// was read at, and keeps its place in the expiry index with its
+    /// credit: there while active, gone otherwise.
+    fn advance_step(
+        &self,
+        device: &Device,
+        next: &Advance,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let moved = Device {
+            credit: next.credit,
+            ..device.clone()
+        };
+        let mut expression =
+            String::from("SET #count = :next, version = :newVersion, #credit = :credit");
+        let mut advance = Update::builder()
             .table_name(&self.table)
             .key(
                 PK,
                 AttributeValue::S(device_pk(&device.account, &device.serial)),
             )
             .key(SK, AttributeValue::S(DEVICE_SK.into()))
-            .update_expression("SET #count = :next, version = :newVersion")
             .condition_expression("version = :readVersion")
             .expression_attribute_names("#count", "count")
-            .expression_attribute_values(":next", AttributeValue::N(next_count.to_string()))
+            .expression_attribute_names("#credit", "credit")
+            .expression_attribute_values(":next", AttributeValue::N(next.count.to_string()))
+            .expression_attribute_values(
+                ":credit",
+                to_attribute_value(next.credit).map_err(corrupt)?,
+            )
             .expression_attribute_values(
                 ":newVersion",
                 AttributeValue::N((device.version + 1).to_string()),
@@ -195,10 +205,21 @@ impl DynamoStore {
             .expression_attribute_values(
                 ":readVersion",
                 AttributeValue::N(device.version.to_string()),
-            )
+            );
+        match expiry_keys(&moved) {
+            Some((partition, sort)) => {
+                expression.push_str(", gsi2pk = :expiringPk, gsi2sk = :expiringSk");
+                advance = advance
+                    .expression_attribute_values(":expiringPk", AttributeValue::S(partition))
+                    .expression_attribute_values(":expiringSk", AttributeValue::S(sort));
+            }
+            None => expression.push_str(" REMOVE gsi2pk, gsi2sk"),
+        }
+        let advance = advance
+            .update_expression(expression)
             .build()
             .expect("update has table, key and expression");
-        TransactWriteItem::builder().update(advance).build()
+        Ok(TransactWriteItem::builder().update(advance).build())
     }
 
     fn code_step(&self, code: &CodeRecord) -> Result<TransactWriteItem, StoreError> {

@@ -262,6 +262,20 @@ pub(crate) async fn query_all<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
+/// The records `items` hold, each read as a `StoredItem<T>`.
+pub(crate) fn records_of<T: serde::de::DeserializeOwned>(
+    items: Vec<Item>,
+) -> Result<Vec<T>, StoreError> {
+    items
+        .into_iter()
+        .map(|item| {
+            from_item::<StoredItem<T>>(item)
+                .map(|stored| stored.record)
+                .map_err(corrupt)
+        })
+        .collect()
+}
+
 /// Every item a query selects, as stored, over all its pages.
 pub(crate) async fn query_items(query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
     query

@@ -10,7 +10,7 @@ use domain::challenges::{ChallengeRef, Purpose};
 use domain::clients::AccountId;
 use domain::clock::Timestamp;
 use domain::codes::CodePosition;
-use domain::devices::SerialNumber;
+use domain::devices::{ExpiryPosition, SerialNumber};
 use domain::ids::ChallengeId;
 use domain::StoreError;
 
@@ -22,8 +22,11 @@ pub const GSI1: &str = "gsi1";
 pub const GSI1_PK: &str = "gsi1pk";
 pub const GSI1_SK: &str = "gsi1sk";
 
-/// Licenses by product, and by holder; `docs/storage.md`.
+/// Licenses by product, and by holder; devices by when their credit ends
+/// (`docs/storage.md`).
 pub const GSI2: &str = "gsi2";
+pub const GSI2_PK: &str = "gsi2pk";
+pub const GSI2_SK: &str = "gsi2sk";
 pub const GSI3: &str = "gsi3";
 
 /// Epoch seconds; DynamoDB's TTL deletes items some time after this.
@@ -140,6 +143,36 @@ pub(crate) fn device_shard(serial: &SerialNumber) -> u32 {
 
 pub(crate) fn devices_gsi(account: &AccountId, shard: u32) -> String {
     format!("DEVICES#{account}#{shard:02}")
+}
+
+/// A tenant's devices with active credit, by when it ends: a sparse index,
+/// sharded like the device list, that only active devices are in.
+pub(crate) fn expiring_gsi(account: &AccountId, shard: u32) -> String {
+    format!("EXPIRING#{account}#{shard:02}")
+}
+
+/// Fixed-width time first, so string order is expiry order.
+pub(crate) fn expiry_sk(position: &ExpiryPosition) -> String {
+    format!(
+        "{}#{}",
+        expiry_bound(position.until),
+        position.serial.as_str()
+    )
+}
+
+/// The sort key of an instant alone: it sorts before every key of a
+/// device expiring at that instant.
+pub(crate) fn expiry_bound(at: Timestamp) -> String {
+    format!("{:015}", at.millis())
+}
+
+pub(crate) fn expiry_position_from_sk(sk: &str) -> Result<ExpiryPosition, StoreError> {
+    let bad = || StoreError::Corrupt(format!("unexpected expiry key {sk:?}"));
+    let (millis, serial) = sk.split_once('#').ok_or_else(bad)?;
+    Ok(ExpiryPosition {
+        until: Timestamp::from_millis(millis.parse().map_err(|_| bad())?),
+        serial: SerialNumber::parse(serial).map_err(|_| bad())?,
+    })
 }
 
 pub(crate) fn codes_gsi(account: &AccountId, shard: u32) -> String {

@@ -7,17 +7,17 @@ impl CodeStore for MemoryStore {
     async fn record_code(
         &self,
         device: &Device,
-        next_count: u32,
+        next: &Advance,
         code: &CodeRecord,
     ) -> Result<(), StoreError> {
         self.lock()
-            .record_codes(device, next_count, std::slice::from_ref(code))
+            .record_codes(device, next, std::slice::from_ref(code))
     }
 
     async fn record_code_run(
         &self,
         device: &Device,
-        next_count: u32,
+        next: &Advance,
         issued: &[(CodeRecord, BatchItemRef)],
         refused: &[(BatchItemRef, String)],
         at: Timestamp,
@@ -33,7 +33,7 @@ impl CodeStore for MemoryStore {
         }
         if !issued.is_empty() {
             let codes: Vec<CodeRecord> = issued.iter().map(|(code, _)| code.clone()).collect();
-            state.record_codes(device, next_count, &codes)?;
+            state.record_codes(device, next, &codes)?;
         }
         for (code, item) in issued {
             state.pending_item(item)?.state = ItemState::Done {
@@ -148,7 +148,7 @@ impl State {
     fn record_codes(
         &mut self,
         device: &Device,
-        next_count: u32,
+        next: &Advance,
         codes: &[CodeRecord],
     ) -> Result<(), StoreError> {
         if codes.iter().any(|code| {
@@ -162,7 +162,8 @@ impl State {
             .get_mut(&(device.account.clone(), device.serial.clone()))
             .filter(|stored| stored.version == device.version)
             .ok_or(StoreError::Conflict)?;
-        stored.count = next_count;
+        stored.count = next.count;
+        stored.credit = next.credit;
         stored.version += 1;
         for code in codes {
             self.device_codes.insert((

@@ -37,4 +37,26 @@ impl DeviceStore for MemoryStore {
         let more = matching.next().is_some();
         Ok(Page::new(items, more, |d| d.serial.clone()))
     }
+
+    async fn list_expiring(
+        &self,
+        query: &ExpiryQuery,
+    ) -> Result<Page<Device, ExpiryPosition>, StoreError> {
+        let state = self.lock();
+        let mut matching: Vec<(ExpiryPosition, &Device)> = state
+            .devices
+            .values()
+            .filter(|device| query.selects(device))
+            .filter_map(|device| device.expiry_position().map(|at| (at, device)))
+            .filter(|(at, _)| query.after.as_ref().is_none_or(|after| at > after))
+            .collect();
+        matching.sort_by(|a, b| a.0.cmp(&b.0));
+        let more = matching.len() > query.limit;
+        matching.truncate(query.limit);
+        let next = matching.last().filter(|_| more).map(|(at, _)| at.clone());
+        Ok(Page {
+            items: matching.into_iter().map(|(_, d)| d.clone()).collect(),
+            next,
+        })
+    }
 }

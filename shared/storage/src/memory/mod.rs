@@ -16,8 +16,8 @@ use domain::challenges::{
 use domain::clients::api_keys::ApiKey;
 use domain::clients::{AccountId, Client, RegisteredKey};
 use domain::clock::Timestamp;
-use domain::codes::{CodePosition, CodeQuery, CodeRecord};
-use domain::devices::{Device, SerialNumber};
+use domain::codes::{Advance, CodePosition, CodeQuery, CodeRecord};
+use domain::devices::{Device, ExpiryPosition, ExpiryQuery, SerialNumber};
 use domain::idempotency::{
     ClaimOutcome, IdempotencyRecord, KeyState, StoredResponse, KEY_TTL_SECS,
 };

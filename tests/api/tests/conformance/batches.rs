@@ -48,6 +48,7 @@ async fn racing_chunks_of_one_batch_count_every_item_once(stores: &Stores) {
             secret_key: Some("bc41ec9530f6dac86b1a29ab82edc5fb".into()),
             starting_code: None,
             count: None,
+            credit: None,
         };
         codes.register_device(&account, device).await.unwrap();
     }

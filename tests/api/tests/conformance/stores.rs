@@ -9,8 +9,8 @@ use api_types::biolite::devices::NewDeviceBody;
 use domain::batches::{Batch, BatchItem, BatchItemRef, BatchStatus, ItemState};
 use domain::clients::{AccountId, Client, PublicKey, RegisteredKey};
 use domain::clock::{SystemClock, Timestamp};
-use domain::codes::{CodeOrder, CodePosition, CodeQuery, CodeRecord, MAX_RUN};
-use domain::devices::{Device, SerialNumber};
+use domain::codes::{Advance, CodeOrder, CodePosition, CodeQuery, CodeRecord, MAX_RUN};
+use domain::devices::{Credit, CreditState, Device, ExpiryQuery, SerialNumber};
 use domain::ids::BatchId;
 use domain::paging::SortOrder;
 use domain::{CodesService, StoreError};
@@ -277,7 +277,11 @@ async fn recording_a_code_is_conditional_on_the_device_version(stores: &Stores) 
     let read = device("ck_acme", "SN-1", "nexus_full");
     stores.devices().create_device(&read).await.unwrap();
     let first = code_for(&read, "c1", 1_800_000_000_000, CodeType::AddTime);
-    stores.codes().record_code(&read, 1, &first).await.unwrap();
+    stores
+        .codes()
+        .record_code(&read, &moved(&read, 1), &first)
+        .await
+        .unwrap();
 
     let stored = stores
         .devices()
@@ -290,20 +294,29 @@ async fn recording_a_code_is_conditional_on_the_device_version(stores: &Stores) 
     // A second writer that read the same version loses and writes nothing.
     let stale = code_for(&read, "c2", 1_800_000_000_001, CodeType::AddTime);
     assert_eq!(
-        stores.codes().record_code(&read, 1, &stale).await,
+        stores
+            .codes()
+            .record_code(&read, &moved(&read, 1), &stale)
+            .await,
         Err(StoreError::Conflict)
     );
     // The same position twice is refused (a retry picks a new id), device untouched.
     let twin = code_for(&stored, "c1", 1_800_000_000_000, CodeType::AddTime);
     assert_eq!(
-        stores.codes().record_code(&stored, 2, &twin).await,
+        stores
+            .codes()
+            .record_code(&stored, &moved(&stored, 2), &twin)
+            .await,
         Err(StoreError::Conflict)
     );
     // An unknown device cannot be advanced.
     let ghost = device("ck_acme", "SN-404", "nexus_full");
     let orphan = code_for(&ghost, "c3", 1_800_000_000_002, CodeType::AddTime);
     assert_eq!(
-        stores.codes().record_code(&ghost, 1, &orphan).await,
+        stores
+            .codes()
+            .record_code(&ghost, &moved(&ghost, 1), &orphan)
+            .await,
         Err(StoreError::Conflict)
     );
 
@@ -332,7 +345,7 @@ async fn racing_writers_on_one_version_have_one_winner(stores: &Stores) {
                     1_800_000_000_000 + i,
                     CodeType::AddTime,
                 );
-                codes.record_code(&read, 1, &code).await
+                codes.record_code(&read, &moved(&read, 1), &code).await
             })
         })
         .collect();
@@ -458,7 +471,7 @@ async fn codes_are_filtered_sorted_and_paged(stores: &Stores) {
         }
         stores
             .codes()
-            .record_code(target, target.count + 1, &code)
+            .record_code(target, &moved(target, target.count + 1), &code)
             .await
             .unwrap();
         target.count += 1;
@@ -468,7 +481,7 @@ async fn codes_are_filtered_sorted_and_paged(stores: &Stores) {
     let foreign = code_for(&theirs, "foreign", base, CodeType::AddTime);
     stores
         .codes()
-        .record_code(&theirs, 1, &foreign)
+        .record_code(&theirs, &moved(&theirs, 1), &foreign)
         .await
         .unwrap();
     theirs.count += 1;
@@ -667,21 +680,12 @@ async fn a_tenants_devices_are_listed_in_serial_order_across_shards(stores: &Sto
     let acme = account_id("ck_acme");
     let expected: Vec<String> = ours.iter().map(|d| d.serial.as_str().to_owned()).collect();
     for limit in [1, 5, 48, 100] {
-        let mut listed = Vec::new();
-        let mut after = None;
-        for _ in 0..60 {
-            let page = stores
-                .devices()
-                .list_devices(&acme, limit, after.as_ref())
-                .await
-                .unwrap();
-            assert!(page.items.len() <= limit);
-            listed.extend(page.items.iter().map(|d| d.serial.as_str().to_owned()));
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
+        let listed = every_page(limit, |after| {
+            let devices = stores.devices();
+            let acme = acme.clone();
+            async move { devices.list_devices(&acme, limit, after.as_ref()).await }
+        })
+        .await;
         assert_eq!(listed, expected, "pages of {limit}");
     }
 }
@@ -704,7 +708,7 @@ async fn a_tenants_codes_are_one_timeline_across_shards(stores: &Stores) {
         let code = code_for(target, &format!("c{i:03}"), millis, code_type);
         stores
             .codes()
-            .record_code(target, target.count + 1, &code)
+            .record_code(target, &moved(target, target.count + 1), &code)
             .await
             .unwrap();
         target.count += 1;
@@ -715,7 +719,7 @@ async fn a_tenants_codes_are_one_timeline_across_shards(stores: &Stores) {
             let foreign = code_for(other, &format!("x{i:03}"), millis, CodeType::AddTime);
             stores
                 .codes()
-                .record_code(other, other.count + 1, &foreign)
+                .record_code(other, &moved(other, other.count + 1), &foreign)
                 .await
                 .unwrap();
             other.count += 1;
@@ -948,7 +952,7 @@ async fn a_batch_run_is_settled_exactly_once(stores: &Stores) {
                 let issued = run_codes(&read, &run[..2], &format!("r{i}"));
                 let refused = [(run[2].item.clone(), "cannot express".to_owned())];
                 codes
-                    .record_code_run(&read, read.count + 2, &issued, &refused, at)
+                    .record_code_run(&read, &moved(&read, read.count + 2), &issued, &refused, at)
                     .await
             })
         })
@@ -971,7 +975,7 @@ async fn a_batch_run_is_settled_exactly_once(stores: &Stores) {
     assert_eq!(
         stores
             .codes()
-            .record_code_run(&read, read.count + 2, &again, &[], at)
+            .record_code_run(&read, &moved(&read, read.count + 2), &again, &[], at)
             .await,
         Err(StoreError::AlreadyExists)
     );
@@ -1070,14 +1074,16 @@ async fn a_run_of_batch_codes_is_written_whole_or_not_at_all(stores: &Stores) {
     let (first, second) = (run_items(&items, 0), run_items(&items, 1));
     assert_eq!((first.len(), second.len()), (MAX_RUN, 20));
     let at = Timestamp::from_millis(1_800_000_001_000);
-    let next = |read: &Device, run: &[BatchItem]| read.count + u32::try_from(run.len()).unwrap();
+    let next = |read: &Device, run: &[BatchItem]| {
+        moved(read, read.count + u32::try_from(run.len()).unwrap())
+    };
 
     // The longest run fits one step.
     stores
         .codes()
         .record_code_run(
             &device,
-            next(&device, &first),
+            &next(&device, &first),
             &run_codes(&device, &first, "a"),
             &[],
             at,
@@ -1101,7 +1107,7 @@ async fn a_run_of_batch_codes_is_written_whole_or_not_at_all(stores: &Stores) {
     assert_eq!(
         stores
             .codes()
-            .record_code_run(&device, next(&device, &second), &stale, &[], at)
+            .record_code_run(&device, &next(&device, &second), &stale, &[], at)
             .await,
         Err(StoreError::Conflict)
     );
@@ -1119,7 +1125,7 @@ async fn a_run_of_batch_codes_is_written_whole_or_not_at_all(stores: &Stores) {
             let codes = stores.codes();
             let (read, run) = (read.clone(), run_codes(&read, &second, &format!("r{i}")));
             let next = next(&read, &second);
-            tokio::spawn(async move { codes.record_code_run(&read, next, &run, &[], at).await })
+            tokio::spawn(async move { codes.record_code_run(&read, &next, &run, &[], at).await })
         })
         .collect();
     let wins = wins_among(racers, &[StoreError::AlreadyExists, StoreError::Conflict]).await;
@@ -1155,7 +1161,172 @@ async fn a_run_of_batch_codes_is_written_whole_or_not_at_all(stores: &Stores) {
     assert_eq!(codes.next, None);
 }
 
+/// The serials of every page `fetch` gives, each asked for after the one
+/// before, checking no page is over `limit`.
+async fn every_page<P, F, Fut>(limit: usize, mut fetch: F) -> Vec<String>
+where
+    F: FnMut(Option<P>) -> Fut,
+    Fut: std::future::Future<Output = Result<domain::Page<Device, P>, StoreError>>,
+{
+    let mut listed = Vec::new();
+    let mut after = None;
+    for _ in 0..100 {
+        let page = fetch(after.take()).await.unwrap();
+        assert!(page.items.len() <= limit);
+        listed.extend(page.items.iter().map(|d| d.serial.as_str().to_owned()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return listed,
+        }
+    }
+    panic!("the listing never ended");
+}
+
+/// Lists `account`'s devices by expiry, page after page, as serials.
+async fn expiring_serials(
+    stores: &Stores,
+    account: &AccountId,
+    now: Timestamp,
+    before: Timestamp,
+    limit: usize,
+) -> Vec<String> {
+    every_page(limit, |after| {
+        let devices = stores.devices();
+        let query = ExpiryQuery {
+            account: account.clone(),
+            now,
+            before,
+            limit,
+            after,
+        };
+        async move { devices.list_expiring(&query).await }
+    })
+    .await
+}
+
+async fn credit_moves_with_each_code_and_lists_devices_by_expiry(stores: &Stores) {
+    let now = Timestamp::from_millis(1_800_000_000_000);
+    let hours = |n: i64| now.plus_secs(n * 3_600);
+    let acme = account_id("ck_acme");
+    let mut ours = many_devices(stores, "ck_acme", 40).await;
+    let mut theirs = many_devices(stores, "ck_other", 6).await;
+    // Active until a few hours on, with ties; every fifth locked, one
+    // unlocked, one run out already.
+    let credit_of = |i: usize| -> Credit {
+        let base = Credit::locked(now);
+        match i {
+            _ if i.is_multiple_of(5) => base,
+            7 => base.after(CodeType::Unlock, 0, now),
+            9 => base.after(CodeType::OneHour, 0, hours(-3)),
+            _ => base.after(CodeType::AddTime, 0, now).after(
+                CodeType::OneHour,
+                0,
+                hours(i64::try_from(i % 9).unwrap()),
+            ),
+        }
+    };
+    for (i, target) in ours.iter_mut().chain(theirs.iter_mut()).enumerate() {
+        let advance = Advance {
+            count: target.count + 1,
+            credit: credit_of(i % 40),
+        };
+        let code = code_for(target, &format!("c{i:03}"), now.millis(), CodeType::AddTime);
+        stores
+            .codes()
+            .record_code(target, &advance, &code)
+            .await
+            .unwrap();
+        target.credit = advance.credit;
+        target.version += 1;
+        let read = stores
+            .devices()
+            .get_device(&target.account, &target.serial)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            read.credit, advance.credit,
+            "the credit moved with the code"
+        );
+    }
+    let expected = |before: Timestamp, devices: &[Device]| -> Vec<String> {
+        let mut active: Vec<(Timestamp, String)> = devices
+            .iter()
+            .filter(|d| d.credit.state == CreditState::Active)
+            .filter_map(|d| d.credit.until.map(|u| (u, d.serial.as_str().to_owned())))
+            .filter(|(until, _)| now < *until && *until < before)
+            .collect();
+        active.sort();
+        active.into_iter().map(|(_, serial)| serial).collect()
+    };
+    for before in [hours(5), hours(9), Timestamp::MAX] {
+        let want = expected(before, &ours);
+        assert!(!want.is_empty());
+        for limit in [1, 7, 100] {
+            assert_eq!(
+                expiring_serials(stores, &acme, now, before, limit).await,
+                want,
+                "before {before}, pages of {limit}"
+            );
+        }
+    }
+    // Nothing ends before it begins.
+    assert!(expiring_serials(stores, &acme, now, now, 10)
+        .await
+        .is_empty());
+
+    // A device that moves leaves its old place: locked, it is gone; given
+    // more time, it is listed once, at its new place.
+    let (ended, extended) = (1, 2);
+    for (at, credit) in [
+        (
+            ended,
+            ours[ended].credit.after(CodeType::CreditReset, 0, now),
+        ),
+        (
+            extended,
+            ours[extended].credit.after(CodeType::AddTime, 3, now),
+        ),
+    ] {
+        let target = &mut ours[at];
+        let code = code_for(
+            target,
+            &format!("m{at}"),
+            now.millis() + 1,
+            CodeType::AddTime,
+        );
+        let advance = Advance {
+            count: target.count + 1,
+            credit,
+        };
+        stores
+            .codes()
+            .record_code(target, &advance, &code)
+            .await
+            .unwrap();
+        target.credit = credit;
+        target.version += 1;
+    }
+    let listed = expiring_serials(stores, &acme, now, Timestamp::MAX, 5).await;
+    assert_eq!(listed, expected(Timestamp::MAX, &ours));
+    assert!(!listed.contains(&ours[ended].serial.as_str().to_owned()));
+    assert_eq!(
+        listed.last(),
+        Some(&ours[extended].serial.as_str().to_owned())
+    );
+
+    // A device registered with credit is listed from the start.
+    let mut moved_in = device("ck_acme", "SN-MOVED", "openpaygo");
+    moved_in.credit = Credit::locked(now).after(CodeType::OneMinute, 0, now);
+    stores.devices().create_device(&moved_in).await.unwrap();
+    assert_eq!(
+        expiring_serials(stores, &acme, now, hours(0).plus_secs(61), 10).await,
+        vec!["SN-MOVED".to_owned()]
+    );
+}
+
 on_both_stores!(
+    credit_moves_with_each_code_and_lists_devices_by_expiry,
     batches_are_stored_found_by_key_and_listed_newest_first,
     a_batch_run_is_settled_exactly_once,
     a_run_of_batch_codes_is_written_whole_or_not_at_all,
@@ -1170,3 +1341,11 @@ on_both_stores!(
     a_tenants_devices_are_listed_in_serial_order_across_shards,
     a_tenants_codes_are_one_timeline_across_shards,
 );
+
+/// `device` moved to `count`, its credit as it was.
+fn moved(device: &Device, count: u32) -> Advance {
+    Advance {
+        count,
+        credit: device.credit,
+    }
+}

@@ -419,24 +419,24 @@ impl CodeStore for FailingAfter {
     async fn record_code(
         &self,
         device: &Device,
-        next_count: u32,
+        next: &domain::codes::Advance,
         code: &CodeRecord,
     ) -> Result<(), StoreError> {
         self.spend(1)?;
-        self.inner.record_code(device, next_count, code).await
+        self.inner.record_code(device, next, code).await
     }
 
     async fn record_code_run(
         &self,
         device: &Device,
-        next_count: u32,
+        next: &domain::codes::Advance,
         issued: &[(CodeRecord, domain::batches::BatchItemRef)],
         refused: &[(domain::batches::BatchItemRef, String)],
         at: Timestamp,
     ) -> Result<(), StoreError> {
         self.spend(issued.len())?;
         self.inner
-            .record_code_run(device, next_count, issued, refused, at)
+            .record_code_run(device, next, issued, refused, at)
             .await
     }
 

@@ -34,7 +34,8 @@ async fn devices_are_registered_shown_without_secrets_and_scoped(api: &TestApi) 
         device,
         json!({"serialNum": "OP-1", "protocol": "openpaygo", "extended": false,
             "restrictedDigitSet": true, "timeDivider": 24, "count": 1,
-            "createdAt": device["createdAt"]})
+            "createdAt": device["createdAt"],
+            "credit": {"state": "locked", "until": null, "updatedAt": device["createdAt"]}})
     );
     let (status, answer) = api.post("/devices", &token, body.clone()).await;
     assert_eq!(
@@ -395,6 +396,12 @@ async fn racing_code_requests_each_get_their_own_count(api: &TestApi) {
         );
     }
     assert_eq!(device.credit_seconds, 20 * 86_400);
+    // The platform's credit moved with every one of them: no lost update.
+    let (_, shown) = api.get("/devices/NX-F", &token).await;
+    let until = domain::clock::Timestamp::parse_rfc3339(&api.clock.now_rfc3339())
+        .unwrap()
+        .plus_secs(20 * 86_400);
+    assert_eq!(shown["credit"]["until"], json!(until.to_rfc3339()));
 }
 
 async fn codes_are_listed_filtered_sorted_and_paged(api: &TestApi) {

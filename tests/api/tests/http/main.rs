@@ -7,6 +7,7 @@ mod auth;
 mod batch;
 mod challenges;
 mod codes;
+mod credit;
 mod deployment;
 mod idempotency;
 mod licenses;
