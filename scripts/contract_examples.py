@@ -9,6 +9,7 @@ proves the success schemas.
 """
 
 import base64
+import datetime
 import sys
 import time
 import uuid
@@ -84,6 +85,13 @@ def device_key_pair():
     return private, base64.b64encode(spki).decode()
 
 
+def in_days(days):
+    """An RFC 3339 time `days` from now: desired-state targets must lie
+    within the 999 days a code carries."""
+    at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=days)
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def main(base, auth_token, api_key):
     walk = Walk(base, api_key)
     call = walk.call
@@ -105,6 +113,11 @@ def main(base, auth_token, api_key):
     soonest, _ = call("GET", "/devices", 200,
                       query={"state": "active", "expiringBefore": "2100-01-01T00:00:00Z", "limit": 1})
     assert soonest["devices"][0]["serialNum"] == "CT-1", soonest
+    moved, _ = call("PUT", "/devices/{serialNum}/credit", 201, params={"serialNum": "CT-N"},
+                    body={"until": in_days(30)}, headers={"Idempotency-Key": "credit-1"})
+    assert moved["code"]["codeType"] == "set_time", moved
+    call("PUT", "/devices/{serialNum}/credit", 200, params={"serialNum": "CT-N"},
+         body={"until": moved["credit"]["until"]})
     batch, headers = call("POST", "/batch", 202, body={"items": [
         {"serialNum": "CT-1", "codeType": "add_time", "arg": 1},
         {"serialNum": "GHOST", "codeType": "unlock"}]})

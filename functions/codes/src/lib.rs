@@ -1,11 +1,12 @@
 //! Devices and codes: `POST/GET /devices`, `GET /devices/{serialNum}`,
-//! `POST/GET /codes`.
+//! `PUT /devices/{serialNum}/credit`, `POST/GET /codes`.
 
 use std::sync::Arc;
 
 use api_types::biolite::codes::{CodeListing, CodeRequest, CodeView, ListCodesParams};
 use api_types::biolite::devices::{
-    DeviceListing, DeviceSelection, DeviceView, ListDevicesParams, NewDeviceBody,
+    CreditChangeView, CreditTargetBody, DeviceListing, DeviceSelection, DeviceView,
+    ListDevicesParams, NewDeviceBody,
 };
 use async_trait::async_trait;
 use domain::auth::AccessTokenVerifier;
@@ -76,6 +77,23 @@ impl CodesFunction {
             CodesRoute::GetDevice => {
                 let device = codes.device(account, routed.param("serialNum")).await?;
                 Ok(json_response(StatusCode::OK, &DeviceView::from(&device)))
+            }
+            CodesRoute::SetCredit => {
+                let body: CreditTargetBody = json_body(request)?;
+                let target = body.target().map_err(CodesError::from)?;
+                let change = codes
+                    .set_credit(account, routed.param("serialNum"), target)
+                    .await?;
+                let status = if change.code.is_some() {
+                    runtime_support::metrics::record(
+                        runtime_support::metrics::Metric::CodesIssued,
+                        1,
+                    );
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                };
+                Ok(json_response(status, &CreditChangeView::from(&change)))
             }
             CodesRoute::IssueCode => {
                 let body: CodeRequest = json_body(request)?;

@@ -78,6 +78,9 @@ impl ApiError {
             ApiError::Codes(CodesError::CannotExpress(_)) => {
                 (S::UNPROCESSABLE_ENTITY, "unsupported_code_type", None)
             }
+            ApiError::Codes(CodesError::CreditUnreachable(_)) => {
+                (S::UNPROCESSABLE_ENTITY, "credit_unreachable", None)
+            }
             ApiError::Codes(CodesError::DeviceBusy) => (S::CONFLICT, "device_busy", None),
             ApiError::Codes(CodesError::AlreadyIssued) => (S::CONFLICT, "already_issued", None),
             ApiError::Batch(BatchError::WrongSize) => (S::BAD_REQUEST, "invalid_batch", None),

@@ -63,6 +63,7 @@ pub enum CodesRoute {
     RegisterDevice,
     ListDevices,
     GetDevice,
+    SetCredit,
     IssueCode,
     ListCodes,
 }
@@ -208,6 +209,11 @@ pub const ROUTES: &[Route] = &[
         "GET",
         "/devices/{serialNum}",
         RouteId::Codes(CodesRoute::GetDevice),
+    ),
+    creating(
+        "PUT",
+        "/devices/{serialNum}/credit",
+        RouteId::Codes(CodesRoute::SetCredit),
     ),
     creating("POST", "/codes", RouteId::Codes(CodesRoute::IssueCode)),
     route("GET", "/codes", RouteId::Codes(CodesRoute::ListCodes)),

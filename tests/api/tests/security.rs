@@ -403,6 +403,12 @@ async fn no_tenant_reaches_another(api: &TestApi) {
             None,
         ),
         probe(
+            ("PUT", "/devices/{serialNum}/credit"),
+            format!("/devices/{}/credit", o.serial),
+            &bb,
+            Some(json!({"unlocked": true})),
+        ),
+        probe(
             ("POST", "/codes"),
             "/codes".into(),
             &bb,

@@ -2,6 +2,7 @@
 //! registration body and what the API shows of a device.
 
 use domain::clock::Timestamp;
+use domain::codes::{CreditChange, CreditTarget};
 use domain::devices::{
     Credit, Device, ExpiryPosition, NewDevice, ProtocolName, SerialNumber, StatedCredit,
 };
@@ -9,6 +10,8 @@ use domain::field::FieldError;
 use domain::paging::{page_limit, Page};
 use keycode::DeviceProtocol;
 use serde::{Deserialize, Serialize};
+
+use crate::biolite::codes::CodeView;
 
 /// A serial number as clients send it: BioLite's own example sends a number.
 #[derive(Debug, Clone, Deserialize)]
@@ -127,6 +130,81 @@ impl DeviceListing {
         DeviceListing {
             devices: page.items.iter().map(DeviceView::from).collect(),
             next_cursor: page.next.as_ref().map(ExpiryPosition::to_cursor),
+        }
+    }
+}
+
+/// The body of `PUT /devices/{serialNum}/credit`: exactly one of
+/// `{"until": "<RFC 3339>"}` and `{"unlocked": true}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreditTargetBody {
+    pub until: Option<String>,
+    pub unlocked: Option<bool>,
+}
+
+impl CreditTargetBody {
+    pub fn target(&self) -> Result<CreditTarget, FieldError> {
+        match (&self.until, self.unlocked) {
+            (Some(text), None) => Timestamp::parse_rfc3339(text)
+                .map(CreditTarget::Until)
+                .ok_or_else(|| {
+                    FieldError::new(
+                        "until",
+                        "must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z",
+                    )
+                }),
+            (None, Some(true)) => Ok(CreditTarget::Unlocked),
+            (None, Some(false)) => Err(FieldError::new(
+                "unlocked",
+                "can only be true; give until to put the device on time",
+            )),
+            (Some(_), Some(_)) => Err(FieldError::new(
+                "unlocked",
+                "cannot be given with until: ask for one or the other",
+            )),
+            (None, None) => Err(FieldError::new("until", "is required, or unlocked: true")),
+        }
+    }
+}
+
+/// The answer of `PUT /devices/{serialNum}/credit`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreditChangeView {
+    /// The code issued, or `null` when the device was there already.
+    pub code: Option<CodeView>,
+    pub credit: Credit,
+    /// The whole days the target needed, for `add_time` and `set_time`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_days: Option<u32>,
+    /// The days the code carries: more than requested when the protocol
+    /// cannot carry the exact count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    /// Why the answer is not simply the code asked for, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl From<&CreditChange> for CreditChangeView {
+    fn from(change: &CreditChange) -> Self {
+        let note = match (&change.code, change.days) {
+            (None, _) => Some("the device's credit is there already; no code was issued".to_owned()),
+            (Some(code), Some(days)) if days.issued != days.requested => Some(format!(
+                "the device's protocol cannot carry {} days in one {}; the code carries {}, the nearest count it can that is not shorter",
+                days.requested,
+                code.code_type.as_str(),
+                days.issued
+            )),
+            _ => None,
+        };
+        CreditChangeView {
+            code: change.code.as_ref().map(CodeView::from),
+            credit: change.credit,
+            requested_days: change.days.map(|d| d.requested),
+            days: change.days.map(|d| d.issued),
+            note,
         }
     }
 }

@@ -36,6 +36,10 @@ pub enum CodesError {
     /// The batch item already has its code (a repeated delivery).
     #[error("the batch item already has its code")]
     AlreadyIssued,
+    /// No code of the device's protocol brings its credit to the target
+    /// asked for (a 422), with why.
+    #[error("no code of this device's protocol reaches that credit: {0}")]
+    CreditUnreachable(String),
     /// Too many other codes were issued for the device at the same moment.
     #[error("the device is busy with other code requests; retry")]
     DeviceBusy,
@@ -76,6 +80,71 @@ pub struct BatchItemRef {
 pub struct Advance {
     pub count: u32,
     pub credit: Credit,
+}
+
+/// Where `PUT /devices/{serialNum}/credit` asks a device's credit to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreditTarget {
+    /// Paid until this time; a time already past means locked.
+    Until(Timestamp),
+    Unlocked,
+}
+
+/// What bringing a device to a target took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditChange {
+    /// The one code issued; `None` when the device was there already.
+    pub code: Option<CodeRecord>,
+    /// The credit after it.
+    pub credit: Credit,
+    /// For a code of days: the whole days the target needs, and the days
+    /// the code carries, more when the protocol cannot carry the exact
+    /// count.
+    pub days: Option<PlannedDays>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlannedDays {
+    pub requested: u32,
+    pub issued: u32,
+}
+
+/// The code a target needs from a device's current credit: its type and,
+/// for `add_time` and `set_time`, the whole days; `None` when the credit
+/// is there already. Add when the target extends the current end (or,
+/// with no credit, starts from now); set when it shortens it or the
+/// device is unlocked, whose added time would be ignored.
+pub fn plan_credit(
+    current: Credit,
+    target: CreditTarget,
+    now: Timestamp,
+) -> Option<(CodeType, u32)> {
+    use crate::devices::CreditState as State;
+    let whole_days = |from: Timestamp, to: Timestamp| -> u32 {
+        let millis = to.millis().saturating_sub(from.millis()).max(0);
+        let day = crate::devices::credit::SECS_PER_DAY * 1000;
+        u32::try_from((millis + day - 1) / day).unwrap_or(u32::MAX)
+    };
+    let current = current.as_of(now);
+    match target {
+        CreditTarget::Unlocked if current.state == State::Unlocked => None,
+        CreditTarget::Unlocked => Some((CodeType::Unlock, 0)),
+        CreditTarget::Until(until) if until <= now => {
+            (current.state != State::Locked).then_some((CodeType::SetTime, 0))
+        }
+        CreditTarget::Until(until) => {
+            let end = match current.state {
+                State::Active => current.until,
+                State::Locked => Some(now),
+                State::Unlocked => None,
+            };
+            match end {
+                Some(end) if until == end => None,
+                Some(end) if until > end => Some((CodeType::AddTime, whole_days(end, until))),
+                _ => Some((CodeType::SetTime, whole_days(now, until))),
+            }
+        }
+    }
 }
 
 /// A validated code request.
@@ -277,6 +346,89 @@ impl CodesService {
             .map_err(CodesError::Store)
     }
 
+    /// Issues the one code that brings the device's credit to `target`,
+    /// through the same atomic write as `issue`. Where the protocol cannot
+    /// carry the exact days, the code carries the nearest count it can
+    /// that is not shorter.
+    pub async fn set_credit(
+        &self,
+        account: &AccountId,
+        serial: &str,
+        target: CreditTarget,
+    ) -> Result<CreditChange, CodesError> {
+        let serial = SerialNumber::parse(serial)?;
+        for attempt in 0..MAX_ISSUE_ATTEMPTS {
+            let device = self.read_device(account, &serial).await?;
+            let now = self.clock.now();
+            let Some((code_type, requested)) = plan_credit(device.credit, target, now) else {
+                return Ok(CreditChange {
+                    code: None,
+                    credit: device.credit.as_of(now),
+                    days: None,
+                });
+            };
+            let (record, next_count, issued) =
+                self.carriable_code(&device, &serial, code_type, requested)?;
+            let advance = Advance {
+                count: next_count,
+                credit: device.credit.after(code_type, issued, record.created_at),
+            };
+            match self.codes.record_code(&device, &advance, &record).await {
+                Ok(()) => {
+                    return Ok(CreditChange {
+                        code: Some(record),
+                        credit: advance.credit,
+                        days: code_type
+                            .takes_days()
+                            .then_some(PlannedDays { requested, issued }),
+                    })
+                }
+                Err(StoreError::Conflict) => tokio::time::sleep(backoff(attempt)).await,
+                Err(other) => return Err(CodesError::Store(other)),
+            }
+        }
+        Err(CodesError::DeviceBusy)
+    }
+
+    /// The code of `code_type` with the fewest days from `days` up that
+    /// the device's protocol carries, found by asking its encoder; the
+    /// days it carries.
+    fn carriable_code(
+        &self,
+        device: &Device,
+        serial: &SerialNumber,
+        code_type: CodeType,
+        days: u32,
+    ) -> Result<(CodeRecord, u32, u32), CodesError> {
+        let order = |arg| CodeOrder {
+            serial: serial.clone(),
+            code_type,
+            arg,
+        };
+        let candidates = if code_type.takes_days() {
+            days..=keycode::codes::MAX_DAYS_ARG.max(days)
+        } else {
+            days..=days
+        };
+        let mut first_refusal = None;
+        for arg in candidates {
+            match self.next_code(device, device.count, &order(arg), random_hex(12), None) {
+                Ok((record, next_count)) => return Ok((record, next_count, arg)),
+                Err(CodesError::CannotExpress(why)) => {
+                    first_refusal.get_or_insert(why.to_string());
+                }
+                Err(CodesError::InvalidField { reason, .. }) => {
+                    first_refusal.get_or_insert(reason);
+                    break;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Err(CodesError::CreditUnreachable(first_refusal.unwrap_or_else(
+            || format!("{days} days is more than a code carries"),
+        )))
+    }
+
     /// Generates the next code for the device and stores it, advancing the
     /// device's count exactly once per stored code even under racing calls.
     /// As a batch item, the item is marked done in the same atomic step.
@@ -438,6 +590,80 @@ fn backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+    fn days(n: i64) -> Timestamp {
+        NOW.plus_secs(n * 86_400)
+    }
+
+    fn active_until(until: Timestamp) -> Credit {
+        Credit::locked(NOW).after(CodeType::AddTime, 0, NOW).after(
+            CodeType::SetTime,
+            u32::try_from((until.millis() - NOW.millis()) / 86_400_000).unwrap(),
+            NOW,
+        )
+    }
+
+    #[test]
+    fn a_target_past_the_end_is_an_add_of_whole_days_and_before_it_a_set() {
+        let credit = active_until(days(10));
+        assert_eq!(
+            plan_credit(credit, CreditTarget::Until(days(15)), NOW),
+            Some((CodeType::AddTime, 5))
+        );
+        // Part of a day is a whole day: never shorter than asked.
+        assert_eq!(
+            plan_credit(credit, CreditTarget::Until(days(15).plus_secs(60)), NOW),
+            Some((CodeType::AddTime, 6))
+        );
+        assert_eq!(
+            plan_credit(credit, CreditTarget::Until(days(4)), NOW),
+            Some((CodeType::SetTime, 4))
+        );
+        assert_eq!(
+            plan_credit(credit, CreditTarget::Until(days(10)), NOW),
+            None
+        );
+    }
+
+    #[test]
+    fn locked_devices_add_from_now_and_unlocked_ones_are_set() {
+        let locked = Credit::locked(NOW);
+        assert_eq!(
+            plan_credit(locked, CreditTarget::Until(days(3)), NOW),
+            Some((CodeType::AddTime, 3))
+        );
+        // Credit that ran out is locked: the add starts now.
+        let ran_out = active_until(days(2));
+        assert_eq!(
+            plan_credit(ran_out, CreditTarget::Until(days(5)), days(3)),
+            Some((CodeType::AddTime, 2))
+        );
+        let unlocked = locked.after(CodeType::Unlock, 0, NOW);
+        assert_eq!(
+            plan_credit(unlocked, CreditTarget::Until(days(3)), NOW),
+            Some((CodeType::SetTime, 3))
+        );
+        assert_eq!(plan_credit(unlocked, CreditTarget::Unlocked, NOW), None);
+        assert_eq!(
+            plan_credit(locked, CreditTarget::Unlocked, NOW),
+            Some((CodeType::Unlock, 0))
+        );
+    }
+
+    #[test]
+    fn a_target_in_the_past_locks() {
+        let credit = active_until(days(10));
+        assert_eq!(
+            plan_credit(credit, CreditTarget::Until(days(-1)), NOW),
+            Some((CodeType::SetTime, 0))
+        );
+        assert_eq!(
+            plan_credit(Credit::locked(NOW), CreditTarget::Until(NOW), NOW),
+            None
+        );
+    }
 
     #[test]
     fn cursors_round_trip_and_refuse_forgeries() {

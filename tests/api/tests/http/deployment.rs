@@ -135,6 +135,7 @@ async fn every_event_replays_successfully() {
         "post-devices.json",
         "get-devices.json",
         "get-device.json",
+        "put-device-credit.json",
         "post-codes.json",
         "get-codes.json",
         "post-batch.json",

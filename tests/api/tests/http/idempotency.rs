@@ -3,7 +3,7 @@
 //! request under the same key is 422, failures are not kept, keys belong to
 //! one account and expire, and racing retries do the work once.
 
-use api_tests::{on_both_backends, TestApi};
+use api_tests::{on_both_backends, ClockText, TestApi};
 use futures_util::future::join_all;
 use http::{Method, StatusCode};
 use http_api::ROUTES;
@@ -17,6 +17,7 @@ const FORM: &str = "application/x-www-form-urlencoded";
 
 /// One creating route: its path, content type, a body, and another body.
 struct Case {
+    method: Method,
     path: String,
     content_type: &'static str,
     body: String,
@@ -25,6 +26,7 @@ struct Case {
 
 fn json_case(path: impl Into<String>, body: Value, other_body: Value) -> Case {
     Case {
+        method: Method::POST,
         path: path.into(),
         content_type: JSON,
         body: body.to_string(),
@@ -52,6 +54,35 @@ async fn post(
     key: Option<&str>,
     body: &str,
 ) -> (StatusCode, http::HeaderMap, Value) {
+    send(
+        api,
+        Method::POST,
+        authorization,
+        case_path,
+        content_type,
+        key,
+        body,
+    )
+    .await
+}
+
+/// An RFC 3339 time `days` on from the API's clock.
+fn in_days(api: &TestApi, days: i64) -> String {
+    domain::clock::Timestamp::parse_rfc3339(&api.clock.now_rfc3339())
+        .unwrap()
+        .plus_secs(days * 86_400)
+        .to_rfc3339()
+}
+
+async fn send(
+    api: &TestApi,
+    method: Method,
+    authorization: &str,
+    case_path: &str,
+    content_type: &str,
+    key: Option<&str>,
+    body: &str,
+) -> (StatusCode, http::HeaderMap, Value) {
     let mut headers = vec![
         ("authorization", authorization),
         ("content-type", content_type),
@@ -59,8 +90,7 @@ async fn post(
     if let Some(key) = key {
         headers.push(("idempotency-key", key));
     }
-    api.send(Method::POST, case_path, &headers, Some(body))
-        .await
+    api.send(method, case_path, &headers, Some(body)).await
 }
 
 async fn every_creating_route_replays_its_first_answer(api: &TestApi) {
@@ -115,10 +145,19 @@ async fn every_creating_route_replays_its_first_answer(api: &TestApi) {
             json!({"licenses": [{"product_id": pid, "user_id": "U4"}]}),
         ),
         Case {
+            method: Method::POST,
             path: "/API/Public/v1/Discounts/r1/Create".into(),
             content_type: FORM,
             body: format!("productId={pid}&percentage=15"),
             other_body: format!("productId={pid}&percentage=20"),
+        },
+        Case {
+            method: Method::PUT,
+            ..json_case(
+                "/devices/ID-1/credit",
+                json!({"until": in_days(api, 20)}),
+                json!({"until": in_days(api, 23)}),
+            )
         },
         json_case("/create", subscription("Sub"), subscription("Other")),
         json_case(CHALLENGES, challenge("p1"), challenge("p2")),
@@ -130,11 +169,20 @@ async fn every_creating_route_replays_its_first_answer(api: &TestApi) {
     ];
 
     // The cases are every creating route of the table, no more, no less.
-    let mut covered: Vec<String> = cases.iter().map(|c| c.path.replace(&cid, "{id}")).collect();
+    let mut covered: Vec<String> = cases
+        .iter()
+        .map(|c| {
+            let path = c
+                .path
+                .replace(&cid, "{id}")
+                .replace("/ID-1/", "/{serialNum}/");
+            format!("{} {path}", c.method)
+        })
+        .collect();
     let mut creating: Vec<String> = ROUTES
         .iter()
         .filter(|r| r.creates)
-        .map(|r| r.path.to_owned())
+        .map(|r| format!("{} {}", r.method, r.path))
         .collect();
     covered.sort();
     creating.sort();
@@ -143,9 +191,24 @@ async fn every_creating_route_replays_its_first_answer(api: &TestApi) {
     for (i, case) in cases.iter().enumerate() {
         let key = format!("retry-{i}");
         let attempt = |key: Option<String>, body: String| {
-            let (path, content_type, bearer) =
-                (case.path.clone(), case.content_type, bearer.clone());
-            async move { post(api, &bearer, &path, content_type, key.as_deref(), &body).await }
+            let (method, path, content_type, bearer) = (
+                case.method.clone(),
+                case.path.clone(),
+                case.content_type,
+                bearer.clone(),
+            );
+            async move {
+                send(
+                    api,
+                    method,
+                    &bearer,
+                    &path,
+                    content_type,
+                    key.as_deref(),
+                    &body,
+                )
+                .await
+            }
         };
         let first = attempt(Some(key.clone()), case.body.clone()).await;
         assert!(first.0.is_success(), "{}: {}", case.path, first.2);
