@@ -118,6 +118,20 @@ def main(base, auth_token, api_key):
     assert moved["code"]["codeType"] == "set_time", moved
     call("PUT", "/devices/{serialNum}/credit", 200, params={"serialNum": "CT-N"},
          body={"until": moved["credit"]["until"]})
+    call("PUT", "/devices/{serialNum}/plan", 200, params={"serialNum": "CT-1"},
+         body={"currency": "KES", "dailyRate": "50", "totalPrice": "18000", "downPayment": "1500",
+               "minimumPayment": "50"})
+    call("GET", "/devices/{serialNum}/plan", 200, params={"serialNum": "CT-1"})
+    paid, _ = call("POST", "/payments", 201, body={
+        "serialNum": "CT-1", "amount": "175", "currency": "KES", "reference": "CT-PAY-1",
+        "paidAt": "2026-11-22T10:00:00Z", "payer": {"phone": "254708374149", "name": "John Doe"}},
+        headers={"Idempotency-Key": "pay-1"})
+    assert paid["code"]["arg"] == 3 and paid["balance"] == "25", paid
+    call("POST", "/payments", 201, body={
+        "serialNum": "CT-1", "amount": "10", "currency": "KES", "reference": "CT-PAY-2",
+        "paidAt": "2026-11-22T11:00:00Z"})
+    listed, _ = call("GET", "/payments", 200, query={"serialNum": "CT-1", "limit": 1})
+    assert listed["nextCursor"], listed
     batch, headers = call("POST", "/batch", 202, body={"items": [
         {"serialNum": "CT-1", "codeType": "add_time", "arg": 1},
         {"serialNum": "GHOST", "codeType": "unlock"}]})

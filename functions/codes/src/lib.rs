@@ -1,5 +1,6 @@
 //! Devices and codes: `POST/GET /devices`, `GET /devices/{serialNum}`,
-//! `PUT /devices/{serialNum}/credit`, `POST/GET /codes`.
+//! `PUT /devices/{serialNum}/credit`, `PUT/GET /devices/{serialNum}/plan`,
+//! `POST/GET /codes` and `POST/GET /payments`.
 
 use std::sync::Arc;
 
@@ -8,11 +9,14 @@ use api_types::biolite::devices::{
     CreditChangeView, CreditTargetBody, DeviceListing, DeviceSelection, DeviceView,
     ListDevicesParams, NewDeviceBody,
 };
+use api_types::biolite::payments::{
+    ListPaymentsParams, PaymentBody, PaymentListing, PaymentOutcome, PlanBody, PlanView,
+};
 use async_trait::async_trait;
 use domain::auth::AccessTokenVerifier;
 use domain::clients::AccountId;
 use domain::idempotency::Idempotency;
-use domain::{CodesError, CodesService};
+use domain::{CodesError, CodesService, PaymentsError, PaymentsService};
 use http::StatusCode;
 use http_api::idempotency::guarded;
 use http_api::{
@@ -23,6 +27,7 @@ use runtime_support::Platform;
 
 pub struct CodesFunction {
     codes: Arc<CodesService>,
+    payments: Arc<PaymentsService>,
     auth: Authenticator,
     idempotency: Arc<Idempotency>,
 }
@@ -32,6 +37,7 @@ impl CodesFunction {
     pub fn build(platform: &Platform, verifier: AccessTokenVerifier) -> Self {
         CodesFunction {
             codes: platform.codes_service(),
+            payments: platform.payments_service(),
             auth: Authenticator::new(verifier, platform.clock.clone()),
             idempotency: platform.idempotency(),
         }
@@ -94,6 +100,39 @@ impl CodesFunction {
                     StatusCode::OK
                 };
                 Ok(json_response(status, &CreditChangeView::from(&change)))
+            }
+            CodesRoute::SetPlan => {
+                let body: PlanBody = json_body(request)?;
+                let plan = body.into_plan().map_err(PaymentsError::from)?;
+                let device = self
+                    .payments
+                    .set_plan(account, routed.param("serialNum"), plan)
+                    .await?;
+                Ok(json_response(StatusCode::OK, &PlanView::of(&device)))
+            }
+            CodesRoute::GetPlan => {
+                let device = self
+                    .payments
+                    .plan(account, routed.param("serialNum"))
+                    .await?;
+                Ok(json_response(StatusCode::OK, &PlanView::of(&device)))
+            }
+            CodesRoute::Pay => {
+                let body: PaymentBody = json_body(request)?;
+                let payment = self
+                    .payments
+                    .pay(account, &body.validate().map_err(PaymentsError::from)?)
+                    .await?;
+                Ok(json_response(
+                    StatusCode::CREATED,
+                    &PaymentOutcome::from(&payment),
+                ))
+            }
+            CodesRoute::ListPayments => {
+                let params: ListPaymentsParams = query(request)?;
+                let query = params.into_query(account).map_err(PaymentsError::from)?;
+                let found = self.payments.list_payments(&query).await?;
+                Ok(json_response(StatusCode::OK, &PaymentListing::from(found)))
             }
             CodesRoute::IssueCode => {
                 let body: CodeRequest = json_body(request)?;

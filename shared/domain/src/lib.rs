@@ -1,8 +1,8 @@
 //! The platform's business rules, free of AWS and HTTP. One module folder
-//! per aggregate (clients, auth, devices, codes, batches, licensing,
-//! challenges, idempotency, rate limits), each with its types, errors,
+//! per aggregate (clients, auth, devices, codes, batches, payments,
+//! licensing, challenges, idempotency, rate limits), each with its types, errors,
 //! service and storage ports (`port.rs`). The shared vocabulary (`clock`,
-//! `field`, `hex`, `paging`, `random`, `store`) imports no aggregate, and
+//! `field`, `hex`, `money`, `paging`, `random`, `store`) imports no aggregate, and
 //! `tests/module_graph.rs` keeps the module graph free of cycles.
 #![forbid(unsafe_code)]
 
@@ -10,6 +10,7 @@ pub mod clock;
 pub mod field;
 pub mod hex;
 pub mod ids;
+pub mod money;
 pub mod paging;
 pub mod random;
 pub mod store;
@@ -22,6 +23,7 @@ pub mod codes;
 pub mod devices;
 pub mod idempotency;
 pub mod licensing;
+pub mod payments;
 pub mod rate_limits;
 
 pub use auth::{AuthError, AuthService};
@@ -38,5 +40,7 @@ pub use idempotency::port::IdempotencyStore;
 pub use licensing::port::LicenseStore;
 pub use licensing::{LicenseError, LicenseService};
 pub use paging::Page;
+pub use payments::port::PaymentStore;
+pub use payments::{PaymentsError, PaymentsService};
 pub use rate_limits::port::RateLimitStore;
 pub use store::StoreError;

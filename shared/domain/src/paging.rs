@@ -1,5 +1,9 @@
 //! Listing vocabulary every aggregate shares: pages, their sizes and sort order.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use crate::clock::Timestamp;
 use crate::field::FieldError;
 
 /// One page of a listing and where the next one starts.
@@ -54,4 +58,27 @@ pub enum SortOrder {
     Ascending,
     #[default]
     Descending,
+}
+
+/// The opaque cursor of a listing in time order: the instant and the key
+/// that breaks ties, as `<millis>.<key>` in URL-safe base64.
+pub fn timed_cursor(at: Timestamp, key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}.{key}", at.millis()))
+}
+
+/// The instant and key of a `timed_cursor`, when the key passes `valid`;
+/// otherwise the error naming the `cursor` field.
+pub fn parse_timed_cursor(
+    cursor: &str,
+    valid: impl Fn(&str) -> bool,
+) -> Result<(Timestamp, String), FieldError> {
+    let bad = || FieldError::new("cursor", "is not a cursor this API handed out");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (millis, key) = text.split_once('.').ok_or_else(bad)?;
+    let millis: i64 = millis.parse().map_err(|_| bad())?;
+    if !valid(key) || Timestamp::from_millis(millis).millis() != millis {
+        return Err(bad());
+    }
+    Ok((Timestamp::from_millis(millis), key.to_owned()))
 }

@@ -3,7 +3,9 @@
 use domain::batches::ItemError;
 use domain::idempotency::IdempotencyError;
 use domain::rate_limits::RateLimitError;
-use domain::{AuthError, BatchError, ChallengeError, CodesError, LicenseError, StoreError};
+use domain::{
+    AuthError, BatchError, ChallengeError, CodesError, LicenseError, PaymentsError, StoreError,
+};
 use http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::Serialize;
@@ -21,6 +23,8 @@ pub enum ApiError {
     License(#[from] LicenseError),
     #[error(transparent)]
     Challenge(#[from] ChallengeError),
+    #[error(transparent)]
+    Payments(#[from] PaymentsError),
     #[error(transparent)]
     Idempotency(#[from] IdempotencyError),
     #[error(transparent)]
@@ -64,6 +68,7 @@ impl ApiError {
             | ApiError::Batch(BatchError::Store(e))
             | ApiError::License(LicenseError::Store(e))
             | ApiError::Challenge(ChallengeError::Store(e))
+            | ApiError::Payments(PaymentsError::Store(e))
             | ApiError::Idempotency(IdempotencyError::Store(e))
             | ApiError::RateLimited(RateLimitError::Store(e)) => store_status(e),
             ApiError::Auth(AuthError::RateLimited { .. }) => {
@@ -94,6 +99,7 @@ impl ApiError {
             ApiError::Batch(BatchError::NotFound) => (S::NOT_FOUND, "batch_not_found", None),
             ApiError::License(e) => license_status(e),
             ApiError::Challenge(e) => challenge_status(e),
+            ApiError::Payments(e) => payments_status(e),
             ApiError::Idempotency(IdempotencyError::InvalidKey) => {
                 (S::BAD_REQUEST, "invalid_field", Some("Idempotency-Key"))
             }
@@ -212,6 +218,22 @@ pub enum ErrorStyle {
     Platform,
     Vendor,
     Subscription,
+}
+
+fn payments_status(error: &PaymentsError) -> (StatusCode, &'static str, Option<&str>) {
+    use PaymentsError as P;
+    use StatusCode as S;
+    match error {
+        P::InvalidField { field, .. } => (S::BAD_REQUEST, "invalid_field", Some(field.as_str())),
+        P::DeviceNotFound => (S::NOT_FOUND, "device_not_found", None),
+        P::PlanNotFound => (S::NOT_FOUND, "plan_not_found", None),
+        P::NoPlan => (S::UNPROCESSABLE_ENTITY, "no_payment_plan", None),
+        P::WrongCurrency { .. } => (S::UNPROCESSABLE_ENTITY, "currency_mismatch", None),
+        P::CurrencyLocked(_) => (S::UNPROCESSABLE_ENTITY, "plan_currency_locked", None),
+        P::ReferenceConflict => (S::CONFLICT, "payment_reference_conflict", None),
+        P::DeviceBusy => (S::CONFLICT, "device_busy", None),
+        P::Store(e) => store_status(e),
+    }
 }
 
 fn license_status(error: &LicenseError) -> (StatusCode, &'static str, Option<&str>) {

@@ -64,8 +64,12 @@ pub enum CodesRoute {
     ListDevices,
     GetDevice,
     SetCredit,
+    SetPlan,
+    GetPlan,
     IssueCode,
     ListCodes,
+    Pay,
+    ListPayments,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,8 +219,20 @@ pub const ROUTES: &[Route] = &[
         "/devices/{serialNum}/credit",
         RouteId::Codes(CodesRoute::SetCredit),
     ),
+    route(
+        "PUT",
+        "/devices/{serialNum}/plan",
+        RouteId::Codes(CodesRoute::SetPlan),
+    ),
+    route(
+        "GET",
+        "/devices/{serialNum}/plan",
+        RouteId::Codes(CodesRoute::GetPlan),
+    ),
     creating("POST", "/codes", RouteId::Codes(CodesRoute::IssueCode)),
     route("GET", "/codes", RouteId::Codes(CodesRoute::ListCodes)),
+    creating("POST", "/payments", RouteId::Codes(CodesRoute::Pay)),
+    route("GET", "/payments", RouteId::Codes(CodesRoute::ListPayments)),
     creating("POST", "/batch", RouteId::Batch(BatchRoute::Submit)),
     route("GET", "/batch", RouteId::Batch(BatchRoute::List)),
     route("GET", "/batch/{id}", RouteId::Batch(BatchRoute::Get)),

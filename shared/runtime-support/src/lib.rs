@@ -15,7 +15,7 @@ use domain::challenges::ChallengeConfig;
 use domain::clock::{Clock, SystemClock};
 use domain::idempotency::Idempotency;
 use domain::rate_limits::{RateLimit, RateLimiter, RateLimits};
-use domain::CodesService;
+use domain::{CodesService, PaymentsService};
 pub use storage::StoreBudget;
 use storage::Stores;
 
@@ -55,6 +55,16 @@ impl Platform {
         Arc::new(CodesService::new(
             self.stores.devices(),
             self.stores.codes(),
+            self.clock.clone(),
+        ))
+    }
+
+    /// Payment plans and payments: the codes function serves them.
+    pub fn payments_service(&self) -> Arc<PaymentsService> {
+        Arc::new(PaymentsService::new(
+            self.stores.devices(),
+            self.stores.codes(),
+            self.stores.payments(),
             self.clock.clone(),
         ))
     }

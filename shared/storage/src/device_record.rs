@@ -4,7 +4,7 @@
 
 use domain::clients::AccountId;
 use domain::clock::Timestamp;
-use domain::devices::{Credit, Device, SerialNumber};
+use domain::devices::{Credit, Device, Paid, PaymentPlan, SerialNumber};
 use domain::StoreError;
 use keycode::{DeviceProtocol, DeviceSecrets, SecretKey};
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,11 @@ pub struct DeviceRecord {
     /// locked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credit: Option<Credit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PaymentPlan>,
+    /// Left out by devices stored before payments: nothing paid.
+    #[serde(default)]
+    pub paid: Paid,
 }
 
 impl std::fmt::Debug for DeviceRecord {
@@ -52,6 +57,8 @@ impl From<&Device> for DeviceRecord {
             version: device.version,
             created_at: device.created_at,
             credit: Some(device.credit),
+            plan: device.plan.clone(),
+            paid: device.paid,
         }
     }
 }
@@ -80,6 +87,8 @@ impl TryFrom<DeviceRecord> for Device {
             credit: record
                 .credit
                 .unwrap_or_else(|| Credit::locked(record.created_at)),
+            plan: record.plan,
+            paid: record.paid,
         })
     }
 }

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use domain::{
     ApiKeyStore, BatchStore, ChallengeStore, ClientStore, CodeStore, DeviceStore, IdempotencyStore,
-    LicenseStore, RateLimitStore,
+    LicenseStore, PaymentStore, RateLimitStore,
 };
 
 #[derive(Clone)]
@@ -76,6 +76,7 @@ ports! {
     licenses: LicenseStore,
     challenges: ChallengeStore,
     idempotency: IdempotencyStore,
+    payments: PaymentStore,
     rate_limits: RateLimitStore,
 }
 

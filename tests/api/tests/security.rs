@@ -237,6 +237,20 @@ async fn build_tenant(api: &TestApi, auth: &str) -> Owned {
             .0,
         StatusCode::CREATED
     );
+    let plan = json!({"currency": "KES", "dailyRate": "50"});
+    let path = "/devices/SHARED-1/plan";
+    assert_eq!(
+        api.call_as(Method::PUT, path, auth, Some(plan)).await.0,
+        StatusCode::OK
+    );
+    let payment = json!({"serialNum": "SHARED-1", "amount": "100", "currency": "KES",
+        "reference": "A-PAY-1", "paidAt": "2026-11-22T10:00:00Z"});
+    assert_eq!(
+        api.call_as(Method::POST, "/payments", auth, Some(payment))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
     let (_, batch) = api
         .call_as(
             Method::POST,
@@ -399,6 +413,33 @@ async fn no_tenant_reaches_another(api: &TestApi) {
         probe(
             ("GET", "/devices/{serialNum}"),
             format!("/devices/{}", o.serial),
+            &bb,
+            None,
+        ),
+        probe(
+            ("PUT", "/devices/{serialNum}/plan"),
+            format!("/devices/{}/plan", o.serial),
+            &bb,
+            Some(json!({"currency": "KES", "dailyRate": "1"})),
+        ),
+        probe(
+            ("GET", "/devices/{serialNum}/plan"),
+            format!("/devices/{}/plan", o.serial),
+            &bb,
+            None,
+        ),
+        probe(
+            ("POST", "/payments"),
+            "/payments".into(),
+            &bb,
+            Some(
+                json!({"serialNum": o.serial, "amount": "1", "currency": "KES",
+                "reference": "B-PAYS-A", "paidAt": "2026-11-22T10:00:00Z"}),
+            ),
+        ),
+        probe(
+            ("GET", "/payments"),
+            format!("/payments?serialNum={}", o.serial),
             &bb,
             None,
         ),

@@ -4,3 +4,4 @@ pub mod auth;
 pub mod batch;
 pub mod codes;
 pub mod devices;
+pub mod payments;

@@ -5,18 +5,16 @@ pub mod port;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use keycode::{CodeError, CodeType};
 use serde::{Deserialize, Serialize};
 
 use crate::clients::AccountId;
 use crate::clock::{Clock, Timestamp};
 use crate::devices::port::DeviceStore;
-use crate::devices::{Credit, Device, ExpiryPosition, ExpiryQuery, NewDevice, SerialNumber};
+use crate::devices::{Credit, Device, ExpiryPosition, ExpiryQuery, NewDevice, Paid, SerialNumber};
 use crate::field::FieldError;
 use crate::ids::{is_platform_id, BatchId};
-use crate::paging::{Page, SortOrder};
+use crate::paging::{parse_timed_cursor, timed_cursor, Page, SortOrder};
 use crate::random::{random_16, random_hex};
 use crate::store::StoreError;
 use port::CodeStore;
@@ -74,12 +72,14 @@ pub struct BatchItemRef {
     pub run: u32,
 }
 
-/// Where a code moves its device: the protocol's next count and the credit
-/// the code leaves it with.
+/// Where a write moves its device: the protocol's next count, the credit
+/// its code leaves it with, and the money paid on it (which only a
+/// payment changes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Advance {
     pub count: u32,
     pub credit: Credit,
+    pub paid: Paid,
 }
 
 /// Where `PUT /devices/{serialNum}/credit` asks a device's credit to be.
@@ -210,22 +210,12 @@ pub struct CodePosition {
 impl CodePosition {
     /// The opaque cursor clients pass back.
     pub fn to_cursor(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}.{}", self.created_at.millis(), self.id))
+        timed_cursor(self.created_at, &self.id)
     }
 
     pub fn from_cursor(cursor: &str) -> Result<Self, CodesError> {
-        let bad = || CodesError::invalid("cursor", "is not a cursor this API handed out");
-        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-        let text = String::from_utf8(bytes).map_err(|_| bad())?;
-        let (millis, id) = text.split_once('.').ok_or_else(bad)?;
-        let millis: i64 = millis.parse().map_err(|_| bad())?;
-        if !is_platform_id(id) || Timestamp::from_millis(millis).millis() != millis {
-            return Err(bad());
-        }
-        Ok(CodePosition {
-            created_at: Timestamp::from_millis(millis),
-            id: id.to_owned(),
-        })
+        let (created_at, id) = parse_timed_cursor(cursor, is_platform_id)?;
+        Ok(CodePosition { created_at, id })
     }
 }
 
@@ -372,6 +362,7 @@ impl CodesService {
             let advance = Advance {
                 count: next_count,
                 credit: device.credit.after(code_type, issued, record.created_at),
+                paid: device.paid,
             };
             match self.codes.record_code(&device, &advance, &record).await {
                 Ok(()) => {
@@ -446,6 +437,7 @@ impl CodesService {
                 credit: device
                     .credit
                     .after(order.code_type, order.arg, record.created_at),
+                paid: device.paid,
             };
             match self.codes.record_code(&device, &advance, &record).await {
                 Ok(()) => return Ok(record),
@@ -479,6 +471,7 @@ impl CodesService {
             let mut advance = Advance {
                 count: device.count,
                 credit: device.credit,
+                paid: device.paid,
             };
             let mut issued = Vec::with_capacity(run.len());
             let mut refused = Vec::new();
@@ -497,6 +490,7 @@ impl CodesService {
                                 order.arg,
                                 record.created_at,
                             ),
+                            paid: device.paid,
                         };
                         issued.push((record, (*item).clone()));
                     }
@@ -517,7 +511,7 @@ impl CodesService {
         Err(CodesError::DeviceBusy)
     }
 
-    async fn read_device(
+    pub(crate) async fn read_device(
         &self,
         account: &AccountId,
         serial: &SerialNumber,
@@ -530,7 +524,7 @@ impl CodesService {
     }
 
     /// The code `order` gives at `count`, and the count after it.
-    fn next_code(
+    pub(crate) fn next_code(
         &self,
         device: &Device,
         count: u32,
@@ -581,7 +575,7 @@ fn as_of(mut device: Device, now: Timestamp) -> Device {
 
 /// A short random pause after a lost race, growing with the attempt, so
 /// racers spread out instead of colliding again in lockstep.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let ceiling_micros = 200u64 << attempt.min(6);
     let jitter = u64::from(random_16()[0]) * ceiling_micros / 255;
     Duration::from_micros(jitter)
@@ -590,6 +584,8 @@ fn backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
 
     const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 

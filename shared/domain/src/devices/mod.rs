@@ -2,6 +2,7 @@
 //! keycode protocol and secret.
 
 pub mod credit;
+pub mod plan;
 pub mod port;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,8 +13,10 @@ use serde::{Deserialize, Serialize};
 use crate::clients::AccountId;
 use crate::clock::Timestamp;
 use crate::field::FieldError;
+use crate::paging::{parse_timed_cursor, timed_cursor};
 use crate::random::random_16;
 pub use credit::{Credit, CreditState};
+pub use plan::{Paid, PaymentPlan};
 
 /// A device serial number: 1-64 characters of A-Z, a-z, 0-9, `.`, `_`, `:`
 /// and `-` (no `#`, which the store uses as a separator).
@@ -70,6 +73,8 @@ pub struct Device {
     pub created_at: Timestamp,
     /// As stored; `Credit::as_of` says what it is now.
     pub credit: Credit,
+    pub plan: Option<PaymentPlan>,
+    pub paid: Paid,
 }
 
 /// The protocol names the API uses.
@@ -192,6 +197,8 @@ impl NewDevice {
                 None => Credit::locked(now),
                 Some(stated) => Credit::stated(stated.state, stated.until, now)?,
             },
+            plan: None,
+            paid: Paid::default(),
         })
     }
 }
@@ -222,21 +229,14 @@ pub struct ExpiryPosition {
 impl ExpiryPosition {
     /// The opaque cursor clients pass back.
     pub fn to_cursor(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}.{}", self.until.millis(), self.serial.as_str()))
+        timed_cursor(self.until, self.serial.as_str())
     }
 
     pub fn from_cursor(cursor: &str) -> Result<Self, FieldError> {
-        let bad = || FieldError::new("cursor", "is not a cursor this API handed out");
-        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-        let text = String::from_utf8(bytes).map_err(|_| bad())?;
-        let (millis, serial) = text.split_once('.').ok_or_else(bad)?;
-        let millis: i64 = millis.parse().map_err(|_| bad())?;
-        if Timestamp::from_millis(millis).millis() != millis {
-            return Err(bad());
-        }
+        let (until, serial) = parse_timed_cursor(cursor, |s| SerialNumber::parse(s).is_ok())?;
         Ok(ExpiryPosition {
-            until: Timestamp::from_millis(millis),
-            serial: SerialNumber::parse(serial).map_err(|_| bad())?,
+            until,
+            serial: SerialNumber::parse(&serial)?,
         })
     }
 }

@@ -172,7 +172,7 @@ impl DynamoStore {
     /// Moves the device to `next` (count and credit), on the version it
     /// was read at, and keeps its place in the expiry index with its
     /// credit: there while active, gone otherwise.
-    fn advance_step(
+    pub(crate) fn advance_step(
         &self,
         device: &Device,
         next: &Advance,
@@ -181,8 +181,9 @@ impl DynamoStore {
             credit: next.credit,
             ..device.clone()
         };
-        let mut expression =
-            String::from("SET #count = :next, version = :newVersion, #credit = :credit");
+        let mut expression = String::from(
+            "SET #count = :next, version = :newVersion, #credit = :credit, #paid = :paid",
+        );
         let mut advance = Update::builder()
             .table_name(&self.table)
             .key(
@@ -193,11 +194,13 @@ impl DynamoStore {
             .condition_expression("version = :readVersion")
             .expression_attribute_names("#count", "count")
             .expression_attribute_names("#credit", "credit")
+            .expression_attribute_names("#paid", "paid")
             .expression_attribute_values(":next", AttributeValue::N(next.count.to_string()))
             .expression_attribute_values(
                 ":credit",
                 to_attribute_value(next.credit).map_err(corrupt)?,
             )
+            .expression_attribute_values(":paid", to_attribute_value(next.paid).map_err(corrupt)?)
             .expression_attribute_values(
                 ":newVersion",
                 AttributeValue::N((device.version + 1).to_string()),
@@ -222,7 +225,7 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(advance).build())
     }
 
-    fn code_step(&self, code: &CodeRecord) -> Result<TransactWriteItem, StoreError> {
+    pub(crate) fn code_step(&self, code: &CodeRecord) -> Result<TransactWriteItem, StoreError> {
         let item = StoredItem {
             pk: device_pk(&code.account, &code.serial_num),
             sk: code_sk(code.created_at, &code.id),
@@ -235,7 +238,7 @@ impl DynamoStore {
 }
 
 /// The device moved or the code's position is taken: read again and retry.
-fn lost_race(reasons: &[Option<&str>]) -> Option<StoreError> {
+pub(crate) fn lost_race(reasons: &[Option<&str>]) -> Option<StoreError> {
     reasons
         .iter()
         .any(|r| matches!(r, Some("ConditionalCheckFailed" | "TransactionConflict")))

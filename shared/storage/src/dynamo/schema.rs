@@ -12,6 +12,7 @@ use domain::clock::Timestamp;
 use domain::codes::CodePosition;
 use domain::devices::{ExpiryPosition, SerialNumber};
 use domain::ids::ChallengeId;
+use domain::payments::PaymentPosition;
 use domain::StoreError;
 
 use crate::dynamo::{unavailable, DynamoStore};
@@ -172,6 +173,33 @@ pub(crate) fn expiry_position_from_sk(sk: &str) -> Result<ExpiryPosition, StoreE
     Ok(ExpiryPosition {
         until: Timestamp::from_millis(millis.parse().map_err(|_| bad())?),
         serial: SerialNumber::parse(serial).map_err(|_| bad())?,
+    })
+}
+
+/// A payment, keyed by its provider reference: the key is what makes a
+/// reference one payment.
+pub(crate) fn payment_pk(account: &AccountId, reference: &str) -> String {
+    format!("PAYMENT#{account}#{reference}")
+}
+
+pub(crate) const PAYMENT_SK: &str = "PAYMENT";
+
+/// One device's payments, on gsi1.
+pub(crate) fn device_payments_gsi(account: &AccountId, serial: &SerialNumber) -> String {
+    format!("PAYMENTS#{account}#{}", serial.as_str())
+}
+
+/// Fixed-width `paidAt` first, so string order is time order.
+pub(crate) fn payment_sk_of(position: &PaymentPosition) -> String {
+    format!("{:015}#{}", position.paid_at.millis(), position.id)
+}
+
+pub(crate) fn payment_position_from_sk(sk: &str) -> Result<PaymentPosition, StoreError> {
+    let bad = || StoreError::Corrupt(format!("unexpected payment key {sk:?}"));
+    let (millis, id) = sk.split_once('#').ok_or_else(bad)?;
+    Ok(PaymentPosition {
+        paid_at: Timestamp::from_millis(millis.parse().map_err(|_| bad())?),
+        id: id.to_owned(),
     })
 }
 

@@ -145,7 +145,7 @@ fn is_empty_range(lower: &Bound<CodeKey>, upper: &Bound<CodeKey>) -> bool {
 
 impl State {
     /// One atomic step: every check passes before anything is written.
-    fn record_codes(
+    pub(super) fn record_codes(
         &mut self,
         device: &Device,
         next: &Advance,
@@ -164,6 +164,7 @@ impl State {
             .ok_or(StoreError::Conflict)?;
         stored.count = next.count;
         stored.credit = next.credit;
+        stored.paid = next.paid;
         stored.version += 1;
         for code in codes {
             self.device_codes.insert((

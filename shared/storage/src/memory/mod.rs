@@ -17,6 +17,7 @@ use domain::clients::api_keys::ApiKey;
 use domain::clients::{AccountId, Client, RegisteredKey};
 use domain::clock::Timestamp;
 use domain::codes::{Advance, CodePosition, CodeQuery, CodeRecord};
+use domain::devices::PaymentPlan;
 use domain::devices::{Device, ExpiryPosition, ExpiryQuery, SerialNumber};
 use domain::idempotency::{
     ClaimOutcome, IdempotencyRecord, KeyState, StoredResponse, KEY_TTL_SECS,
@@ -27,9 +28,10 @@ use domain::licensing::{
     Product,
 };
 use domain::paging::SortOrder;
+use domain::payments::{Payment, PaymentPosition, PaymentQuery};
 use domain::{
     ApiKeyStore, BatchStore, ChallengeStore, ClientStore, CodeStore, DeviceStore, IdempotencyStore,
-    LicenseStore, Page, RateLimitStore, StoreError,
+    LicenseStore, Page, PaymentStore, RateLimitStore, StoreError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +64,8 @@ struct State {
     challenge_codes: HashMap<(AccountId, String), (ChallengeId, Timestamp)>,
     delivery_events: HashMap<(AccountId, ChallengeId), Vec<DeliveryEvent>>,
     request_keys: HashMap<(AccountId, String), IdempotencyRecord>,
+    /// Payments by their provider reference, unique per account.
+    payments: BTreeMap<(AccountId, String), Payment>,
     rate_buckets: HashMap<String, (u32, Timestamp)>,
 }
 
@@ -72,6 +76,7 @@ mod codes;
 mod devices;
 mod idempotency;
 mod licensing;
+mod payments;
 mod rate_limits;
 mod seed;
 

@@ -10,9 +10,11 @@ use domain::batches::{Batch, BatchItem, BatchItemRef, BatchStatus, ItemState};
 use domain::clients::{AccountId, Client, PublicKey, RegisteredKey};
 use domain::clock::{SystemClock, Timestamp};
 use domain::codes::{Advance, CodeOrder, CodePosition, CodeQuery, CodeRecord, MAX_RUN};
-use domain::devices::{Credit, CreditState, Device, ExpiryQuery, SerialNumber};
+use domain::devices::{Credit, CreditState, Device, ExpiryQuery, Paid, PaymentPlan, SerialNumber};
 use domain::ids::BatchId;
+use domain::money::{Amount, Currency};
 use domain::paging::SortOrder;
+use domain::payments::{Payer, Payment, PaymentPosition, PaymentQuery, PaymentReference};
 use domain::{CodesService, StoreError};
 use keycode::CodeType;
 use storage::Stores;
@@ -1227,8 +1229,8 @@ async fn credit_moves_with_each_code_and_lists_devices_by_expiry(stores: &Stores
     };
     for (i, target) in ours.iter_mut().chain(theirs.iter_mut()).enumerate() {
         let advance = Advance {
-            count: target.count + 1,
             credit: credit_of(i % 40),
+            ..moved(target, target.count + 1)
         };
         let code = code_for(target, &format!("c{i:03}"), now.millis(), CodeType::AddTime);
         stores
@@ -1296,8 +1298,8 @@ async fn credit_moves_with_each_code_and_lists_devices_by_expiry(stores: &Stores
             CodeType::AddTime,
         );
         let advance = Advance {
-            count: target.count + 1,
             credit,
+            ..moved(target, target.count + 1)
         };
         stores
             .codes()
@@ -1325,7 +1327,256 @@ async fn credit_moves_with_each_code_and_lists_devices_by_expiry(stores: &Stores
     );
 }
 
+fn plan(rate: &str) -> PaymentPlan {
+    PaymentPlan {
+        currency: Currency::parse("currency", "KES").unwrap(),
+        daily_rate: Amount::parse("dailyRate", rate).unwrap(),
+        total_price: None,
+        down_payment: Amount::ZERO,
+        minimum_payment: Amount::ZERO,
+    }
+}
+
+fn payment_of(device: &Device, reference: &str, paid_at: i64, id: &str) -> Payment {
+    Payment {
+        id: id.to_owned(),
+        account: device.account.clone(),
+        reference: PaymentReference::parse(reference).unwrap(),
+        serial_num: device.serial.clone(),
+        amount: Amount::parse("amount", "100").unwrap(),
+        currency: Currency::parse("currency", "KES").unwrap(),
+        paid_at: Timestamp::from_millis(paid_at),
+        payer: Payer::default(),
+        received_at: Timestamp::from_millis(paid_at + 5),
+        code: None,
+        reason: Some("test".into()),
+        credit: device.credit,
+        balance: Amount::ZERO,
+        total_paid: Amount::ZERO,
+    }
+}
+
+async fn read_back(stores: &Stores, device: &Device) -> Device {
+    stores
+        .devices()
+        .get_device(&device.account, &device.serial)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn plans_are_set_on_the_devices_version(stores: &Stores) {
+    let device = device("ck_acme", "SN-1", "nexus_full");
+    stores.devices().create_device(&device).await.unwrap();
+    stores
+        .payments()
+        .set_plan(&device, &plan("50"))
+        .await
+        .unwrap();
+    let read = read_back(stores, &device).await;
+    assert_eq!(
+        (read.plan, read.version),
+        (Some(plan("50")), device.version + 1)
+    );
+    // On the version it had before: refused, nothing written.
+    assert_eq!(
+        stores.payments().set_plan(&device, &plan("60")).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(read_back(stores, &device).await.plan, Some(plan("50")));
+}
+
+async fn a_payment_and_its_code_are_written_once_per_reference(stores: &Stores) {
+    let mut device = device("ck_acme", "SN-1", "nexus_full");
+    stores.devices().create_device(&device).await.unwrap();
+    stores
+        .payments()
+        .set_plan(&device, &plan("50"))
+        .await
+        .unwrap();
+    device = read_back(stores, &device).await;
+    let paid = Paid {
+        payments: Amount::parse("a", "100").unwrap(),
+        balance: Amount::parse("b", "25").unwrap(),
+    };
+    let next = Advance {
+        count: device.count + 1,
+        credit: device.credit.after(
+            CodeType::AddTime,
+            1,
+            Timestamp::from_millis(1_800_000_000_000),
+        ),
+        paid,
+    };
+    let code = code_for(&device, "c1", 1_800_000_000_000, CodeType::AddTime);
+    let first = payment_of(&device, "REF-1", 1_800_000_000_000, "p1");
+    stores
+        .payments()
+        .record_payment(&device, &next, Some(&code), &first)
+        .await
+        .unwrap();
+    let moved_to = read_back(stores, &device).await;
+    assert_eq!(
+        (
+            moved_to.count,
+            moved_to.paid,
+            moved_to.credit,
+            moved_to.version
+        ),
+        (next.count, paid, next.credit, device.version + 1),
+        "the device moved with the payment"
+    );
+    assert_eq!(
+        stores
+            .payments()
+            .find_payment(&device.account, "REF-1")
+            .await
+            .unwrap(),
+        Some(first.clone())
+    );
+
+    // The same reference again, on the device as it is now: refused whole.
+    let again = payment_of(&moved_to, "REF-1", 1_800_000_000_500, "p2");
+    let twin = code_for(&moved_to, "c2", 1_800_000_000_500, CodeType::AddTime);
+    assert_eq!(
+        stores
+            .payments()
+            .record_payment(
+                &moved_to,
+                &moved(&moved_to, moved_to.count + 1),
+                Some(&twin),
+                &again
+            )
+            .await,
+        Err(StoreError::AlreadyExists)
+    );
+    // A new reference on the old version: refused whole too.
+    let stale = payment_of(&device, "REF-2", 1_800_000_000_600, "p3");
+    assert_eq!(
+        stores
+            .payments()
+            .record_payment(&device, &next, None, &stale)
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(read_back(stores, &device).await, moved_to);
+    assert_eq!(
+        stores
+            .payments()
+            .find_payment(&device.account, "REF-2")
+            .await
+            .unwrap(),
+        None
+    );
+    let codes = stores
+        .codes()
+        .list_codes(&CodeQuery {
+            account: device.account.clone(),
+            serial: Some(device.serial.clone()),
+            code_type: None,
+            batch_id: None,
+            created_from: Timestamp::MIN,
+            created_to: Timestamp::MAX,
+            order: SortOrder::Ascending,
+            limit: 100,
+            after: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(codes.items, vec![code], "one code, the first payment's");
+
+    // Eight deliveries of one new payment at once: one is recorded.
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let store = stores.payments();
+            let read = moved_to.clone();
+            let payment = payment_of(&read, "REF-RACE", 1_800_000_001_000, &format!("r{i}"));
+            let next = moved(&read, read.count);
+            tokio::spawn(async move { store.record_payment(&read, &next, None, &payment).await })
+        })
+        .collect();
+    let wins = wins_among(racers, &[StoreError::AlreadyExists, StoreError::Conflict]).await;
+    assert_eq!(wins, 1);
+}
+
+async fn a_devices_payments_are_listed_by_paid_at_in_pages(stores: &Stores) {
+    let mut ours = device("ck_acme", "SN-1", "nexus_full");
+    let mut other_device = device("ck_acme", "SN-2", "nexus_full");
+    let mut theirs = device("ck_other", "SN-1", "nexus_full");
+    let base = 1_800_000_000_000;
+    let mut expected = Vec::new();
+    for target in [&mut ours, &mut other_device, &mut theirs] {
+        stores.devices().create_device(target).await.unwrap();
+    }
+    for i in 0..25i64 {
+        for (target, mine) in [
+            (&mut ours, true),
+            (&mut other_device, false),
+            (&mut theirs, false),
+        ] {
+            // Out of order in time, with ties broken by id.
+            let paid_at = base + ((i * 7) % 11) * 1000;
+            let id = format!(
+                "{}{i:03}",
+                target.serial.as_str().to_lowercase().replace('-', "")
+            );
+            let payment = payment_of(
+                target,
+                &format!("R{}-{i}", target.serial.as_str()),
+                paid_at,
+                &id,
+            );
+            stores
+                .payments()
+                .record_payment(target, &moved(target, target.count), None, &payment)
+                .await
+                .unwrap();
+            target.version += 1;
+            if mine {
+                expected.push(payment);
+            }
+        }
+    }
+    expected.sort_by_key(Payment::position);
+    let query = |from: i64, to: i64, limit: usize, after: Option<PaymentPosition>| PaymentQuery {
+        account: ours.account.clone(),
+        serial: ours.serial.clone(),
+        from: Timestamp::from_millis(from),
+        to: Timestamp::from_millis(to),
+        limit,
+        after,
+    };
+    for (from, to) in [(0, i64::MAX / 2), (base + 2000, base + 6000)] {
+        let want: Vec<String> = expected
+            .iter()
+            .filter(|p| (from..=to).contains(&p.paid_at.millis()))
+            .map(|p| p.id.clone())
+            .collect();
+        for limit in [1, 4, 100] {
+            let mut listed = Vec::new();
+            let mut after = None;
+            for _ in 0..60 {
+                let page = stores
+                    .payments()
+                    .list_payments(&query(from, to, limit, after.take()))
+                    .await
+                    .unwrap();
+                assert!(page.items.len() <= limit);
+                listed.extend(page.items.iter().map(|p| p.id.clone()));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            assert_eq!(listed, want, "{from}..{to} in pages of {limit}");
+        }
+    }
+}
+
 on_both_stores!(
+    plans_are_set_on_the_devices_version,
+    a_payment_and_its_code_are_written_once_per_reference,
+    a_devices_payments_are_listed_by_paid_at_in_pages,
     credit_moves_with_each_code_and_lists_devices_by_expiry,
     batches_are_stored_found_by_key_and_listed_newest_first,
     a_batch_run_is_settled_exactly_once,
@@ -1347,5 +1598,6 @@ fn moved(device: &Device, count: u32) -> Advance {
     Advance {
         count,
         credit: device.credit,
+        paid: device.paid,
     }
 }

@@ -117,6 +117,29 @@ async fn every_creating_route_replays_its_first_answer(api: &TestApi) {
     .await;
     let cid = seed["id"].as_str().unwrap().to_owned();
 
+    // A device with a plan, for the payment case.
+    post(
+        api,
+        &bearer,
+        "/devices",
+        JSON,
+        None,
+        &json!({"serialNum": "ID-PAID", "protocol": "nexus_full"}).to_string(),
+    )
+    .await;
+    let plan = json!({"currency": "KES", "dailyRate": "10"}).to_string();
+    let (status, _, answer) = send(
+        api,
+        Method::PUT,
+        &bearer,
+        "/devices/ID-PAID/plan",
+        JSON,
+        None,
+        &plan,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+
     let cases = [
         json_case("/devices", device("ID-1"), device("ID-2")),
         json_case(
@@ -151,6 +174,13 @@ async fn every_creating_route_replays_its_first_answer(api: &TestApi) {
             body: format!("productId={pid}&percentage=15"),
             other_body: format!("productId={pid}&percentage=20"),
         },
+        json_case(
+            "/payments",
+            json!({"serialNum": "ID-PAID", "amount": "30", "currency": "KES",
+                "reference": "IDEM-1", "paidAt": "2026-11-22T10:00:00Z"}),
+            json!({"serialNum": "ID-PAID", "amount": "30", "currency": "KES",
+                "reference": "IDEM-2", "paidAt": "2026-11-22T10:00:00Z"}),
+        ),
         Case {
             method: Method::PUT,
             ..json_case(

@@ -13,6 +13,7 @@ mod idempotency;
 mod licenses;
 mod limits;
 mod openapi;
+mod payments;
 mod rate_limits;
 mod sqs;
 mod stalls;

@@ -1,0 +1,147 @@
+//! Payment plans and payments on DynamoDB. A plan lives on its device's
+//! item; a payment is an item keyed by its provider reference, so the key
+//! itself keeps a reference to one payment, and each device's payments are
+//! listed through `gsi1` in `paidAt` order (`docs/storage.md`).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use domain::clients::AccountId;
+use domain::codes::{Advance, CodeRecord};
+use domain::devices::{Device, PaymentPlan};
+use domain::payments::{Payment, PaymentPosition, PaymentQuery};
+use domain::{Page, PaymentStore, StoreError};
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
+
+use crate::dynamo::codes::lost_race;
+use crate::dynamo::merge::{MergedQuery, SortRange};
+use crate::dynamo::schema::{
+    device_payments_gsi, device_pk, payment_pk, payment_position_from_sk, payment_sk_of, DEVICE_SK,
+    GSI1, GSI1_PK, GSI1_SK, PAYMENT_SK, PK, SK,
+};
+use crate::dynamo::{corrupt, records_of, unavailable, DynamoStore, StoredItem};
+
+#[async_trait]
+impl PaymentStore for DynamoStore {
+    async fn set_plan(&self, device: &Device, plan: &PaymentPlan) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(
+                PK,
+                AttributeValue::S(device_pk(&device.account, &device.serial)),
+            )
+            .key(SK, AttributeValue::S(DEVICE_SK.into()))
+            .update_expression("SET #plan = :plan, version = :newVersion")
+            .condition_expression("version = :readVersion")
+            .expression_attribute_names("#plan", "plan")
+            .expression_attribute_values(":plan", to_attribute_value(plan).map_err(corrupt)?)
+            .expression_attribute_values(
+                ":newVersion",
+                AttributeValue::N((device.version + 1).to_string()),
+            )
+            .expression_attribute_values(
+                ":readVersion",
+                AttributeValue::N(device.version.to_string()),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict)
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn record_payment(
+        &self,
+        device: &Device,
+        next: &Advance,
+        code: Option<&CodeRecord>,
+        payment: &Payment,
+    ) -> Result<(), StoreError> {
+        let record = StoredItem {
+            pk: payment_pk(&payment.account, payment.reference.as_str()),
+            sk: PAYMENT_SK.into(),
+            gsi1pk: Some(device_payments_gsi(&payment.account, &payment.serial_num)),
+            gsi1sk: Some(payment_sk_of(&payment.position())),
+            record: payment,
+        };
+        let mut steps = vec![self.put_step(to_item(record).map_err(corrupt)?)];
+        steps.push(self.advance_step(device, next)?);
+        if let Some(code) = code {
+            steps.push(self.code_step(code)?);
+        }
+        self.transact(steps, |reasons| {
+            // Step 0 is the payment: its reference taken is the answer
+            // whatever else failed.
+            if reasons.first() == Some(&Some("ConditionalCheckFailed")) {
+                Some(StoreError::AlreadyExists)
+            } else {
+                lost_race(reasons)
+            }
+        })
+        .await
+    }
+
+    async fn find_payment(
+        &self,
+        account: &AccountId,
+        reference: &str,
+    ) -> Result<Option<Payment>, StoreError> {
+        match self.get(payment_pk(account, reference), PAYMENT_SK).await? {
+            None => Ok(None),
+            Some(item) => {
+                let stored: StoredItem<Payment> = from_item(item).map_err(corrupt)?;
+                Ok(Some(stored.record))
+            }
+        }
+    }
+
+    async fn list_payments(
+        &self,
+        query: &PaymentQuery,
+    ) -> Result<Page<Payment, PaymentPosition>, StoreError> {
+        let lowest = match &query.after {
+            Some(after) if after.paid_at >= query.from => payment_sk_of(after),
+            _ => format!("{:015}", query.from.millis()),
+        };
+        // `#~` sorts after every id of the last millisecond.
+        let highest = format!("{:015}#~", query.to.millis());
+        if lowest > highest {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        }
+        let page = self
+            .merged_page(MergedQuery {
+                index: Some(GSI1),
+                partition_attribute: GSI1_PK,
+                sort_attribute: GSI1_SK,
+                partitions: vec![device_payments_gsi(&query.account, &query.serial)],
+                range: SortRange::Between(lowest, highest),
+                skip: query.after.as_ref().map(payment_sk_of),
+                filter: None,
+                values: HashMap::new(),
+                ascending: true,
+                limit: query.limit,
+            })
+            .await?;
+        let items = records_of::<Payment>(page.items)?;
+        let next = page
+            .resume_after
+            .as_deref()
+            .map(payment_position_from_sk)
+            .transpose()?;
+        Ok(Page { items, next })
+    }
+}
