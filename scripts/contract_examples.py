@@ -132,6 +132,10 @@ def main(base, auth_token, api_key):
         "paidAt": "2026-11-22T11:00:00Z"})
     listed, _ = call("GET", "/payments", 200, query={"serialNum": "CT-1", "limit": 1})
     assert listed["nextCursor"], listed
+    ledger, _ = call("GET", "/devices/{serialNum}/ledger", 200, params={"serialNum": "CT-1"},
+                     query={"limit": 50})
+    kinds = [e["type"] for e in ledger["entries"]]
+    assert kinds.count("payment") == 2 and "code" in kinds, ledger
     batch, headers = call("POST", "/batch", 202, body={"items": [
         {"serialNum": "CT-1", "codeType": "add_time", "arg": 1},
         {"serialNum": "GHOST", "codeType": "unlock"}]})

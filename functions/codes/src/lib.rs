@@ -1,5 +1,6 @@
 //! Devices and codes: `POST/GET /devices`, `GET /devices/{serialNum}`,
 //! `PUT /devices/{serialNum}/credit`, `PUT/GET /devices/{serialNum}/plan`,
+//! `GET /devices/{serialNum}/ledger`,
 //! `POST/GET /codes` and `POST/GET /payments`.
 
 use std::sync::Arc;
@@ -10,12 +11,15 @@ use api_types::biolite::devices::{
     ListDevicesParams, NewDeviceBody,
 };
 use api_types::biolite::payments::{
-    ListPaymentsParams, PaymentBody, PaymentListing, PaymentOutcome, PlanBody, PlanView,
+    Ledger, ListPaymentsParams, PaymentBody, PaymentListing, PaymentOutcome, PlanBody, PlanView,
 };
+use api_types::PageParams;
 use async_trait::async_trait;
 use domain::auth::AccessTokenVerifier;
 use domain::clients::AccountId;
 use domain::idempotency::Idempotency;
+use domain::paging::page_limit;
+use domain::payments::LedgerPosition;
 use domain::{CodesError, CodesService, PaymentsError, PaymentsService};
 use http::StatusCode;
 use http_api::idempotency::guarded;
@@ -116,6 +120,20 @@ impl CodesFunction {
                     .plan(account, routed.param("serialNum"))
                     .await?;
                 Ok(json_response(StatusCode::OK, &PlanView::of(&device)))
+            }
+            CodesRoute::Ledger => {
+                let page: PageParams = query(request)?;
+                let limit =
+                    page_limit("limit", page.limit.as_deref()).map_err(PaymentsError::from)?;
+                let after = page
+                    .cursor
+                    .as_deref()
+                    .map(LedgerPosition::from_cursor)
+                    .transpose()
+                    .map_err(PaymentsError::from)?;
+                let serial = routed.param("serialNum");
+                let found = self.payments.ledger(account, serial, limit, after).await?;
+                Ok(json_response(StatusCode::OK, &Ledger::new(serial, &found)))
             }
             CodesRoute::Pay => {
                 let body: PaymentBody = json_body(request)?;

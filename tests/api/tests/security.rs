@@ -429,6 +429,12 @@ async fn no_tenant_reaches_another(api: &TestApi) {
             None,
         ),
         probe(
+            ("GET", "/devices/{serialNum}/ledger"),
+            format!("/devices/{}/ledger", o.serial),
+            &bb,
+            None,
+        ),
+        probe(
             ("POST", "/payments"),
             "/payments".into(),
             &bb,

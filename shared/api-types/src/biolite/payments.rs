@@ -8,7 +8,8 @@ use domain::field::FieldError;
 use domain::money::{Amount, Currency};
 use domain::paging::{page_limit, Page};
 use domain::payments::{
-    NewPayment, Payer, Payment, PaymentPosition, PaymentQuery, PaymentReference,
+    LedgerEntry, LedgerPosition, NewPayment, Payer, Payment, PaymentPosition, PaymentQuery,
+    PaymentReference,
 };
 use serde::{Deserialize, Serialize};
 
@@ -204,9 +205,6 @@ pub struct ListPaymentsParams {
 
 impl ListPaymentsParams {
     pub fn into_query(self, account: &AccountId) -> Result<PaymentQuery, FieldError> {
-        let serial = self.serial_num.as_deref().ok_or_else(|| {
-            FieldError::new("serialNum", "is required: payments are listed per device")
-        })?;
         let time = |field: &str, value: Option<&str>, default: Timestamp| match value {
             None => Ok(default),
             Some(text) => Timestamp::parse_rfc3339(text).ok_or_else(|| {
@@ -220,7 +218,11 @@ impl ListPaymentsParams {
         }
         Ok(PaymentQuery {
             account: account.clone(),
-            serial: SerialNumber::parse(serial)?,
+            serial: self
+                .serial_num
+                .as_deref()
+                .map(SerialNumber::parse)
+                .transpose()?,
             from,
             to,
             limit: page_limit("limit", self.limit.as_deref())?,
@@ -246,6 +248,64 @@ impl From<Page<Payment, PaymentPosition>> for PaymentListing {
         PaymentListing {
             payments: page.items.iter().map(PaymentOutcome::from).collect(),
             next_cursor: page.next.as_ref().map(PaymentPosition::to_cursor),
+        }
+    }
+}
+
+/// One line of `GET /devices/{serialNum}/ledger`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum LedgerLine {
+    /// A payment: what it bought and the device after it.
+    #[serde(rename = "payment", rename_all = "camelCase")]
+    Payment {
+        at: Timestamp,
+        #[serde(flatten)]
+        outcome: PaymentOutcome,
+    },
+    /// A code no payment bought, with the credit after it (`null` for
+    /// codes issued before credit was kept) and the balance carried.
+    #[serde(rename = "code", rename_all = "camelCase")]
+    Code {
+        at: Timestamp,
+        code: CodeView,
+        credit: Option<Credit>,
+        balance: Amount,
+    },
+}
+
+impl From<&LedgerEntry> for LedgerLine {
+    fn from(entry: &LedgerEntry) -> Self {
+        match entry {
+            LedgerEntry::Payment(payment) => LedgerLine::Payment {
+                at: payment.received_at,
+                outcome: PaymentOutcome::from(payment.as_ref()),
+            },
+            LedgerEntry::Code { code, balance } => LedgerLine::Code {
+                at: code.created_at,
+                code: CodeView::from(code),
+                credit: code.credit,
+                balance: *balance,
+            },
+        }
+    }
+}
+
+/// One page of a device's ledger.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ledger {
+    pub serial_num: String,
+    pub entries: Vec<LedgerLine>,
+    pub next_cursor: Option<String>,
+}
+
+impl Ledger {
+    pub fn new(serial: &str, page: &Page<LedgerEntry, LedgerPosition>) -> Self {
+        Ledger {
+            serial_num: serial.to_owned(),
+            entries: page.items.iter().map(LedgerLine::from).collect(),
+            next_cursor: page.next.as_ref().map(LedgerPosition::to_cursor),
         }
     }
 }

@@ -175,6 +175,14 @@ pub struct CodeRecord {
     pub account: AccountId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_id: Option<BatchId>,
+    /// The device's credit right after this code, for its ledger; codes
+    /// stored before credit was kept have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit: Option<Credit>,
+    /// The payment that bought it, if one did: its ledger entry is that
+    /// payment's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
 }
 
 mod code_type_name {
@@ -357,13 +365,14 @@ impl CodesService {
                     days: None,
                 });
             };
-            let (record, next_count, issued) =
+            let (mut record, next_count, issued) =
                 self.carriable_code(&device, &serial, code_type, requested)?;
             let advance = Advance {
                 count: next_count,
                 credit: device.credit.after(code_type, issued, record.created_at),
                 paid: device.paid,
             };
+            record.credit = Some(advance.credit);
             match self.codes.record_code(&device, &advance, &record).await {
                 Ok(()) => {
                     return Ok(CreditChange {
@@ -430,7 +439,7 @@ impl CodesService {
     ) -> Result<CodeRecord, CodesError> {
         for attempt in 0..MAX_ISSUE_ATTEMPTS {
             let device = self.read_device(account, &order.serial).await?;
-            let (record, next_count) =
+            let (mut record, next_count) =
                 self.next_code(&device, device.count, order, random_hex(12), None)?;
             let advance = Advance {
                 count: next_count,
@@ -439,6 +448,7 @@ impl CodesService {
                     .after(order.code_type, order.arg, record.created_at),
                 paid: device.paid,
             };
+            record.credit = Some(advance.credit);
             match self.codes.record_code(&device, &advance, &record).await {
                 Ok(()) => return Ok(record),
                 Err(StoreError::Conflict) => {
@@ -482,7 +492,7 @@ impl CodesService {
                 let id = format!("{stem}{sequence:04x}");
                 let batch = Some(item.batch_id.clone());
                 match self.next_code(&device, advance.count, order, id, batch) {
-                    Ok((record, next_count)) => {
+                    Ok((mut record, next_count)) => {
                         advance = Advance {
                             count: next_count,
                             credit: advance.credit.after(
@@ -492,6 +502,7 @@ impl CodesService {
                             ),
                             paid: device.paid,
                         };
+                        record.credit = Some(advance.credit);
                         issued.push((record, (*item).clone()));
                     }
                     Err(err) => refused.push(((*item).clone(), err.to_string())),
@@ -551,6 +562,8 @@ impl CodesService {
             created_at: self.clock.now(),
             account: device.account.clone(),
             batch_id,
+            credit: None,
+            payment_id: None,
         };
         Ok((record, generated.next_count))
     }

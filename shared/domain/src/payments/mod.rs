@@ -11,13 +11,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::clients::AccountId;
 use crate::clock::{Clock, Timestamp};
-use crate::codes::{Advance, CodeOrder, CodeRecord, CodesError, CodesService, MAX_ISSUE_ATTEMPTS};
+use crate::codes::{
+    Advance, CodeOrder, CodePosition, CodeQuery, CodeRecord, CodesError, CodesService,
+    MAX_ISSUE_ATTEMPTS,
+};
 use crate::devices::port::DeviceStore;
 use crate::devices::{Credit, CreditState, Device, Paid, PaymentPlan, SerialNumber};
 use crate::field::FieldError;
 use crate::ids::is_platform_id;
 use crate::money::{Amount, Currency};
-use crate::paging::{parse_timed_cursor, timed_cursor, Page};
+use crate::paging::{parse_timed_cursor, timed_cursor, Page, SortOrder};
 use crate::random::random_hex;
 use crate::store::StoreError;
 use crate::CodeStore;
@@ -218,11 +221,12 @@ impl PaymentPosition {
     }
 }
 
-/// A validated `GET /payments` query: one device's payments, by `paidAt`.
+/// A validated `GET /payments` query: the account's payments, or one
+/// device's, by `paidAt`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentQuery {
     pub account: AccountId,
-    pub serial: SerialNumber,
+    pub serial: Option<SerialNumber>,
     /// Inclusive bounds on `paid_at`.
     pub from: Timestamp,
     pub to: Timestamp,
@@ -233,9 +237,63 @@ pub struct PaymentQuery {
 impl PaymentQuery {
     pub fn selects(&self, payment: &Payment) -> bool {
         payment.account == self.account
-            && payment.serial_num == self.serial
+            && self
+                .serial
+                .as_ref()
+                .is_none_or(|s| *s == payment.serial_num)
             && (self.from..=self.to).contains(&payment.paid_at)
             && self.after.as_ref().is_none_or(|a| payment.position() > *a)
+    }
+}
+
+/// Where an entry sits in a device's ledger: the time the platform took
+/// it (a code's creation, a payment's receipt), ties by id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LedgerPosition {
+    pub at: Timestamp,
+    pub id: String,
+}
+
+impl LedgerPosition {
+    pub fn to_cursor(&self) -> String {
+        timed_cursor(self.at, &self.id)
+    }
+
+    pub fn from_cursor(cursor: &str) -> Result<Self, FieldError> {
+        let (at, id) = parse_timed_cursor(cursor, is_platform_id)?;
+        Ok(LedgerPosition { at, id })
+    }
+}
+
+impl Payment {
+    pub fn ledger_position(&self) -> LedgerPosition {
+        LedgerPosition {
+            at: self.received_at,
+            id: self.id.clone(),
+        }
+    }
+}
+
+/// One line of a device's ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerEntry {
+    /// A payment, with the code it bought and the device after it.
+    Payment(Box<Payment>),
+    /// A code no payment bought (`POST /codes`, a batch, desired state),
+    /// with the balance carried at that point; its credit after it is on
+    /// the code.
+    Code { code: CodeRecord, balance: Amount },
+}
+
+impl LedgerEntry {
+    pub fn position(&self) -> LedgerPosition {
+        match self {
+            LedgerEntry::Payment(payment) => payment.ledger_position(),
+            LedgerEntry::Code { code, .. } => LedgerPosition {
+                at: code.created_at,
+                id: code.id.clone(),
+            },
+        }
     }
 }
 
@@ -371,6 +429,12 @@ impl PaymentsService {
                     .after(code.code_type, code.arg, code.created_at),
                 None => device.credit,
             };
+            let id = random_hex(12);
+            let code = code.map(|code| CodeRecord {
+                credit: Some(credit),
+                payment_id: Some(id.clone()),
+                ..code
+            });
             let advance = Advance {
                 count: next_count,
                 credit,
@@ -380,7 +444,7 @@ impl PaymentsService {
                 },
             };
             let payment = Payment {
-                id: random_hex(12),
+                id,
                 account: account.clone(),
                 reference: request.reference.clone(),
                 serial_num: request.serial.clone(),
@@ -490,14 +554,104 @@ impl PaymentsService {
         )
     }
 
-    /// One page of a device's payments.
+    /// One page of a device's ledger: its payments and the codes no payment
+    /// bought, in the order the platform took them, with the balance
+    /// running through them.
+    pub async fn ledger(
+        &self,
+        account: &AccountId,
+        serial: &str,
+        limit: usize,
+        after: Option<LedgerPosition>,
+    ) -> Result<Page<LedgerEntry, LedgerPosition>, PaymentsError> {
+        let serial = SerialNumber::parse(serial)?;
+        self.codes.read_device(account, &serial).await?;
+        let payments = self
+            .payments
+            .ledger_payments(account, &serial, after.as_ref(), limit + 1)
+            .await
+            .map_err(PaymentsError::Store)?;
+        // No entry of this page lies past the last payment read when there
+        // are more: codes are read only up to it, so a device whose codes
+        // payments bought costs a page of codes, not its whole history.
+        let window_end = match payments.last() {
+            Some(last) if payments.len() > limit => last.received_at,
+            _ => Timestamp::MAX,
+        };
+        // Codes a payment bought are that payment's entry; the rest are
+        // read page by page until a ledger page's worth, or the window's
+        // end.
+        let mut codes = Vec::new();
+        let mut code_after = after.as_ref().map(|p| CodePosition {
+            created_at: p.at,
+            id: p.id.clone(),
+        });
+        loop {
+            let page = self
+                .codes
+                .list_codes(&CodeQuery {
+                    account: account.clone(),
+                    serial: Some(serial.clone()),
+                    code_type: None,
+                    batch_id: None,
+                    created_from: Timestamp::MIN,
+                    created_to: window_end,
+                    order: SortOrder::Ascending,
+                    limit: limit + 1,
+                    after: code_after,
+                })
+                .await?;
+            codes.extend(page.items.into_iter().filter(|c| c.payment_id.is_none()));
+            match page.next {
+                Some(next) if codes.len() <= limit => code_after = Some(next),
+                _ => break,
+            }
+        }
+        let mut balance = match &after {
+            None => Amount::ZERO,
+            Some(after) => self
+                .payments
+                .payment_at_or_before(account, &serial, after)
+                .await
+                .map_err(PaymentsError::Store)?
+                .map_or(Amount::ZERO, |p| p.balance),
+        };
+        let mut merged: Vec<Result<Payment, CodeRecord>> = payments
+            .into_iter()
+            .map(Ok)
+            .chain(codes.into_iter().map(Err))
+            .collect();
+        merged.sort_by_key(|entry| match entry {
+            Ok(payment) => payment.ledger_position(),
+            Err(code) => LedgerPosition {
+                at: code.created_at,
+                id: code.id.clone(),
+            },
+        });
+        let more = merged.len() > limit;
+        merged.truncate(limit);
+        let entries: Vec<LedgerEntry> = merged
+            .into_iter()
+            .map(|entry| match entry {
+                Ok(payment) => {
+                    balance = payment.balance;
+                    LedgerEntry::Payment(Box::new(payment))
+                }
+                Err(code) => LedgerEntry::Code { code, balance },
+            })
+            .collect();
+        Ok(Page::new(entries, more, LedgerEntry::position))
+    }
+
+    /// One page of the account's payments, or of one device's (404 for a
+    /// device the account does not have).
     pub async fn list_payments(
         &self,
         query: &PaymentQuery,
     ) -> Result<Page<Payment, PaymentPosition>, PaymentsError> {
-        self.codes
-            .read_device(&query.account, &query.serial)
-            .await?;
+        if let Some(serial) = &query.serial {
+            self.codes.read_device(&query.account, serial).await?;
+        }
         self.payments
             .list_payments(query)
             .await

@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 
-use super::{Payment, PaymentPosition, PaymentQuery};
+use super::{LedgerPosition, Payment, PaymentPosition, PaymentQuery};
 use crate::clients::AccountId;
 use crate::codes::{Advance, CodeRecord};
-use crate::devices::{Device, PaymentPlan};
+use crate::devices::{Device, PaymentPlan, SerialNumber};
 use crate::paging::Page;
 use crate::store::StoreError;
 
@@ -38,10 +38,30 @@ pub trait PaymentStore: Send + Sync {
         reference: &str,
     ) -> Result<Option<Payment>, StoreError>;
 
-    /// One device's payments in `paid_at` order (ties by id), within the
-    /// query's bounds, after its position.
+    /// The account's payments, or one device's, in `paid_at` order (ties
+    /// by id), within the query's bounds, after its position.
     async fn list_payments(
         &self,
         query: &PaymentQuery,
     ) -> Result<Page<Payment, PaymentPosition>, StoreError>;
+
+    /// Up to `limit` of a device's payments in the order they were taken
+    /// (`received_at`, ties by id), after `after`.
+    async fn ledger_payments(
+        &self,
+        account: &AccountId,
+        serial: &SerialNumber,
+        after: Option<&LedgerPosition>,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError>;
+
+    /// The device's last payment taken at or before `at` (the payment at
+    /// that very position included): where a ledger page after a cursor
+    /// starts its running balance.
+    async fn payment_at_or_before(
+        &self,
+        account: &AccountId,
+        serial: &SerialNumber,
+        at: &LedgerPosition,
+    ) -> Result<Option<Payment>, StoreError>;
 }

@@ -12,7 +12,7 @@ use domain::clock::Timestamp;
 use domain::codes::CodePosition;
 use domain::devices::{ExpiryPosition, SerialNumber};
 use domain::ids::ChallengeId;
-use domain::payments::PaymentPosition;
+use domain::payments::{LedgerPosition, PaymentPosition};
 use domain::StoreError;
 
 use crate::dynamo::{unavailable, DynamoStore};
@@ -29,6 +29,8 @@ pub const GSI2: &str = "gsi2";
 pub const GSI2_PK: &str = "gsi2pk";
 pub const GSI2_SK: &str = "gsi2sk";
 pub const GSI3: &str = "gsi3";
+pub const GSI3_PK: &str = "gsi3pk";
+pub const GSI3_SK: &str = "gsi3sk";
 
 /// Epoch seconds; DynamoDB's TTL deletes items some time after this.
 pub const TTL_ATTRIBUTE: &str = "expiresAt";
@@ -187,6 +189,21 @@ pub(crate) const PAYMENT_SK: &str = "PAYMENT";
 /// One device's payments, on gsi1.
 pub(crate) fn device_payments_gsi(account: &AccountId, serial: &SerialNumber) -> String {
     format!("PAYMENTS#{account}#{}", serial.as_str())
+}
+
+/// A tenant's payments, sharded by device like its code timeline, on gsi2.
+pub(crate) fn tenant_payments_gsi(account: &AccountId, shard: u32) -> String {
+    format!("PAYMENTLOG#{account}#{shard:02}")
+}
+
+/// A device's payments in the order they were taken, for its ledger, on
+/// gsi3.
+pub(crate) fn ledger_gsi(account: &AccountId, serial: &SerialNumber) -> String {
+    format!("LEDGER#{account}#{}", serial.as_str())
+}
+
+pub(crate) fn ledger_sk(position: &LedgerPosition) -> String {
+    format!("{:015}#{}", position.at.millis(), position.id)
 }
 
 /// Fixed-width `paidAt` first, so string order is time order.

@@ -28,7 +28,7 @@ use domain::licensing::{
     Product,
 };
 use domain::paging::SortOrder;
-use domain::payments::{Payment, PaymentPosition, PaymentQuery};
+use domain::payments::{LedgerPosition, Payment, PaymentPosition, PaymentQuery};
 use domain::{
     ApiKeyStore, BatchStore, ChallengeStore, ClientStore, CodeStore, DeviceStore, IdempotencyStore,
     LicenseStore, Page, PaymentStore, RateLimitStore, StoreError,

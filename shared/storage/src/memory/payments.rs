@@ -65,4 +65,46 @@ impl PaymentStore for MemoryStore {
         let items: Vec<Payment> = matching.into_iter().take(query.limit).cloned().collect();
         Ok(Page::new(items, more, Payment::position))
     }
+
+    async fn ledger_payments(
+        &self,
+        account: &AccountId,
+        serial: &SerialNumber,
+        after: Option<&LedgerPosition>,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError> {
+        let state = self.lock();
+        let mut taken = device_payments(&state, account, serial);
+        taken.retain(|p| after.is_none_or(|a| p.ledger_position() > *a));
+        taken.truncate(limit);
+        Ok(taken.into_iter().cloned().collect())
+    }
+
+    async fn payment_at_or_before(
+        &self,
+        account: &AccountId,
+        serial: &SerialNumber,
+        at: &LedgerPosition,
+    ) -> Result<Option<Payment>, StoreError> {
+        let state = self.lock();
+        Ok(device_payments(&state, account, serial)
+            .into_iter()
+            .rfind(|p| p.ledger_position() <= *at)
+            .cloned())
+    }
+}
+
+/// A device's payments in the order they were taken.
+fn device_payments<'a>(
+    state: &'a State,
+    account: &AccountId,
+    serial: &SerialNumber,
+) -> Vec<&'a Payment> {
+    let mut taken: Vec<&Payment> = state
+        .payments
+        .values()
+        .filter(|p| p.account == *account && p.serial_num == *serial)
+        .collect();
+    taken.sort_by_key(|p| p.ledger_position());
+    taken
 }

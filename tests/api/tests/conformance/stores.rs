@@ -14,7 +14,9 @@ use domain::devices::{Credit, CreditState, Device, ExpiryQuery, Paid, PaymentPla
 use domain::ids::BatchId;
 use domain::money::{Amount, Currency};
 use domain::paging::SortOrder;
-use domain::payments::{Payer, Payment, PaymentPosition, PaymentQuery, PaymentReference};
+use domain::payments::{
+    LedgerPosition, Payer, Payment, PaymentPosition, PaymentQuery, PaymentReference,
+};
 use domain::{CodesService, StoreError};
 use keycode::CodeType;
 use storage::Stores;
@@ -272,6 +274,8 @@ fn code_for(device: &Device, id: &str, millis: i64, code_type: CodeType) -> Code
         created_at: Timestamp::from_millis(millis),
         account: device.account.clone(),
         batch_id: None,
+        credit: None,
+        payment_id: None,
     }
 }
 
@@ -1505,6 +1509,8 @@ async fn a_devices_payments_are_listed_by_paid_at_in_pages(stores: &Stores) {
     let mut theirs = device("ck_other", "SN-1", "nexus_full");
     let base = 1_800_000_000_000;
     let mut expected = Vec::new();
+    let mut also_ours = Vec::new();
+    let ours_account = ours.account.clone();
     for target in [&mut ours, &mut other_device, &mut theirs] {
         stores.devices().create_device(target).await.unwrap();
     }
@@ -1532,15 +1538,49 @@ async fn a_devices_payments_are_listed_by_paid_at_in_pages(stores: &Stores) {
                 .await
                 .unwrap();
             target.version += 1;
-            if mine {
-                expected.push(payment);
+            match (mine, target.account == ours_account) {
+                (true, _) => expected.push(payment),
+                (false, true) => also_ours.push(payment),
+                (false, false) => {}
             }
         }
     }
     expected.sort_by_key(Payment::position);
+    let tenant_wide: Vec<String> = {
+        let mut all: Vec<&Payment> = expected.iter().chain(also_ours.iter()).collect();
+        all.sort_by_key(|p| p.position());
+        all.iter().map(|p| p.id.clone()).collect()
+    };
+    for limit in [1, 7, 100] {
+        let mut listed = Vec::new();
+        let mut after = None;
+        for _ in 0..100 {
+            let page = stores
+                .payments()
+                .list_payments(&PaymentQuery {
+                    account: ours.account.clone(),
+                    serial: None,
+                    from: Timestamp::MIN,
+                    to: Timestamp::MAX,
+                    limit,
+                    after: after.take(),
+                })
+                .await
+                .unwrap();
+            listed.extend(page.items.iter().map(|p| p.id.clone()));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(
+            listed, tenant_wide,
+            "the tenant's payments in pages of {limit}"
+        );
+    }
     let query = |from: i64, to: i64, limit: usize, after: Option<PaymentPosition>| PaymentQuery {
         account: ours.account.clone(),
-        serial: ours.serial.clone(),
+        serial: Some(ours.serial.clone()),
         from: Timestamp::from_millis(from),
         to: Timestamp::from_millis(to),
         limit,
@@ -1573,7 +1613,94 @@ async fn a_devices_payments_are_listed_by_paid_at_in_pages(stores: &Stores) {
     }
 }
 
+async fn a_devices_payments_are_found_in_the_order_they_were_taken(stores: &Stores) {
+    let mut ours = device("ck_acme", "SN-1", "nexus_full");
+    let mut other = device("ck_acme", "SN-2", "nexus_full");
+    let mut theirs = device("ck_other", "SN-1", "nexus_full");
+    for target in [&mut ours, &mut other, &mut theirs] {
+        stores.devices().create_device(target).await.unwrap();
+    }
+    let base = 1_800_000_000_000;
+    let mut taken = Vec::new();
+    for i in 0..12i64 {
+        for (target, mine) in [(&mut ours, true), (&mut other, false), (&mut theirs, false)] {
+            // Paid in the reverse of the order they arrive in.
+            let mut payment = payment_of(
+                target,
+                &format!("L{}-{i}", target.serial.as_str()),
+                base - i * 1000,
+                &format!("p{i:02}"),
+            );
+            payment.received_at = Timestamp::from_millis(base + (i / 2) * 1000);
+            stores
+                .payments()
+                .record_payment(target, &moved(target, target.count), None, &payment)
+                .await
+                .unwrap();
+            target.version += 1;
+            if mine {
+                taken.push(payment);
+            }
+        }
+    }
+    taken.sort_by_key(Payment::ledger_position);
+    let ids = |found: &[Payment]| -> Vec<String> { found.iter().map(|p| p.id.clone()).collect() };
+    let all = stores
+        .payments()
+        .ledger_payments(&ours.account, &ours.serial, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(ids(&all), ids(&taken));
+    let after = taken[4].ledger_position();
+    let rest = stores
+        .payments()
+        .ledger_payments(&ours.account, &ours.serial, Some(&after), 3)
+        .await
+        .unwrap();
+    assert_eq!(ids(&rest), ids(&taken[5..8]));
+    assert_eq!(
+        stores
+            .payments()
+            .payment_at_or_before(&ours.account, &ours.serial, &after)
+            .await
+            .unwrap()
+            .map(|p| p.id),
+        Some(taken[4].id.clone()),
+        "the cursor's own payment counts"
+    );
+    let just_before = LedgerPosition {
+        at: taken[4].received_at,
+        id: "0".into(),
+    };
+    assert_eq!(
+        stores
+            .payments()
+            .payment_at_or_before(&ours.account, &ours.serial, &just_before)
+            .await
+            .unwrap()
+            .map(|p| p.id),
+        taken[..4]
+            .iter()
+            .rev()
+            .find(|p| p.ledger_position() < just_before)
+            .map(|p| p.id.clone())
+    );
+    let first = LedgerPosition {
+        at: Timestamp::MIN,
+        id: "0".into(),
+    };
+    assert_eq!(
+        stores
+            .payments()
+            .payment_at_or_before(&ours.account, &ours.serial, &first)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
 on_both_stores!(
+    a_devices_payments_are_found_in_the_order_they_were_taken,
     plans_are_set_on_the_devices_version,
     a_payment_and_its_code_are_written_once_per_reference,
     a_devices_payments_are_listed_by_paid_at_in_pages,

@@ -140,6 +140,7 @@ async fn every_event_replays_successfully() {
         "get-device-plan.json",
         "post-payments.json",
         "get-payments.json",
+        "get-device-ledger.json",
         "post-codes.json",
         "get-codes.json",
         "post-batch.json",

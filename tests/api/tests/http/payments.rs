@@ -46,6 +46,19 @@ async fn device_with_plan(api: &TestApi, token: &str, serial: &str, protocol: &s
     assert_eq!(status, StatusCode::OK, "{shown}");
 }
 
+/// A client "Acme", logged in, with one device of `protocol` on `plan`.
+async fn acme_with(
+    serial: &str,
+    protocol: &str,
+    plan: Value,
+    api: &TestApi,
+) -> (api_tests::TestClient, String) {
+    let acme = api.new_client("Acme").await;
+    let token = api.login(&acme).await;
+    device_with_plan(api, &token, serial, protocol, plan).await;
+    (acme, token)
+}
+
 fn payment(serial: &str, amount: &str, reference: &str, paid_at: &str) -> Value {
     json!({"serialNum": serial, "amount": amount, "currency": "KES", "reference": reference,
         "paidAt": paid_at, "payer": {"phone": "254708374149", "name": "John Doe"}})
@@ -163,14 +176,11 @@ async fn a_month_of_payments_ends_with_the_credit_the_plan_implies(api: &TestApi
 }
 
 async fn sixteen_copies_of_one_payment_give_one_payment_and_one_code(api: &TestApi) {
-    let acme = api.new_client("Acme").await;
-    let token = api.login(&acme).await;
-    device_with_plan(
-        api,
-        &token,
+    let (_, token) = acme_with(
         "NX-1",
         "nexus_full",
         json!({"currency": "KES", "dailyRate": "50"}),
+        api,
     )
     .await;
     let body = payment("NX-1", "175", "RKL51ZZ2XX", "2026-11-22T10:00:00Z");
@@ -218,17 +228,29 @@ async fn sixteen_copies_of_one_payment_give_one_payment_and_one_code(api: &TestA
     let (status, theirs) = api.post("/payments", &other_token, body).await;
     assert_eq!(status, StatusCode::CREATED, "{theirs}");
     assert_ne!(theirs["payment"]["id"], answers[0].1["payment"]["id"]);
+
+    // The tenant's listing holds its own payment only, not the other's.
+    let (status, mine) = api.get("/payments", &token).await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    let ids: Vec<&Value> = mine["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["payment"]["id"])
+        .collect();
+    assert_eq!(ids, [&answers[0].1["payment"]["id"]]);
+    assert_eq!(
+        api.get("/payments?serialNum=GHOST", &token).await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 async fn the_small_keypad_buys_the_most_days_it_carries_and_keeps_the_rest(api: &TestApi) {
-    let acme = api.new_client("Acme").await;
-    let token = api.login(&acme).await;
-    device_with_plan(
-        api,
-        &token,
+    let (_, token) = acme_with(
         "NS-1",
         "nexus_small",
         json!({"currency": "KES", "dailyRate": "10"}),
+        api,
     )
     .await;
     let mut device = simulated(DeviceProtocol::NexusSmall);
@@ -436,7 +458,7 @@ async fn bad_plans_and_payments_are_refused_and_store_nothing(api: &TestApi) {
     );
 
     for (query, field) in [
-        ("", "serialNum"),
+        ("serialNum=a%23b", "serialNum"),
         ("serialNum=NX-1&from=soon", "from"),
         (
             "serialNum=NX-1&from=2026-12-01T00:00:00Z&to=2026-11-01T00:00:00Z",
@@ -451,7 +473,132 @@ async fn bad_plans_and_payments_are_refused_and_store_nothing(api: &TestApi) {
     }
 }
 
+/// Every entry of `serial`'s ledger, read in pages of `limit`.
+async fn ledger(api: &TestApi, token: &str, serial: &str, limit: usize) -> Vec<Value> {
+    let mut entries = Vec::new();
+    let mut path = format!("/devices/{serial}/ledger?limit={limit}");
+    for _ in 0..50 {
+        let (status, page) = api.get(&path, token).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        entries.extend(page["entries"].as_array().unwrap().iter().cloned());
+        match page["nextCursor"].as_str() {
+            Some(cursor) => {
+                path = format!("/devices/{serial}/ledger?limit={limit}&cursor={cursor}")
+            }
+            None => return entries,
+        }
+    }
+    panic!("the ledger did not end");
+}
+
+async fn the_ledger_runs_the_balance_and_credit_through_payments_and_codes(api: &TestApi) {
+    let (_, token) = acme_with(
+        "NX-1",
+        "nexus_full",
+        json!({"currency": "KES", "dailyRate": "50", "minimumPayment": "20"}),
+        api,
+    )
+    .await;
+    let start = now(api);
+    let step = |api: &TestApi| api.clock.advance_secs(1);
+    // A code of the operator's own, then a payment that buys 3 days and
+    // leaves 25, one below the minimum, a desired-state code, and one
+    // that buys 2 days with what was carried.
+    let (status, _) = api
+        .post(
+            "/codes",
+            &token,
+            json!({"serialNum": "NX-1", "codeType": "add_time", "arg": 2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    step(api);
+    for (amount, reference) in [("175", "L-1"), ("10", "L-2")] {
+        let (status, answer) = api
+            .post(
+                "/payments",
+                &token,
+                payment("NX-1", amount, reference, &api.clock.now_rfc3339()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        step(api);
+    }
+    let target = start.plus_secs(9 * DAY).to_rfc3339();
+    let (status, answer) = put(
+        api,
+        &token,
+        "/devices/NX-1/credit",
+        json!({"until": target}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    step(api);
+    let (status, answer) = api
+        .post(
+            "/payments",
+            &token,
+            payment("NX-1", "65", "L-3", &api.clock.now_rfc3339()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+
+    let entries = ledger(api, &token, "NX-1", 100).await;
+    let kinds: Vec<&str> = entries
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["code", "payment", "payment", "code", "payment"],
+        "{entries:?}"
+    );
+    let balances: Vec<&str> = entries
+        .iter()
+        .map(|e| e["balance"].as_str().unwrap())
+        .collect();
+    assert_eq!(balances, ["0", "25", "35", "35", "0"]);
+    let codes: Vec<&Value> = entries.iter().map(|e| &e["code"]["arg"]).collect();
+    assert_eq!(
+        codes,
+        [&json!(2), &json!(3), &Value::Null, &json!(4), &json!(2)]
+    );
+    let untils: Vec<String> = entries
+        .iter()
+        .map(|e| e["credit"]["until"].as_str().unwrap().to_owned())
+        .collect();
+    let after = |secs: i64| start.plus_secs(secs).to_rfc3339();
+    assert_eq!(
+        untils,
+        [
+            after(2 * DAY),
+            after(5 * DAY),
+            after(5 * DAY),
+            after(9 * DAY),
+            after(11 * DAY),
+        ]
+    );
+    // Pages of any size read the same ledger, the balance carried across.
+    for limit in [1, 2, 3] {
+        assert_eq!(
+            ledger(api, &token, "NX-1", limit).await,
+            entries,
+            "pages of {limit}"
+        );
+    }
+    let (status, answer) = api.get("/devices/NX-1/ledger?cursor=%25%25", &token).await;
+    assert_eq!(
+        (status, &answer["field"]),
+        (StatusCode::BAD_REQUEST, &json!("cursor"))
+    );
+    assert_eq!(
+        api.get("/devices/GHOST/ledger", &token).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
 on_both_backends!(
+    the_ledger_runs_the_balance_and_credit_through_payments_and_codes,
     a_month_of_payments_ends_with_the_credit_the_plan_implies,
     sixteen_copies_of_one_payment_give_one_payment_and_one_code,
     the_small_keypad_buys_the_most_days_it_carries_and_keeps_the_rest,
