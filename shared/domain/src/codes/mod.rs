@@ -365,8 +365,15 @@ impl CodesService {
                     days: None,
                 });
             };
+            // The fewest days from those needed up that the protocol
+            // carries: never shorter than asked.
+            let candidates = if code_type.takes_days() {
+                requested..=keycode::codes::MAX_DAYS_ARG.max(requested)
+            } else {
+                requested..=requested
+            };
             let (mut record, next_count, issued) =
-                self.carriable_code(&device, &serial, code_type, requested)?;
+                self.first_carried(&device, code_type, candidates)?;
             let advance = Advance {
                 count: next_count,
                 credit: device.credit.after(code_type, issued, record.created_at),
@@ -390,33 +397,30 @@ impl CodesService {
         Err(CodesError::DeviceBusy)
     }
 
-    /// The code of `code_type` with the fewest days from `days` up that
-    /// the device's protocol carries, found by asking its encoder; the
-    /// days it carries.
-    fn carriable_code(
+    /// The code of `code_type` for the first of `candidates` (its `arg`)
+    /// that the device's protocol carries, found by asking its encoder,
+    /// with the count after it and the `arg` it carries.
+    /// `CreditUnreachable` with the first refusal when it carries none.
+    pub(crate) fn first_carried(
         &self,
         device: &Device,
-        serial: &SerialNumber,
         code_type: CodeType,
-        days: u32,
+        candidates: impl IntoIterator<Item = u32>,
     ) -> Result<(CodeRecord, u32, u32), CodesError> {
-        let order = |arg| CodeOrder {
-            serial: serial.clone(),
-            code_type,
-            arg,
-        };
-        let candidates = if code_type.takes_days() {
-            days..=keycode::codes::MAX_DAYS_ARG.max(days)
-        } else {
-            days..=days
-        };
+        let id = random_hex(12);
         let mut first_refusal = None;
         for arg in candidates {
-            match self.next_code(device, device.count, &order(arg), random_hex(12), None) {
+            let order = CodeOrder {
+                serial: device.serial.clone(),
+                code_type,
+                arg,
+            };
+            match self.next_code(device, device.count, &order, id.clone(), None) {
                 Ok((record, next_count)) => return Ok((record, next_count, arg)),
                 Err(CodesError::CannotExpress(why)) => {
                     first_refusal.get_or_insert(why.to_string());
                 }
+                // Out of range: every further count is too.
                 Err(CodesError::InvalidField { reason, .. }) => {
                     first_refusal.get_or_insert(reason);
                     break;
@@ -425,7 +429,7 @@ impl CodesService {
             }
         }
         Err(CodesError::CreditUnreachable(first_refusal.unwrap_or_else(
-            || format!("{days} days is more than a code carries"),
+            || "no count of days was asked for".to_owned(),
         )))
     }
 
@@ -535,7 +539,7 @@ impl CodesService {
     }
 
     /// The code `order` gives at `count`, and the count after it.
-    pub(crate) fn next_code(
+    fn next_code(
         &self,
         device: &Device,
         count: u32,

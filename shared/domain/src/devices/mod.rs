@@ -265,15 +265,23 @@ impl ExpiryQuery {
     }
 }
 
-impl Device {
-    /// Its place in a listing by expiry, if its credit is active.
-    pub fn expiry_position(&self) -> Option<ExpiryPosition> {
-        match (self.credit.state, self.credit.until) {
+impl ExpiryPosition {
+    /// Where the device `serial` sits in a listing by expiry with `credit`,
+    /// if the credit is active.
+    pub fn of(serial: &SerialNumber, credit: &Credit) -> Option<Self> {
+        match (credit.state, credit.until) {
             (CreditState::Active, Some(until)) => Some(ExpiryPosition {
                 until,
-                serial: self.serial.clone(),
+                serial: serial.clone(),
             }),
             _ => None,
         }
+    }
+}
+
+impl Device {
+    /// Its place in a listing by expiry, if its credit is active.
+    pub fn expiry_position(&self) -> Option<ExpiryPosition> {
+        ExpiryPosition::of(&self.serial, &self.credit)
     }
 }

@@ -12,8 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::clients::AccountId;
 use crate::clock::{Clock, Timestamp};
 use crate::codes::{
-    Advance, CodeOrder, CodePosition, CodeQuery, CodeRecord, CodesError, CodesService,
-    MAX_ISSUE_ATTEMPTS,
+    Advance, CodePosition, CodeQuery, CodeRecord, CodesError, CodesService, MAX_ISSUE_ATTEMPTS,
 };
 use crate::devices::port::DeviceStore;
 use crate::devices::{Credit, CreditState, Device, Paid, PaymentPlan, SerialNumber};
@@ -299,7 +298,8 @@ impl LedgerEntry {
 
 /// What a payment buys, before it is written.
 struct Purchase {
-    order: Option<CodeOrder>,
+    /// The code, with the device's count after it.
+    code: Option<(CodeRecord, u32)>,
     reason: Option<String>,
     /// The balance left after the code.
     balance: Amount,
@@ -403,25 +403,10 @@ impl PaymentsService {
             let now = self.clock.now();
             let payments = device.paid.payments.plus(request.amount);
             let total_paid = plan.down_payment.plus(payments);
-            let purchase = self.purchase(&device, &plan, request.amount, total_paid, now);
-            let (code, next_count, reason) = match &purchase.order {
-                Some(order) => {
-                    match self
-                        .codes
-                        .next_code(&device, device.count, order, random_hex(12), None)
-                    {
-                        Ok((record, next_count)) => (Some(record), next_count, None),
-                        Err(CodesError::CannotExpress(why)) => (
-                            None,
-                            device.count,
-                            Some(format!(
-                                "the device's protocol cannot carry the code: {why}"
-                            )),
-                        ),
-                        Err(other) => return Err(other.into()),
-                    }
-                }
-                None => (None, device.count, purchase.reason),
+            let purchase = self.purchase(&device, &plan, request.amount, total_paid, now)?;
+            let (code, next_count) = match purchase.code {
+                Some((record, next_count)) => (Some(record), next_count),
+                None => (None, device.count),
             };
             let credit = match &code {
                 Some(code) => device
@@ -454,7 +439,7 @@ impl PaymentsService {
                 payer: request.payer.clone(),
                 received_at: now,
                 code: code.clone(),
-                reason,
+                reason: purchase.reason,
                 credit: credit.as_of(now),
                 balance: purchase.balance,
                 total_paid,
@@ -487,71 +472,69 @@ impl PaymentsService {
         amount: Amount,
         total_paid: Amount,
         now: Timestamp,
-    ) -> Purchase {
+    ) -> Result<Purchase, CodesError> {
         let carried = device.paid.balance.plus(amount);
         let nothing = |reason: String| Purchase {
-            order: None,
+            code: None,
             reason: Some(reason),
             balance: carried,
         };
         if amount < plan.minimum_payment {
-            return nothing(format!(
+            return Ok(nothing(format!(
                 "below the plan's minimum payment of {}; kept in the balance",
                 plan.minimum_payment
-            ));
+            )));
         }
         let unlocked = device.credit.as_of(now).state == CreditState::Unlocked;
         if plan.total_price.is_some_and(|price| total_paid >= price) {
             if unlocked {
-                return nothing("the plan is paid off and the device already unlocked".into());
+                return Ok(nothing(
+                    "the plan is paid off and the device already unlocked".into(),
+                ));
             }
-            return Purchase {
-                order: Some(CodeOrder {
-                    serial: device.serial.clone(),
-                    code_type: CodeType::Unlock,
-                    arg: 0,
+            return match self.codes.first_carried(device, CodeType::Unlock, [0]) {
+                Ok((record, next_count, _)) => Ok(Purchase {
+                    code: Some((record, next_count)),
+                    reason: None,
+                    balance: carried,
                 }),
-                reason: None,
-                balance: carried,
+                Err(CodesError::CreditUnreachable(why)) => Ok(nothing(format!(
+                    "the device's protocol cannot carry the code: {why}"
+                ))),
+                Err(other) => Err(other),
             };
         }
         if unlocked {
-            return nothing(
+            return Ok(nothing(
                 "the device is unlocked: days would be ignored; kept in the balance".into(),
-            );
+            ));
         }
         let affordable = carried.whole_times(plan.daily_rate);
         if affordable == 0 {
-            return nothing(format!(
+            return Ok(nothing(format!(
                 "less than one day at {} a day; kept in the balance",
                 plan.daily_rate
-            ));
+            )));
         }
         let most = u32::try_from(affordable.min(u64::from(keycode::codes::MAX_DAYS_ARG)))
             .unwrap_or(keycode::codes::MAX_DAYS_ARG);
         // The largest count the protocol carries in one code, asked of its
         // own encoder from the affordable count down.
-        for days in (1..=most).rev() {
-            let order = CodeOrder {
-                serial: device.serial.clone(),
-                code_type: CodeType::AddTime,
-                arg: days,
-            };
-            if self
-                .codes
-                .next_code(device, device.count, &order, String::new(), None)
-                .is_ok()
-            {
-                return Purchase {
-                    order: Some(order),
-                    reason: None,
-                    balance: carried.minus(Amount::times(plan.daily_rate, u64::from(days))),
-                };
-            }
+        match self
+            .codes
+            .first_carried(device, CodeType::AddTime, (1..=most).rev())
+        {
+            Ok((record, next_count, days)) => Ok(Purchase {
+                code: Some((record, next_count)),
+                reason: None,
+                balance: carried.minus(Amount::times(plan.daily_rate, u64::from(days))),
+            }),
+            Err(CodesError::CreditUnreachable(_)) => Ok(nothing(
+                "the device's protocol carries none of the days paid for; kept in the balance"
+                    .into(),
+            )),
+            Err(other) => Err(other),
         }
-        nothing(
-            "the device's protocol carries none of the days paid for; kept in the balance".into(),
-        )
     }
 
     /// One page of a device's ledger: its payments and the codes no payment

@@ -177,10 +177,6 @@ impl DynamoStore {
         device: &Device,
         next: &Advance,
     ) -> Result<TransactWriteItem, StoreError> {
-        let moved = Device {
-            credit: next.credit,
-            ..device.clone()
-        };
         let mut expression = String::from(
             "SET #count = :next, version = :newVersion, #credit = :credit, #paid = :paid",
         );
@@ -209,7 +205,7 @@ impl DynamoStore {
                 ":readVersion",
                 AttributeValue::N(device.version.to_string()),
             );
-        match expiry_keys(&moved) {
+        match expiry_keys(device, &next.credit) {
             Some((partition, sort)) => {
                 expression.push_str(", gsi2pk = :expiringPk, gsi2sk = :expiringSk");
                 advance = advance

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use domain::clients::AccountId;
-use domain::devices::{Device, ExpiryPosition, ExpiryQuery, SerialNumber};
+use domain::devices::{Credit, Device, ExpiryPosition, ExpiryQuery, SerialNumber};
 use domain::{DeviceStore, Page, StoreError};
 use serde::Serialize;
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
@@ -22,7 +22,7 @@ use crate::dynamo::{corrupt, records_of, DynamoStore, Item, StoredItem};
 #[async_trait]
 impl DeviceStore for DynamoStore {
     async fn create_device(&self, device: &Device) -> Result<(), StoreError> {
-        let (gsi2pk, gsi2sk) = expiry_keys(device).unzip();
+        let (gsi2pk, gsi2sk) = expiry_keys(device, &device.credit).unzip();
         let item = DeviceItem {
             stored: StoredItem {
                 pk: device_pk(&device.account, &device.serial),
@@ -152,9 +152,9 @@ struct DeviceItem {
     gsi2sk: Option<String>,
 }
 
-/// The expiry index keys of a device with active credit.
-pub(crate) fn expiry_keys(device: &Device) -> Option<(String, String)> {
-    device.expiry_position().map(|position| {
+/// The expiry index keys of `device` with `credit`, if that is active.
+pub(crate) fn expiry_keys(device: &Device, credit: &Credit) -> Option<(String, String)> {
+    ExpiryPosition::of(&device.serial, credit).map(|position| {
         (
             expiring_gsi(&device.account, device_shard(&device.serial)),
             expiry_sk(&position),

@@ -23,13 +23,12 @@ use crate::dynamo::schema::{
     payment_position_from_sk, payment_sk_of, tenant_payments_gsi, DEVICE_SHARDS, DEVICE_SK, GSI1,
     GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, GSI3, GSI3_PK, GSI3_SK, PAYMENT_SK, PK, SK,
 };
-use crate::dynamo::{corrupt, records_of, unavailable, DynamoStore, StoredItem};
+use crate::dynamo::{conditional, corrupt, records_of, DynamoStore, StoredItem};
 
 #[async_trait]
 impl PaymentStore for DynamoStore {
     async fn set_plan(&self, device: &Device, plan: &PaymentPlan) -> Result<(), StoreError> {
-        let result = self
-            .client
+        self.client
             .update_item()
             .table_name(&self.table)
             .key(
@@ -50,18 +49,9 @@ impl PaymentStore for DynamoStore {
                 AttributeValue::N(device.version.to_string()),
             )
             .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::Conflict)
-            }
-            Err(err) => Err(unavailable(err)),
-        }
+            .await
+            .map_err(conditional(StoreError::Conflict))?;
+        Ok(())
     }
 
     async fn record_payment(
