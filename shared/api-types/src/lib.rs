@@ -10,8 +10,25 @@ pub mod biolite;
 pub mod licensing;
 pub mod solaris;
 
+use domain::clock::Timestamp;
 use domain::field::FieldError;
 use serde::Deserialize;
+
+/// An RFC 3339 time a request gives in `field`.
+pub(crate) fn time(field: &str, text: &str) -> Result<Timestamp, FieldError> {
+    Timestamp::parse_rfc3339(text).ok_or_else(|| {
+        FieldError::new(field, "must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z")
+    })
+}
+
+/// `time` for a field that may be left out, with what it means then.
+pub(crate) fn time_or(
+    field: &str,
+    text: Option<&str>,
+    default: Timestamp,
+) -> Result<Timestamp, FieldError> {
+    text.map_or(Ok(default), |text| time(field, text))
+}
 
 /// A `true`/`false` parameter as the documents spell it; `None` when absent.
 pub(crate) fn flag(field: &str, value: Option<&str>) -> Result<Option<bool>, FieldError> {

@@ -11,6 +11,7 @@ use keycode::CodeType;
 use serde::{Deserialize, Serialize};
 
 use super::devices::SerialInput;
+use crate::time_or;
 
 /// The body of `POST /codes`.
 #[derive(Debug, Clone, Deserialize)]
@@ -82,14 +83,8 @@ pub struct ListCodesParams {
 
 impl ListCodesParams {
     pub fn into_query(self, account: &AccountId) -> Result<CodeQuery, CodesError> {
-        let time = |field: &str, value: &Option<String>, default: Timestamp| match value {
-            None => Ok(default),
-            Some(text) => Timestamp::parse_rfc3339(text).ok_or_else(|| {
-                CodesError::invalid(field, "must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z")
-            }),
-        };
-        let created_from = time("createdFrom", &self.created_from, Timestamp::MIN)?;
-        let created_to = time("createdTo", &self.created_to, Timestamp::MAX)?;
+        let created_from = time_or("createdFrom", self.created_from.as_deref(), Timestamp::MIN)?;
+        let created_to = time_or("createdTo", self.created_to.as_deref(), Timestamp::MAX)?;
         if created_from > created_to {
             return Err(CodesError::invalid("createdFrom", "is after createdTo"));
         }

@@ -12,6 +12,7 @@ use keycode::DeviceProtocol;
 use serde::{Deserialize, Serialize};
 
 use crate::biolite::codes::CodeView;
+use crate::time;
 
 /// A serial number as clients send it: BioLite's own example sends a number.
 #[derive(Debug, Clone, Deserialize)]
@@ -146,14 +147,7 @@ pub struct CreditTargetBody {
 impl CreditTargetBody {
     pub fn target(&self) -> Result<CreditTarget, FieldError> {
         match (&self.until, self.unlocked) {
-            (Some(text), None) => Timestamp::parse_rfc3339(text)
-                .map(CreditTarget::Until)
-                .ok_or_else(|| {
-                    FieldError::new(
-                        "until",
-                        "must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z",
-                    )
-                }),
+            (Some(text), None) => time("until", text).map(CreditTarget::Until),
             (None, Some(true)) => Ok(CreditTarget::Unlocked),
             (None, Some(false)) => Err(FieldError::new(
                 "unlocked",
@@ -252,14 +246,7 @@ impl ListDevicesParams {
         let before = self
             .expiring_before
             .as_deref()
-            .map(|text| {
-                Timestamp::parse_rfc3339(text).ok_or_else(|| {
-                    FieldError::new(
-                        "expiringBefore",
-                        "must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z",
-                    )
-                })
-            })
+            .map(|text| time("expiringBefore", text))
             .transpose()?;
         if active || before.is_some() {
             Ok(DeviceSelection::Expiring {

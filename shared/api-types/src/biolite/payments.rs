@@ -14,6 +14,7 @@ use domain::payments::{
 use serde::{Deserialize, Serialize};
 
 use crate::biolite::codes::CodeView;
+use crate::{time, time_or};
 
 /// The body of `PUT /devices/{serialNum}/plan`: amounts as decimal strings.
 #[derive(Debug, Clone, Deserialize)]
@@ -131,12 +132,7 @@ impl PaymentBody {
             amount,
             currency: Currency::parse("currency", &self.currency)?,
             reference: PaymentReference::parse(&self.reference)?,
-            paid_at: Timestamp::parse_rfc3339(&self.paid_at).ok_or_else(|| {
-                FieldError::new(
-                    "paidAt",
-                    "must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z",
-                )
-            })?,
+            paid_at: time("paidAt", &self.paid_at)?,
             payer: payer.checked()?,
         })
     }
@@ -205,14 +201,8 @@ pub struct ListPaymentsParams {
 
 impl ListPaymentsParams {
     pub fn into_query(self, account: &AccountId) -> Result<PaymentQuery, FieldError> {
-        let time = |field: &str, value: Option<&str>, default: Timestamp| match value {
-            None => Ok(default),
-            Some(text) => Timestamp::parse_rfc3339(text).ok_or_else(|| {
-                FieldError::new(field, "must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z")
-            }),
-        };
-        let from = time("from", self.from.as_deref(), Timestamp::MIN)?;
-        let to = time("to", self.to.as_deref(), Timestamp::MAX)?;
+        let from = time_or("from", self.from.as_deref(), Timestamp::MIN)?;
+        let to = time_or("to", self.to.as_deref(), Timestamp::MAX)?;
         if from > to {
             return Err(FieldError::new("from", "is after to"));
         }

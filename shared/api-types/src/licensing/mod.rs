@@ -41,14 +41,10 @@ fn optional_text(
 }
 
 fn time_field(field: &str, value: &Option<String>) -> Result<Option<Timestamp>, LicenseError> {
-    value
+    Ok(value
         .as_deref()
-        .map(|text| {
-            Timestamp::parse_rfc3339(text).ok_or_else(|| {
-                LicenseError::invalid(field, "must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z")
-            })
-        })
-        .transpose()
+        .map(|text| crate::time(field, text))
+        .transpose()?)
 }
 
 /// A SKU: 1-128 of `A-Z a-z 0-9 _ - .`.
