@@ -8,7 +8,7 @@
 #   SKIP_SLOW=1 scripts/bench.sh   without the keycode and batch benchmarks
 set -euo pipefail
 cd "$(dirname "$0")/.."
-functions=(auth codes batch batch-worker licenses activation-challenges cleanup)
+functions=(auth codes batch batch-worker licenses activation-challenges cleanup mpesa)
 work=target/bench-run
 rm -rf "$work" && mkdir -p "$work"
 results="$work/results.jsonl"

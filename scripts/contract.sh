@@ -41,6 +41,8 @@ for backend in "${backends[@]}"; do
   done
   api_key=$("$admin" "${store[@]}" create-api-key --client-key ck_contract --label contract \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["apiKey"])')
+  callback_token=$("$admin" "${store[@]}" create-mpesa-callback --client-key ck_contract \
+    --short-code 600638 | python3 -c 'import json,sys; print(json.load(sys.stdin)["callbackToken"])')
   port=$(free_port)
   base="http://127.0.0.1:$port"
   RUST_LOG=warn target/debug/local-api --listen "127.0.0.1:$port" "${store[@]}" \
@@ -66,7 +68,7 @@ for backend in "${backends[@]}"; do
     --no-color --suppress-health-check all
   "$venv/bin/python" scripts/contract_examples.py "$base" \
     "$("$admin" sign-auth-token --client-key ck_contract --private-key "$work/client.pem")" \
-    "Apikey $api_key"
+    "Apikey $api_key" "$callback_token"
   kill "$server_pid" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
   server_pid=

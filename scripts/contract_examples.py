@@ -5,7 +5,7 @@ rarely reaches these paths (it cannot know a device's serial number or a
 challenge's code), so this walk is the half of the contract check that
 proves the success schemas.
 
-    python scripts/contract_examples.py BASE_URL AUTH_TOKEN "Apikey KEY"
+    python scripts/contract_examples.py BASE_URL AUTH_TOKEN "Apikey KEY" CALLBACK_TOKEN
 """
 
 import base64
@@ -92,7 +92,7 @@ def in_days(days):
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def main(base, auth_token, api_key):
+def main(base, auth_token, api_key, callback_token):
     walk = Walk(base, api_key)
     call = walk.call
 
@@ -136,6 +136,27 @@ def main(base, auth_token, api_key):
                      query={"limit": 50})
     kinds = [e["type"] for e in ledger["entries"]]
     assert kinds.count("payment") == 2 and "code" in kinds, ledger
+    # M-Pesa: Daraja's validation, then its confirmation twice (Safaricom
+    # repeats them): one payment, one code.
+    daraja = {"TransactionType": "Pay Bill", "TransID": "CTMPESA001", "TransTime": "20261122133045",
+              "TransAmount": "100.00", "BusinessShortCode": "600638", "BillRefNumber": "CT-1",
+              "InvoiceNumber": "", "OrgAccountBalance": "49197.00", "ThirdPartyTransID": "",
+              "MSISDN": "2547 ***** 149", "FirstName": "John", "MiddleName": "", "LastName": "Doe"}
+    mpesa = {"callbackToken": callback_token}
+    verdict, _ = call("POST", "/payments/mpesa/{callbackToken}/validation", 200, auth=None,
+                      params=mpesa, body=daraja)
+    assert verdict["ResultCode"] == 0, verdict
+    verdict, _ = call("POST", "/payments/mpesa/{callbackToken}/validation", 200, auth=None,
+                      params=mpesa, body={**daraja, "BillRefNumber": "GHOST"})
+    assert verdict["ResultCode"] == "C2B00012", verdict
+    for _ in range(2):
+        taken, _ = call("POST", "/payments/mpesa/{callbackToken}/confirmation", 200, auth=None,
+                        params=mpesa, body=daraja)
+        assert taken == {"ResultCode": 0, "ResultDesc": "Success"}, taken
+    taken, _ = call("GET", "/payments", 200, query={"serialNum": "CT-1", "from": "2026-11-22T10:30:45Z",
+                                                     "to": "2026-11-22T10:30:45Z"})
+    assert [p["payment"]["reference"] for p in taken["payments"]] == ["CTMPESA001"], taken
+    assert taken["payments"][0]["code"]["arg"] == 2, taken
     batch, headers = call("POST", "/batch", 202, body={"items": [
         {"serialNum": "CT-1", "codeType": "add_time", "arg": 1},
         {"serialNum": "GHOST", "codeType": "unlock"}]})
@@ -228,4 +249,4 @@ def main(base, auth_token, api_key):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])

@@ -28,21 +28,30 @@ fi
     >/dev/null 2>&1 \
   || true
 
-# A fresh demo API key for the licensing APIs each run, replacing the last
-# one, so the key in .local/demo-api-key works with whichever backend runs.
-if [ -f .local/demo-api-key.json ]; then
-  old_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' .local/demo-api-key.json)
-  "$admin" "${backend[@]}" revoke-api-key --client-key ck_demo --id "$old_id" >/dev/null 2>&1 || true
-fi
-(umask 077 && "$admin" "${backend[@]}" create-api-key --client-key ck_demo --label demo >.local/demo-api-key.json)
-python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["apiKey"])' .local/demo-api-key.json \
-  >.local/demo-api-key
-chmod 600 .local/demo-api-key
+# A fresh demo API key (licensing APIs) and M-Pesa callback token (short
+# code 600638, Daraja's sandbox paybill) each run, replacing the last ones,
+# so the files in .local/ work with whichever backend runs.
+fresh_secret() { # NAME REVOKE-COMMAND FIELD CREATE-COMMAND [ARGS...]
+  local name=$1 revoke=$2 field=$3
+  shift 3
+  if [ -f ".local/$name.json" ]; then
+    old_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' ".local/$name.json")
+    "$admin" "${backend[@]}" "$revoke" --client-key ck_demo --id "$old_id" >/dev/null 2>&1 || true
+  fi
+  (umask 077 && "$admin" "${backend[@]}" "$@" --client-key ck_demo >".local/$name.json")
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
+    ".local/$name.json" "$field" >".local/$name"
+  chmod 600 ".local/$name"
+}
+fresh_secret demo-api-key revoke-api-key apiKey create-api-key --label demo
+fresh_secret demo-mpesa-token revoke-mpesa-callback callbackToken \
+  create-mpesa-callback --short-code 600638 --label demo
 
 cat <<'HELP'
 Demo client: ck_demo, private key .local/demo-client.pem. An auth token:
   target/debug/platform-admin sign-auth-token --client-key ck_demo --private-key .local/demo-client.pem
-Its API key for the licensing APIs (Authorization: Apikey KEY) is in .local/demo-api-key.
+Its API key for the licensing APIs (Authorization: Apikey KEY) is in .local/demo-api-key,
+its M-Pesa callback token (short code 600638) in .local/demo-mpesa-token.
 HELP
 exec_args=(--listen "${LISTEN:-127.0.0.1:3000}")
 if [ ${#backend[@]} -gt 0 ]; then

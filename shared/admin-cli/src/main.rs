@@ -11,6 +11,8 @@ use domain::clients::api_keys::ApiKey;
 use domain::clients::{AccountId, Client, PublicKey, RegisteredKey};
 use domain::clock::{Clock, SystemClock, Timestamp};
 use domain::devices::{CreditState, NewDevice, ProtocolName, SerialNumber, StatedCredit};
+use domain::money::Currency;
+use domain::mpesa::{MpesaCallback, ShortCode};
 use domain::{CodesError, CodesService, StoreError};
 use serde_json::json;
 use storage::{dynamodb_client, DynamoStore, MemoryStore, Seed, StoreBudget, Stores};
@@ -112,6 +114,33 @@ enum Command {
         #[arg(long)]
         id: String,
     },
+    /// Register an M-Pesa short code for a client's account: prints, once,
+    /// the callback token and the validation and confirmation paths to
+    /// register with Daraja. Only the token's hash is kept.
+    CreateMpesaCallback {
+        #[arg(long)]
+        client_key: String,
+        /// The paybill or till number the payments are made to.
+        #[arg(long)]
+        short_code: String,
+        /// The currency of the short code's payments.
+        #[arg(long, default_value = "KES")]
+        currency: String,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List a client's M-Pesa callbacks (ids and short codes, never the tokens).
+    ListMpesaCallbacks {
+        #[arg(long)]
+        client_key: String,
+    },
+    /// Revoke an M-Pesa callback by its id; its URLs answer 404 at once.
+    RevokeMpesaCallback {
+        #[arg(long)]
+        client_key: String,
+        #[arg(long)]
+        id: String,
+    },
     /// Create the DynamoDB table (with --dynamodb-endpoint or --aws).
     CreateTable,
 }
@@ -161,6 +190,16 @@ async fn main() {
 
 fn account_id(text: &str) -> Result<AccountId, String> {
     AccountId::parse(text).map_err(|e| e.to_string())
+}
+
+/// The account of a client that exists, for commands that give it something.
+async fn existing_client(stores: &Stores, key: &str) -> Result<AccountId, String> {
+    let key = account_id(key)?;
+    match stores.clients().get_client(&key).await {
+        Ok(Some(_)) => Ok(key),
+        Ok(None) => Err(format!("no client {key}")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn read(path: &Path) -> Result<String, String> {
@@ -267,16 +306,7 @@ async fn run(args: Args) -> Result<(), String> {
             client_key: key,
             label,
         } => {
-            let key = account_id(key)?;
-            if stores
-                .clients()
-                .get_client(&key)
-                .await
-                .map_err(|e| e.to_string())?
-                .is_none()
-            {
-                return Err(format!("no client {key}"));
-            }
+            let key = existing_client(&stores, key).await?;
             let issued = ApiKey::issue(&key, label, clock.now());
             stores
                 .api_keys()
@@ -312,6 +342,60 @@ async fn run(args: Args) -> Result<(), String> {
                 .await
                 .map_err(|e| match e {
                     StoreError::NotFound => format!("client {key} has no API key {id}"),
+                    other => other.to_string(),
+                })?;
+            println!("{}", json!({"clientKey": key, "revoked": id}));
+        }
+        Command::CreateMpesaCallback {
+            client_key: key,
+            short_code,
+            currency,
+            label,
+        } => {
+            let key = existing_client(&stores, key).await?;
+            let short_code =
+                ShortCode::parse("--short-code", short_code).map_err(|e| e.to_string())?;
+            let currency = Currency::parse("--currency", currency).map_err(|e| e.to_string())?;
+            let issued = MpesaCallback::issue(&key, short_code, currency, label, clock.now());
+            stores
+                .mpesa()
+                .create_callback(&issued.record)
+                .await
+                .map_err(|e| e.to_string())?;
+            let path = |step: &str| format!("/payments/mpesa/{}/{step}", issued.token);
+            println!(
+                "{}",
+                json!({"clientKey": key, "id": issued.record.id,
+                    "shortCode": issued.record.short_code, "currency": issued.record.currency,
+                    "callbackToken": issued.token,
+                    "validationPath": path("validation"), "confirmationPath": path("confirmation")})
+            );
+        }
+        Command::ListMpesaCallbacks { client_key: key } => {
+            let callbacks = stores
+                .mpesa()
+                .list_callbacks(&account_id(key)?)
+                .await
+                .map_err(|e| e.to_string())?;
+            for c in callbacks {
+                println!(
+                    "{}",
+                    json!({"id": c.id, "shortCode": c.short_code, "currency": c.currency,
+                        "label": c.label, "createdAt": c.created_at})
+                );
+            }
+        }
+        Command::RevokeMpesaCallback {
+            client_key: key,
+            id,
+        } => {
+            let key = account_id(key)?;
+            stores
+                .mpesa()
+                .revoke_callback(&key, id)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => format!("client {key} has no M-Pesa callback {id}"),
                     other => other.to_string(),
                 })?;
             println!("{}", json!({"clientKey": key, "revoked": id}));

@@ -233,8 +233,49 @@ async fn the_seed_file_carries_clients_keys_and_devices_to_the_local_api() {
         ],
     );
     assert_eq!((code, err.contains("has no API key")), (2, true));
+
+    // M-Pesa callbacks: the token shown once, in both Daraja paths.
+    let created = ok(
+        &dir,
+        &[
+            "create-mpesa-callback",
+            "--client-key",
+            "ck_demo",
+            "--short-code",
+            "600638",
+        ],
+    );
+    let created: serde_json::Value = serde_json::from_str(&created).unwrap();
+    let token = created["callbackToken"].as_str().unwrap().to_owned();
+    assert_eq!(created["currency"], "KES");
+    assert_eq!(
+        created["confirmationPath"],
+        format!("/payments/mpesa/{token}/confirmation")
+    );
+    for refused in [
+        &["--client-key", "ck_nobody", "--short-code", "600638"][..],
+        &["--client-key", "ck_demo", "--short-code", "6006x8"],
+        &[
+            "--client-key",
+            "ck_demo",
+            "--short-code",
+            "600638",
+            "--currency",
+            "kes",
+        ],
+    ] {
+        let mut args = vec!["create-mpesa-callback"];
+        args.extend_from_slice(refused);
+        assert_eq!(admin(&dir, &args).0, 2, "{refused:?}");
+    }
+    let listed = ok(&dir, &["list-mpesa-callbacks", "--client-key", "ck_demo"]);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(!listed.contains(&token) && listed.contains("600638"));
+    let callback_id = created["id"].as_str().unwrap();
     let seed_text = std::fs::read_to_string(dir.join(".local/seed.json")).unwrap();
     assert!(!seed_text.contains(&second), "only hashes are stored");
+    assert!(!seed_text.contains(&token), "only hashes are stored");
+    assert!(seed_text.contains(callback_id));
     let store = MemoryStore::from_seed(Seed::load(&dir.join(".local/seed.json")).unwrap()).unwrap();
     let stores = Stores::from(Arc::new(store));
     let find = |key: &str| domain::clients::api_keys::lookup_hash(key).unwrap();
@@ -250,5 +291,21 @@ async fn the_seed_file_carries_clients_keys_and_devices_to_the_local_api() {
         .await
         .unwrap()
         .is_none());
+    let mpesa = stores
+        .mpesa()
+        .list_callbacks(&AccountId::parse("ck_demo").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(mpesa.len(), 1);
+    let revoke = [
+        "revoke-mpesa-callback",
+        "--client-key",
+        "ck_demo",
+        "--id",
+        callback_id,
+    ];
+    ok(&dir, &revoke);
+    let (code, _, err) = admin(&dir, &revoke);
+    assert_eq!((code, err.contains("has no M-Pesa callback")), (2, true));
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -3,11 +3,13 @@
 //! validation into the domain's commands, and the views each answer shows.
 //! One module per family: `biolite` (devices, codes, batches and `POST
 //! /auth`, camelCase), `licensing` (AminoTV v4, the vendor API and the
-//! subscription API) and `solaris` (activation challenges, snake_case).
+//! subscription API), `mpesa` (Safaricom Daraja's C2B callbacks) and
+//! `solaris` (activation challenges, snake_case).
 #![forbid(unsafe_code)]
 
 pub mod biolite;
 pub mod licensing;
+pub mod mpesa;
 pub mod solaris;
 
 use domain::clock::Timestamp;

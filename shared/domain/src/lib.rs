@@ -1,6 +1,6 @@
 //! The platform's business rules, free of AWS and HTTP. One module folder
 //! per aggregate (clients, auth, devices, codes, batches, payments,
-//! licensing, challenges, idempotency, rate limits), each with its types, errors,
+//! licensing, M-Pesa intake, challenges, idempotency, rate limits), each with its types, errors,
 //! service and storage ports (`port.rs`). The shared vocabulary (`clock`,
 //! `field`, `hex`, `money`, `paging`, `random`, `store`) imports no aggregate, and
 //! `tests/module_graph.rs` keeps the module graph free of cycles.
@@ -23,6 +23,7 @@ pub mod codes;
 pub mod devices;
 pub mod idempotency;
 pub mod licensing;
+pub mod mpesa;
 pub mod payments;
 pub mod rate_limits;
 
@@ -39,6 +40,8 @@ pub use field::FieldError;
 pub use idempotency::port::IdempotencyStore;
 pub use licensing::port::LicenseStore;
 pub use licensing::{LicenseError, LicenseService};
+pub use mpesa::port::MpesaStore;
+pub use mpesa::{MpesaError, MpesaService};
 pub use paging::Page;
 pub use payments::port::PaymentStore;
 pub use payments::{PaymentsError, PaymentsService};

@@ -4,7 +4,8 @@ use domain::batches::ItemError;
 use domain::idempotency::IdempotencyError;
 use domain::rate_limits::RateLimitError;
 use domain::{
-    AuthError, BatchError, ChallengeError, CodesError, LicenseError, PaymentsError, StoreError,
+    AuthError, BatchError, ChallengeError, CodesError, LicenseError, MpesaError, PaymentsError,
+    StoreError,
 };
 use http::StatusCode;
 use lambda_http::{Body, Response};
@@ -25,6 +26,8 @@ pub enum ApiError {
     Challenge(#[from] ChallengeError),
     #[error(transparent)]
     Payments(#[from] PaymentsError),
+    #[error(transparent)]
+    Mpesa(#[from] MpesaError),
     #[error(transparent)]
     Idempotency(#[from] IdempotencyError),
     #[error(transparent)]
@@ -69,6 +72,7 @@ impl ApiError {
             | ApiError::License(LicenseError::Store(e))
             | ApiError::Challenge(ChallengeError::Store(e))
             | ApiError::Payments(PaymentsError::Store(e))
+            | ApiError::Mpesa(MpesaError::Store(e))
             | ApiError::Idempotency(IdempotencyError::Store(e))
             | ApiError::RateLimited(RateLimitError::Store(e)) => store_status(e),
             ApiError::Auth(AuthError::RateLimited { .. }) => {
@@ -99,7 +103,14 @@ impl ApiError {
             ApiError::Batch(BatchError::NotFound) => (S::NOT_FOUND, "batch_not_found", None),
             ApiError::License(e) => license_status(e),
             ApiError::Challenge(e) => challenge_status(e),
-            ApiError::Payments(e) => payments_status(e),
+            ApiError::Payments(e) | ApiError::Mpesa(MpesaError::Payments(e)) => payments_status(e),
+            ApiError::Mpesa(MpesaError::UnknownCallback) => (S::NOT_FOUND, "not_found", None),
+            ApiError::Mpesa(MpesaError::InvalidField { field, .. }) => {
+                (S::BAD_REQUEST, "invalid_field", Some(field.as_str()))
+            }
+            ApiError::Mpesa(MpesaError::OtherShortCode { .. }) => {
+                (S::UNPROCESSABLE_ENTITY, "short_code_mismatch", None)
+            }
             ApiError::Idempotency(IdempotencyError::InvalidKey) => {
                 (S::BAD_REQUEST, "invalid_field", Some("Idempotency-Key"))
             }

@@ -28,7 +28,7 @@ use serde::Serialize;
 pub use error::{ApiError, ErrorStyle};
 pub use routes::{
     match_route, AuthRoute, BatchRoute, ChallengeRoute, CodesRoute, Function, FunctionRoute,
-    HolderRoute, LicensesRoute, Route, RouteId, RouteMatch, SubscriptionRoute, V4Route,
+    HolderRoute, LicensesRoute, MpesaRoute, Route, RouteId, RouteMatch, SubscriptionRoute, V4Route,
     VendorRoute, ROUTES,
 };
 
@@ -120,7 +120,7 @@ pub fn request_span(request: &Request) -> tracing::Span {
         "request",
         requestId = %request_id,
         method = %request.method(),
-        path = %request.uri().path(),
+        path = %routes::loggable_path(request.uri().path()),
         clientKey = tracing::field::Empty,
     )
 }

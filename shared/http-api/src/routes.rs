@@ -13,6 +13,7 @@ pub enum Function {
     Batch,
     Licenses,
     ActivationChallenges,
+    Mpesa,
 }
 
 impl Function {
@@ -25,6 +26,7 @@ impl Function {
             Function::Batch => "batch",
             Function::Licenses => "licenses",
             Function::ActivationChallenges => "activation-challenges",
+            Function::Mpesa => "mpesa",
         }
     }
 }
@@ -39,6 +41,7 @@ pub enum RouteId {
     Batch(BatchRoute),
     Licenses(LicensesRoute),
     ActivationChallenges(ChallengeRoute),
+    Mpesa(MpesaRoute),
 }
 
 impl RouteId {
@@ -49,6 +52,7 @@ impl RouteId {
             RouteId::Batch(_) => Function::Batch,
             RouteId::Licenses(_) => Function::Licenses,
             RouteId::ActivationChallenges(_) => Function::ActivationChallenges,
+            RouteId::Mpesa(_) => Function::Mpesa,
         }
     }
 }
@@ -143,6 +147,13 @@ pub enum ChallengeRoute {
     GetDeliveryEvent,
 }
 
+/// Safaricom Daraja's C2B callbacks, authenticated by the token in the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MpesaRoute {
+    Validation,
+    Confirmation,
+}
+
 /// A function's own route enum, taken out of a `RouteId`.
 pub trait FunctionRoute: Copy + Send + Sync + 'static {
     fn from_id(id: RouteId) -> Option<Self>;
@@ -167,6 +178,7 @@ function_route! {
     Batch => BatchRoute,
     Licenses => LicensesRoute,
     ActivationChallenges => ChallengeRoute,
+    Mpesa => MpesaRoute,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,6 +251,18 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/codes", RouteId::Codes(CodesRoute::ListCodes)),
     creating("POST", "/payments", RouteId::Codes(CodesRoute::Pay)),
     route("GET", "/payments", RouteId::Codes(CodesRoute::ListPayments)),
+    // Daraja repeats confirmations; `TransID` makes them exactly-once, so
+    // these take no Idempotency-Key.
+    route(
+        "POST",
+        "/payments/mpesa/{callbackToken}/validation",
+        RouteId::Mpesa(MpesaRoute::Validation),
+    ),
+    route(
+        "POST",
+        "/payments/mpesa/{callbackToken}/confirmation",
+        RouteId::Mpesa(MpesaRoute::Confirmation),
+    ),
     creating("POST", "/batch", RouteId::Batch(BatchRoute::Submit)),
     route("GET", "/batch", RouteId::Batch(BatchRoute::List)),
     route("GET", "/batch/{id}", RouteId::Batch(BatchRoute::Get)),
@@ -419,6 +443,24 @@ pub fn error_style(path: &str) -> ErrorStyle {
     }
 }
 
+/// The paths whose segments hold a secret: Daraja's callback URLs carry
+/// the account's callback token, which no log line may show.
+const SECRET_PATH_PREFIX: &str = "/payments/mpesa/";
+
+/// The path as log lines show it: under `SECRET_PATH_PREFIX`, the route's
+/// pattern (or the prefix alone), never the token.
+pub fn loggable_path(path: &str) -> &str {
+    if !path.starts_with(SECRET_PATH_PREFIX) {
+        return path;
+    }
+    ROUTES
+        .iter()
+        .find(|route| {
+            route.path.starts_with(SECRET_PATH_PREFIX) && match_path(route.path, path).is_some()
+        })
+        .map_or("/payments/mpesa/{callbackToken}", |route| route.path)
+}
+
 /// The outcome of matching a request against the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteMatch {
@@ -563,5 +605,18 @@ mod tests {
             match_route(&Method::GET, "/devices/%zz"),
             RouteMatch::NotFound
         );
+    }
+
+    #[test]
+    fn callback_tokens_never_reach_a_logged_path() {
+        assert_eq!(
+            loggable_path("/payments/mpesa/mpc_1a2b_secret/confirmation"),
+            "/payments/mpesa/{callbackToken}/confirmation"
+        );
+        assert_eq!(
+            loggable_path("/payments/mpesa/mpc_1a2b_secret/elsewhere/x"),
+            "/payments/mpesa/{callbackToken}"
+        );
+        assert_eq!(loggable_path("/devices/SN-1"), "/devices/SN-1");
     }
 }

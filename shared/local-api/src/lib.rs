@@ -23,6 +23,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use lambda_http::{Body, Request, Response};
 use licenses_function::LicensesFunction;
+use mpesa_function::MpesaFunction;
 use runtime_support::Platform;
 use storage::MemoryQueue;
 use tokio::net::TcpListener;
@@ -53,6 +54,7 @@ pub struct LocalApi {
     batch: BatchFunction,
     licenses: LicensesFunction,
     challenges: ActivationChallengesFunction,
+    mpesa: MpesaFunction,
     cleanup: Arc<ChallengeService>,
 }
 
@@ -79,6 +81,7 @@ impl LocalApi {
             batch: BatchFunction::build(&platform, verifier.clone(), Arc::new(queue)),
             licenses: LicensesFunction::build(&platform, verifier.clone(), config.certificate_key),
             challenges: ActivationChallengesFunction::build(&platform, verifier),
+            mpesa: MpesaFunction::build(&platform),
             cleanup,
         }
     }
@@ -104,6 +107,7 @@ impl LocalApi {
                 Function::Batch => self.batch.handle(request).await,
                 Function::Licenses => self.licenses.handle(request).await,
                 Function::ActivationChallenges => self.challenges.handle(request).await,
+                Function::Mpesa => self.mpesa.handle(request).await,
             },
             RouteMatch::WrongMethod => http_api::finish_styled(
                 Err(ApiError::MethodNotAllowed),

@@ -15,7 +15,7 @@ use domain::challenges::ChallengeConfig;
 use domain::clock::{Clock, SystemClock};
 use domain::idempotency::Idempotency;
 use domain::rate_limits::{RateLimit, RateLimiter, RateLimits};
-use domain::{CodesService, PaymentsService};
+use domain::{CodesService, MpesaService, PaymentsService};
 pub use storage::StoreBudget;
 use storage::Stores;
 
@@ -66,6 +66,15 @@ impl Platform {
             self.stores.codes(),
             self.stores.payments(),
             self.clock.clone(),
+        ))
+    }
+
+    /// The M-Pesa C2B intake: the mpesa function serves it, paying through
+    /// the same payments service as `POST /payments`.
+    pub fn mpesa_service(&self) -> Arc<MpesaService> {
+        Arc::new(MpesaService::new(
+            self.stores.mpesa(),
+            self.payments_service(),
         ))
     }
 

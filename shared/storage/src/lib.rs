@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use domain::{
     ApiKeyStore, BatchStore, ChallengeStore, ClientStore, CodeStore, DeviceStore, IdempotencyStore,
-    LicenseStore, PaymentStore, RateLimitStore,
+    LicenseStore, MpesaStore, PaymentStore, RateLimitStore,
 };
 
 #[derive(Clone)]
@@ -77,6 +77,7 @@ ports! {
     challenges: ChallengeStore,
     idempotency: IdempotencyStore,
     payments: PaymentStore,
+    mpesa: MpesaStore,
     rate_limits: RateLimitStore,
 }
 

@@ -354,6 +354,25 @@ impl TestApi {
         format!("Apikey {}", issued.key)
     }
 
+    /// A new M-Pesa callback registration of `client`'s account for
+    /// `short_code` in KES, stored as the admin CLI stores it; returns the
+    /// token the Daraja URLs carry.
+    pub async fn mpesa_callback(&self, client: &TestClient, short_code: &str) -> String {
+        let issued = domain::mpesa::MpesaCallback::issue(
+            &client.key,
+            domain::mpesa::ShortCode::parse("shortCode", short_code).unwrap(),
+            domain::money::Currency::parse("currency", "KES").unwrap(),
+            "tests",
+            self.clock.now(),
+        );
+        self.stores
+            .mpesa()
+            .create_callback(&issued.record)
+            .await
+            .unwrap();
+        issued.token
+    }
+
     /// A valid auth token of `client`, issued now.
     pub fn auth_token(&self, client: &TestClient) -> String {
         let claims = ClientAuthClaims::new(&client.key, &client.signing_key, self.clock.now());

@@ -753,6 +753,24 @@ async fn no_tenant_reaches_another(api: &TestApi) {
     );
     reached.insert(("POST", "/API/Public/v1/Authentication/r1/CreateToken"));
 
+    // B's M-Pesa callback names A's device: no device of B's, so
+    // validation rejects it and a confirmation is 404; A's device is left
+    // as it was (checked below).
+    let b_callback = api.mpesa_callback(&b, "600638").await;
+    let daraja = json!({"TransID": "B-MPESA-1", "TransTime": "20261122133045",
+        "TransAmount": "100.00", "BusinessShortCode": "600638", "BillRefNumber": o.serial});
+    let path = format!("/payments/mpesa/{b_callback}/validation");
+    let (status, verdict) = api.call(Method::POST, &path, None, Some(&daraja)).await;
+    assert_eq!(
+        (status, &verdict["ResultCode"]),
+        (StatusCode::OK, &json!("C2B00012"))
+    );
+    reached.insert(("POST", "/payments/mpesa/{callbackToken}/validation"));
+    let path = format!("/payments/mpesa/{b_callback}/confirmation");
+    let (status, answer) = api.call(Method::POST, &path, None, Some(&daraja)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    reached.insert(("POST", "/payments/mpesa/{callbackToken}/confirmation"));
+
     // Names are per account: B registers A's serial, reuses A's SKU and
     // product id, submits a batch for A's serial (its item fails), and
     // overrides a challenge of A's person, all without touching A's.
@@ -1028,6 +1046,19 @@ async fn secrets_never_leave(api: &TestApi) {
     // Every secret of the run: device keys (given and generated), the API
     // key and its secret half, every private key, and the bearer tokens
     // (which belong in a response, never in a log).
+    // Daraja's callbacks carry the account's callback token in their path.
+    let callback_token = api.mpesa_callback(&acme, "600638").await;
+    let daraja = json!({"TransID": "SECRETS01", "TransTime": "20261122133045",
+        "TransAmount": "100.00", "BusinessShortCode": "600638", "BillRefNumber": "S-1"});
+    for step in ["validation", "confirmation"] {
+        for token in [
+            callback_token.as_str(),
+            &callback_token[..callback_token.len() - 1],
+        ] {
+            let path = format!("/payments/mpesa/{token}/{step}");
+            record(api.call(Method::POST, &path, None, Some(&daraja)).await);
+        }
+    }
     let client = domain::clients::AccountId::parse(acme.key.as_str()).unwrap();
     let generated = api
         .stores
@@ -1047,6 +1078,8 @@ async fn secrets_never_leave(api: &TestApi) {
     let api_key_text = api_key.trim_start_matches("Apikey ").to_owned();
     secrets.push(api_key_text.rsplit('_').next().unwrap().to_owned());
     secrets.push(api_key_text.clone());
+    secrets.push(callback_token.rsplit('_').next().unwrap().to_owned());
+    secrets.push(callback_token.clone());
     for pem in api
         .private_key_pems
         .iter()

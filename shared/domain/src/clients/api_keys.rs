@@ -2,15 +2,14 @@
 //! APIs. A key belongs to one account (client), is shown once when the admin
 //! CLI creates it, and is stored only as its SHA-256 hash.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::clients::secrets::{self, Credential};
 use crate::clients::AccountId;
 use crate::clock::Timestamp;
-use crate::random::random_hex;
+
+/// What every API key starts with.
+const PREFIX: &str = "lk";
 
 /// A stored API key: everything but the key itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,8 +18,7 @@ pub struct ApiKey {
     /// The public part, `lk_<id>_...`, for listing and revoking.
     pub id: String,
     pub account: AccountId,
-    /// Hex SHA-256 of the whole key. The key holds 256 random bits, so a
-    /// plain hash is enough: there is nothing to brute-force.
+    /// Hex SHA-256 of the whole key.
     pub hash: String,
     pub label: String,
     pub created_at: Timestamp,
@@ -41,41 +39,41 @@ impl std::fmt::Debug for IssuedApiKey {
     }
 }
 
-/// The longest `Apikey` value looked at; real keys are 57 characters.
-const MAX_KEY_LEN: usize = 128;
-
 impl ApiKey {
     pub fn issue(account: &AccountId, label: &str, now: Timestamp) -> IssuedApiKey {
-        let id = random_hex(4);
-        let mut secret = [0u8; 32];
-        OsRng.fill_bytes(&mut secret);
-        let key = format!("lk_{id}_{}", URL_SAFE_NO_PAD.encode(secret));
+        let issued = secrets::issue(PREFIX);
         IssuedApiKey {
             record: ApiKey {
-                id,
+                id: issued.id,
                 account: account.clone(),
-                hash: hash_api_key(&key),
+                hash: issued.hash,
                 label: label.to_owned(),
                 created_at: now,
             },
-            key,
+            key: issued.text,
         }
+    }
+}
+
+impl Credential for ApiKey {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn account(&self) -> &AccountId {
+        &self.account
+    }
+    fn hash(&self) -> &str {
+        &self.hash
+    }
+    fn created_at(&self) -> Timestamp {
+        self.created_at
     }
 }
 
 /// The hash a presented key is looked up by; `None` for text that cannot be
 /// a key, so no store call is spent on it.
 pub fn lookup_hash(presented: &str) -> Option<String> {
-    let plausible = presented.starts_with("lk_")
-        && presented.len() <= MAX_KEY_LEN
-        && presented
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    plausible.then(|| hash_api_key(presented))
-}
-
-fn hash_api_key(key: &str) -> String {
-    crate::hex::encode(&Sha256::digest(key.as_bytes()))
+    secrets::lookup_hash(PREFIX, presented)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod port;
+pub mod secrets;
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;

@@ -1,4 +1,6 @@
-//! Clients, their used auth token ids, and API keys on DynamoDB.
+//! Clients, their used auth token ids, and the hashed credentials kept
+//! under them (API keys here, M-Pesa callback tokens in `mpesa.rs`) on
+//! DynamoDB.
 
 use std::collections::HashMap;
 
@@ -6,14 +8,16 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::clients::api_keys::ApiKey;
+use domain::clients::secrets::Credential;
 use domain::clients::{AccountId, Client as ApiClient, RegisteredKey};
 use domain::clock::Timestamp;
 use domain::{ApiKeyStore, ClientStore, StoreError};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
 use crate::dynamo::schema::{
-    api_key_pk, api_key_sk, client_pk, API_KEY_SK, CLIENT_SK, PK, SK, TOKEN_SK, TTL_ATTRIBUTE,
+    client_pk, credential_pk, credential_sk, CLIENT_SK, PK, SK, TOKEN_SK, TTL_ATTRIBUTE,
 };
 use crate::dynamo::{
     any_failed_condition, conditional, corrupt, query_all, s, transaction_outcome, unavailable,
@@ -133,24 +137,30 @@ impl ClientStore for DynamoStore {
     }
 }
 
-#[async_trait]
-impl ApiKeyStore for DynamoStore {
-    async fn create_api_key(&self, api_key: &ApiKey) -> Result<(), StoreError> {
-        // One item to find a presented key by its hash, one under the
-        // account to list and revoke it by id.
+/// Where a kind of hashed credential lives: under `<kind>#<hash>` to find a
+/// presented one, and as `<kind>#<id>` in its account's partition to list
+/// and revoke it by id. The two items are written and deleted together.
+pub(crate) const API_KEYS: &str = "APIKEY";
+
+impl DynamoStore {
+    pub(crate) async fn create_credential<T: Credential + Serialize>(
+        &self,
+        kind: &str,
+        record: &T,
+    ) -> Result<(), StoreError> {
         let by_hash = StoredItem {
-            pk: api_key_pk(&api_key.hash),
-            sk: API_KEY_SK.to_owned(),
+            pk: credential_pk(kind, record.hash()),
+            sk: kind.to_owned(),
             gsi1pk: None,
             gsi1sk: None,
-            record: api_key,
+            record,
         };
         let by_account = StoredItem {
-            pk: client_pk(&api_key.account),
-            sk: api_key_sk(&api_key.id),
+            pk: client_pk(record.account()),
+            sk: credential_sk(kind, record.id()),
             gsi1pk: None,
             gsi1sk: None,
-            record: api_key,
+            record,
         };
         let result = self
             .client
@@ -162,53 +172,87 @@ impl ApiKeyStore for DynamoStore {
         transaction_outcome(result, any_failed_condition(StoreError::AlreadyExists))
     }
 
-    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
-        match self.get(api_key_pk(hash), API_KEY_SK).await? {
+    pub(crate) async fn find_credential<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        hash: &str,
+    ) -> Result<Option<T>, StoreError> {
+        match self.get(credential_pk(kind, hash), kind).await? {
             None => Ok(None),
             Some(item) => {
-                let stored: StoredItem<ApiKey> = from_item(item).map_err(corrupt)?;
+                let stored: StoredItem<T> = from_item(item).map_err(corrupt)?;
                 Ok(Some(stored.record))
             }
         }
     }
 
-    async fn list_api_keys(&self, account: &AccountId) -> Result<Vec<ApiKey>, StoreError> {
-        let stored: Vec<StoredItem<ApiKey>> = query_all(
+    /// The account's credentials of `kind`, oldest first.
+    pub(crate) async fn list_credentials<T: Credential + DeserializeOwned>(
+        &self,
+        kind: &str,
+        account: &AccountId,
+    ) -> Result<Vec<T>, StoreError> {
+        let stored: Vec<StoredItem<T>> = query_all(
             self.client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                 .expression_attribute_values(":pk", s(client_pk(account)))
-                .expression_attribute_values(":prefix", s("APIKEY#"))
+                .expression_attribute_values(":prefix", s(format!("{kind}#")))
                 .consistent_read(true),
         )
         .await?;
-        let mut keys: Vec<ApiKey> = stored.into_iter().map(|k| k.record).collect();
-        keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        Ok(keys)
+        let mut records: Vec<T> = stored.into_iter().map(|k| k.record).collect();
+        records.sort_by(|a, b| (a.created_at(), a.id()).cmp(&(b.created_at(), b.id())));
+        Ok(records)
     }
 
-    async fn revoke_api_key(&self, account: &AccountId, id: &str) -> Result<(), StoreError> {
+    pub(crate) async fn revoke_credential<T: Credential + DeserializeOwned>(
+        &self,
+        kind: &str,
+        account: &AccountId,
+        id: &str,
+    ) -> Result<(), StoreError> {
         let item = self
-            .get(client_pk(account), &api_key_sk(id))
+            .get(client_pk(account), &credential_sk(kind, id))
             .await?
             .ok_or(StoreError::NotFound)?;
-        let stored: StoredItem<ApiKey> = from_item(item).map_err(corrupt)?;
+        let stored: StoredItem<T> = from_item(item).map_err(corrupt)?;
         let result = self
             .client
             .transact_write_items()
             .transact_items(self.delete_step(
                 client_pk(account),
-                &api_key_sk(id),
+                &credential_sk(kind, id),
                 Some("attribute_exists(pk)"),
             ))
             .transact_items(self.delete_step(
-                api_key_pk(&stored.record.hash),
-                API_KEY_SK,
+                credential_pk(kind, stored.record.hash()),
+                kind,
                 Some("attribute_exists(pk)"),
             ))
             .send()
             .await;
         transaction_outcome(result, any_failed_condition(StoreError::NotFound))
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for DynamoStore {
+    async fn create_api_key(&self, api_key: &ApiKey) -> Result<(), StoreError> {
+        self.create_credential(API_KEYS, api_key).await
+    }
+
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.find_credential(API_KEYS, hash).await
+    }
+
+    async fn list_api_keys(&self, account: &AccountId) -> Result<Vec<ApiKey>, StoreError> {
+        self.list_credentials(API_KEYS, account).await
+    }
+
+    async fn revoke_api_key(&self, account: &AccountId, id: &str) -> Result<(), StoreError> {
+        self.revoke_credential::<ApiKey>(API_KEYS, account, id)
+            .await
     }
 }

@@ -21,6 +21,7 @@ mod devices;
 mod idempotency;
 mod licensing;
 mod merge;
+mod mpesa;
 mod payments;
 mod rate_limits;
 pub mod schema;

@@ -111,14 +111,15 @@ pub(crate) fn client_pk(account: &AccountId) -> String {
     format!("CLIENT#{account}")
 }
 
-pub(crate) const API_KEY_SK: &str = "APIKEY";
-
-pub(crate) fn api_key_pk(hash: &str) -> String {
-    format!("APIKEY#{hash}")
+/// A hashed credential of `kind` (`APIKEY`, `MPESA`), found by its hash;
+/// its sort key is the kind itself.
+pub(crate) fn credential_pk(kind: &str, hash: &str) -> String {
+    format!("{kind}#{hash}")
 }
 
-pub(crate) fn api_key_sk(id: &str) -> String {
-    format!("APIKEY#{id}")
+/// The same credential in its account's partition.
+pub(crate) fn credential_sk(kind: &str, id: &str) -> String {
+    format!("{kind}#{id}")
 }
 
 /// Each device is its own partition, and its codes live beside it, so a

@@ -1,5 +1,7 @@
 //! Clients, their used auth token ids, and API keys in memory.
 
+use domain::clients::secrets::Credential;
+
 use super::*;
 
 #[async_trait]
@@ -45,20 +47,55 @@ impl ClientStore for MemoryStore {
     }
 }
 
+/// Hashed credentials of one kind, by hash: the operations every kind
+/// shares (API keys here, M-Pesa callback tokens in `mpesa.rs`).
+pub(super) fn create_credential<T: Credential + Clone>(
+    by_hash: &mut BTreeMap<String, T>,
+    record: &T,
+) -> Result<(), StoreError> {
+    let taken = by_hash.contains_key(record.hash())
+        || by_hash
+            .values()
+            .any(|k| k.account() == record.account() && k.id() == record.id());
+    if taken {
+        return Err(StoreError::AlreadyExists);
+    }
+    by_hash.insert(record.hash().to_owned(), record.clone());
+    Ok(())
+}
+
+/// The account's credentials, oldest first.
+pub(super) fn list_credentials<T: Credential + Clone>(
+    by_hash: &BTreeMap<String, T>,
+    account: &AccountId,
+) -> Vec<T> {
+    let mut records: Vec<T> = by_hash
+        .values()
+        .filter(|k| k.account() == account)
+        .cloned()
+        .collect();
+    records.sort_by(|a, b| (a.created_at(), a.id()).cmp(&(b.created_at(), b.id())));
+    records
+}
+
+pub(super) fn revoke_credential<T: Credential>(
+    by_hash: &mut BTreeMap<String, T>,
+    account: &AccountId,
+    id: &str,
+) -> Result<(), StoreError> {
+    let hash = by_hash
+        .values()
+        .find(|k| k.account() == account && k.id() == id)
+        .map(|k| k.hash().to_owned())
+        .ok_or(StoreError::NotFound)?;
+    by_hash.remove(&hash);
+    Ok(())
+}
+
 #[async_trait]
 impl ApiKeyStore for MemoryStore {
     async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        let taken = state.api_keys.contains_key(&key.hash)
-            || state
-                .api_keys
-                .values()
-                .any(|k| k.account == key.account && k.id == key.id);
-        if taken {
-            return Err(StoreError::AlreadyExists);
-        }
-        state.api_keys.insert(key.hash.clone(), key.clone());
-        Ok(())
+        create_credential(&mut self.lock().api_keys, key)
     }
 
     async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
@@ -66,26 +103,10 @@ impl ApiKeyStore for MemoryStore {
     }
 
     async fn list_api_keys(&self, account: &AccountId) -> Result<Vec<ApiKey>, StoreError> {
-        let mut keys: Vec<ApiKey> = self
-            .lock()
-            .api_keys
-            .values()
-            .filter(|k| k.account == *account)
-            .cloned()
-            .collect();
-        keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        Ok(keys)
+        Ok(list_credentials(&self.lock().api_keys, account))
     }
 
     async fn revoke_api_key(&self, account: &AccountId, id: &str) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        let hash = state
-            .api_keys
-            .values()
-            .find(|k| k.account == *account && k.id == id)
-            .map(|k| k.hash.clone())
-            .ok_or(StoreError::NotFound)?;
-        state.api_keys.remove(&hash);
-        Ok(())
+        revoke_credential(&mut self.lock().api_keys, account, id)
     }
 }

@@ -27,11 +27,12 @@ use domain::licensing::{
     ActivationNonce, Discount, HolderProfile, License, LicensePosition, LicenseQuery, LoginToken,
     Product,
 };
+use domain::mpesa::MpesaCallback;
 use domain::paging::SortOrder;
 use domain::payments::{LedgerPosition, Payment, PaymentPosition, PaymentQuery};
 use domain::{
     ApiKeyStore, BatchStore, ChallengeStore, ClientStore, CodeStore, DeviceStore, IdempotencyStore,
-    LicenseStore, Page, PaymentStore, RateLimitStore, StoreError,
+    LicenseStore, MpesaStore, Page, PaymentStore, RateLimitStore, StoreError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +51,8 @@ struct State {
     batch_items: HashMap<(AccountId, BatchId), Vec<BatchItem>>,
     idempotency_keys: HashMap<(AccountId, String), BatchId>,
     api_keys: BTreeMap<String, ApiKey>,
+    /// M-Pesa callback registrations by their token's hash.
+    mpesa_callbacks: BTreeMap<String, MpesaCallback>,
     products: BTreeMap<(AccountId, ProductId), Product>,
     skus: HashMap<(AccountId, String), ProductId>,
     licenses: HashMap<(AccountId, LicenseId), License>,
@@ -76,6 +79,7 @@ mod codes;
 mod devices;
 mod idempotency;
 mod licensing;
+mod mpesa;
 mod payments;
 mod rate_limits;
 mod seed;

@@ -1,4 +1,4 @@
-//! The seed file: the clients, devices and API key hashes a memory store
+//! The seed file: the clients, devices, API key and callback token hashes a memory store
 //! starts from and the admin CLI writes.
 
 use super::*;
@@ -13,6 +13,9 @@ pub struct Seed {
     /// Hashes only, like every store of API keys.
     #[serde(default)]
     pub api_keys: Vec<ApiKey>,
+    /// M-Pesa callback registrations, their tokens hashed.
+    #[serde(default)]
+    pub mpesa_callbacks: Vec<MpesaCallback>,
 }
 
 impl MemoryStore {
@@ -32,6 +35,11 @@ impl MemoryStore {
             for key in seed.api_keys {
                 state.api_keys.insert(key.hash.clone(), key);
             }
+            for callback in seed.mpesa_callbacks {
+                state
+                    .mpesa_callbacks
+                    .insert(callback.hash.clone(), callback);
+            }
         }
         Ok(store)
     }
@@ -42,6 +50,7 @@ impl MemoryStore {
             clients: state.clients.values().cloned().collect(),
             devices: state.devices.values().map(DeviceRecord::from).collect(),
             api_keys: state.api_keys.values().cloned().collect(),
+            mpesa_callbacks: state.mpesa_callbacks.values().cloned().collect(),
         }
     }
 }

@@ -6,4 +6,5 @@ mod batches;
 mod challenges;
 mod guards;
 mod licenses;
+mod mpesa;
 mod stores;

@@ -130,6 +130,7 @@ async fn every_event_replays_successfully() {
     let api = TestApi::start(Backend::Memory).await;
     let client = api.new_client("Events").await;
     let access = api.login(&client).await;
+    let callback_token = api.mpesa_callback(&client, "600638").await;
     let order = [
         "post-auth.json",
         "post-devices.json",
@@ -141,6 +142,8 @@ async fn every_event_replays_successfully() {
         "post-payments.json",
         "get-payments.json",
         "get-device-ledger.json",
+        "post-mpesa-validation.json",
+        "post-mpesa-confirmation.json",
         "post-codes.json",
         "get-codes.json",
         "post-batch.json",
@@ -153,8 +156,12 @@ async fn every_event_replays_successfully() {
             ("REPLACE_WITH_ACCESS_TOKEN", access.clone()),
             ("REPLACE_WITH_AUTH_TOKEN", api.auth_token(&client)),
             ("REPLACE_WITH_BATCH_ID", batch_id.clone()),
+            ("REPLACE_WITH_CALLBACK_TOKEN", callback_token.clone()),
         ];
         let answer = replay(&api, name, &replacements).await;
+        if name.starts_with("post-mpesa-") {
+            assert_eq!(answer.body["ResultCode"], 0, "{name}: {}", answer.body);
+        }
         if name == "post-batch.json" {
             batch_id = answer.body["id"].as_str().unwrap().to_owned();
         }
@@ -330,7 +337,7 @@ fn the_template_sets_up_tracing_log_retention_and_alarms() {
         // `Globals` has a bare `Function:` too.
         .filter(|name| !name.is_empty() && !name.starts_with(' '))
         .collect();
-    assert_eq!(functions.len(), 7, "{functions:?}");
+    assert_eq!(functions.len(), 8, "{functions:?}");
     for function in &functions {
         let group = format!(
             "  {function}LogGroup:\n    Type: AWS::Logs::LogGroup\n    Properties:\n      LogGroupName: !Sub \"/aws/lambda/${{{function}Function}}\"\n      RetentionInDays: !Ref LogRetentionDays\n"

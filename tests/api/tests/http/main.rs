@@ -12,6 +12,7 @@ mod deployment;
 mod idempotency;
 mod licenses;
 mod limits;
+mod mpesa;
 mod openapi;
 mod payments;
 mod rate_limits;

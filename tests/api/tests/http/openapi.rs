@@ -53,6 +53,8 @@ fn operations_declare_what_the_handlers_take() {
         "/auth",
         "/API/Public/v1/Licenses/r1/GetPublic",
         "/API/Public/v1/Authentication/r1/CreateToken",
+        "/payments/mpesa/{callbackToken}/validation",
+        "/payments/mpesa/{callbackToken}/confirmation",
     ]
     .into();
     let mut ids = BTreeSet::new();
