@@ -47,7 +47,7 @@ for backend in "${backends[@]}"; do
   base="http://127.0.0.1:$port"
   RUST_LOG=warn target/debug/local-api --listen "127.0.0.1:$port" "${store[@]}" \
     --signing-key "$work/platform.pem" --certificate-key "$work/certificates.pem" \
-    --cleanup-interval-secs 3600 >"$work/local-api-$backend.log" 2>&1 &
+    --cleanup-interval-secs 3600 --loopback-webhooks-only --no-webhook-dns >"$work/local-api-$backend.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 100); do curl -sf -o /dev/null "$base/openapi.json" && break; sleep 0.1; done
   login() {

@@ -157,6 +157,31 @@ def main(base, auth_token, api_key, callback_token):
                                                      "to": "2026-11-22T10:30:45Z"})
     assert [p["payment"]["reference"] for p in taken["payments"]] == ["CTMPESA001"], taken
     assert taken["payments"][0]["code"]["arg"] == 2, taken
+    # Webhooks: an endpoint on loopback (the only kind this run delivers
+    # to), its test event, and the deliveries the in-process courier made.
+    hook, _ = call("POST", "/webhooks", 201, body={
+        "url": "http://127.0.0.1:9/hook", "events": ["payment.received"], "description": "contract"})
+    assert hook["secret"].startswith("whsec_"), hook
+    hook_id = {"id": hook["id"]}
+    listed, _ = call("GET", "/webhooks", 200)
+    assert hook["id"] in [e["id"] for e in listed["endpoints"]], listed
+    shown, _ = call("GET", "/webhooks/{id}", 200, params=hook_id)
+    assert "secret" not in shown, shown
+    call("PATCH", "/webhooks/{id}", 200, params=hook_id, body={"rotateSecret": True})
+    sent, _ = call("POST", "/webhooks/{id}/test", 202, params=hook_id)
+    for _ in range(50):
+        found, _ = call("GET", "/webhooks/{id}/deliveries", 200, params=hook_id)
+        if found["deliveries"] and found["deliveries"][0]["attempts"]:
+            break
+        time.sleep(0.1)
+    delivery = found["deliveries"][0]
+    assert delivery["eventId"] == sent["eventId"], found
+    assert delivery["attempts"][0]["error"].startswith("connection failed"), delivery
+    call("POST", "/webhooks/{id}/deliveries/{deliveryId}/retry", 202,
+         params={**hook_id, "deliveryId": delivery["id"]})
+    call("DELETE", "/webhooks/{id}", 204, params=hook_id)
+    call("GET", "/webhooks/{id}", 404, params=hook_id)
+
     batch, headers = call("POST", "/batch", 202, body={"items": [
         {"serialNum": "CT-1", "codeType": "add_time", "arg": 1},
         {"serialNum": "GHOST", "codeType": "unlock"}]})

@@ -53,7 +53,7 @@ Demo client: ck_demo, private key .local/demo-client.pem. An auth token:
 Its API key for the licensing APIs (Authorization: Apikey KEY) is in .local/demo-api-key,
 its M-Pesa callback token (short code 600638) in .local/demo-mpesa-token.
 HELP
-exec_args=(--listen "${LISTEN:-127.0.0.1:3000}")
+exec_args=(--listen "${LISTEN:-127.0.0.1:3000}" --allow-loopback-webhooks)
 if [ ${#backend[@]} -gt 0 ]; then
   target/debug/local-api "${exec_args[@]}" "${backend[@]}"
 else

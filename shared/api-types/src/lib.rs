@@ -3,14 +3,15 @@
 //! validation into the domain's commands, and the views each answer shows.
 //! One module per family: `biolite` (devices, codes, batches and `POST
 //! /auth`, camelCase), `licensing` (AminoTV v4, the vendor API and the
-//! subscription API), `mpesa` (Safaricom Daraja's C2B callbacks) and
-//! `solaris` (activation challenges, snake_case).
+//! subscription API), `mpesa` (Safaricom Daraja's C2B callbacks),
+//! `solaris` (activation challenges, snake_case) and `webhooks`.
 #![forbid(unsafe_code)]
 
 pub mod biolite;
 pub mod licensing;
 pub mod mpesa;
 pub mod solaris;
+pub mod webhooks;
 
 use domain::clock::Timestamp;
 use domain::field::FieldError;

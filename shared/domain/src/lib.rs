@@ -1,6 +1,7 @@
 //! The platform's business rules, free of AWS and HTTP. One module folder
 //! per aggregate (clients, auth, devices, codes, batches, payments,
-//! licensing, M-Pesa intake, challenges, idempotency, rate limits), each with its types, errors,
+//! licensing, M-Pesa intake, challenges, idempotency, rate limits, events
+//! and webhooks), each with its types, errors,
 //! service and storage ports (`port.rs`). The shared vocabulary (`clock`,
 //! `field`, `hex`, `money`, `paging`, `random`, `store`) imports no aggregate, and
 //! `tests/module_graph.rs` keeps the module graph free of cycles.
@@ -21,11 +22,13 @@ pub mod challenges;
 pub mod clients;
 pub mod codes;
 pub mod devices;
+pub mod events;
 pub mod idempotency;
 pub mod licensing;
 pub mod mpesa;
 pub mod payments;
 pub mod rate_limits;
+pub mod webhooks;
 
 pub use auth::{AuthError, AuthService};
 pub use batches::port::{BatchStore, ChunkQueue};
@@ -47,3 +50,5 @@ pub use payments::port::PaymentStore;
 pub use payments::{PaymentsError, PaymentsService};
 pub use rate_limits::port::RateLimitStore;
 pub use store::StoreError;
+pub use webhooks::port::{DeliveryQueue, HostResolver, WebhookSender, WebhookStore};
+pub use webhooks::{WebhookError, WebhookService};

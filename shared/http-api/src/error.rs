@@ -5,7 +5,7 @@ use domain::idempotency::IdempotencyError;
 use domain::rate_limits::RateLimitError;
 use domain::{
     AuthError, BatchError, ChallengeError, CodesError, LicenseError, MpesaError, PaymentsError,
-    StoreError,
+    StoreError, WebhookError,
 };
 use http::StatusCode;
 use lambda_http::{Body, Response};
@@ -28,6 +28,8 @@ pub enum ApiError {
     Payments(#[from] PaymentsError),
     #[error(transparent)]
     Mpesa(#[from] MpesaError),
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
     #[error(transparent)]
     Idempotency(#[from] IdempotencyError),
     #[error(transparent)]
@@ -73,6 +75,7 @@ impl ApiError {
             | ApiError::Challenge(ChallengeError::Store(e))
             | ApiError::Payments(PaymentsError::Store(e))
             | ApiError::Mpesa(MpesaError::Store(e))
+            | ApiError::Webhook(WebhookError::Store(e))
             | ApiError::Idempotency(IdempotencyError::Store(e))
             | ApiError::RateLimited(RateLimitError::Store(e)) => store_status(e),
             ApiError::Auth(AuthError::RateLimited { .. }) => {
@@ -111,6 +114,7 @@ impl ApiError {
             ApiError::Mpesa(MpesaError::OtherShortCode { .. }) => {
                 (S::UNPROCESSABLE_ENTITY, "short_code_mismatch", None)
             }
+            ApiError::Webhook(e) => webhook_status(e),
             ApiError::Idempotency(IdempotencyError::InvalidKey) => {
                 (S::BAD_REQUEST, "invalid_field", Some("Idempotency-Key"))
             }
@@ -229,6 +233,20 @@ pub enum ErrorStyle {
     Platform,
     Vendor,
     Subscription,
+}
+
+fn webhook_status(error: &WebhookError) -> (StatusCode, &'static str, Option<&str>) {
+    use StatusCode as S;
+    use WebhookError as W;
+    match error {
+        W::InvalidField { field, .. } => (S::BAD_REQUEST, "invalid_field", Some(field.as_str())),
+        W::EndpointNotFound => (S::NOT_FOUND, "webhook_not_found", None),
+        W::DeliveryNotFound => (S::NOT_FOUND, "delivery_not_found", None),
+        W::TooManyEndpoints => (S::UNPROCESSABLE_ENTITY, "too_many_webhooks", None),
+        W::EndpointDisabled => (S::CONFLICT, "webhook_disabled", None),
+        W::EndpointBusy => (S::CONFLICT, "webhook_busy", None),
+        W::Store(e) => store_status(e),
+    }
 }
 
 fn payments_status(error: &PaymentsError) -> (StatusCode, &'static str, Option<&str>) {

@@ -29,7 +29,7 @@ pub use error::{ApiError, ErrorStyle};
 pub use routes::{
     match_route, AuthRoute, BatchRoute, ChallengeRoute, CodesRoute, Function, FunctionRoute,
     HolderRoute, LicensesRoute, MpesaRoute, Route, RouteId, RouteMatch, SubscriptionRoute, V4Route,
-    VendorRoute, ROUTES,
+    VendorRoute, WebhooksRoute, ROUTES,
 };
 
 /// The largest request body of most routes; larger ones are refused with 413.

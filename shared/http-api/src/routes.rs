@@ -14,6 +14,7 @@ pub enum Function {
     Licenses,
     ActivationChallenges,
     Mpesa,
+    Webhooks,
 }
 
 impl Function {
@@ -27,6 +28,7 @@ impl Function {
             Function::Licenses => "licenses",
             Function::ActivationChallenges => "activation-challenges",
             Function::Mpesa => "mpesa",
+            Function::Webhooks => "webhooks",
         }
     }
 }
@@ -42,6 +44,7 @@ pub enum RouteId {
     Licenses(LicensesRoute),
     ActivationChallenges(ChallengeRoute),
     Mpesa(MpesaRoute),
+    Webhooks(WebhooksRoute),
 }
 
 impl RouteId {
@@ -53,6 +56,7 @@ impl RouteId {
             RouteId::Licenses(_) => Function::Licenses,
             RouteId::ActivationChallenges(_) => Function::ActivationChallenges,
             RouteId::Mpesa(_) => Function::Mpesa,
+            RouteId::Webhooks(_) => Function::Webhooks,
         }
     }
 }
@@ -154,6 +158,19 @@ pub enum MpesaRoute {
     Confirmation,
 }
 
+/// Webhook endpoints and their deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhooksRoute {
+    Create,
+    List,
+    Get,
+    Update,
+    Delete,
+    SendTest,
+    ListDeliveries,
+    RetryDelivery,
+}
+
 /// A function's own route enum, taken out of a `RouteId`.
 pub trait FunctionRoute: Copy + Send + Sync + 'static {
     fn from_id(id: RouteId) -> Option<Self>;
@@ -179,6 +196,7 @@ function_route! {
     Licenses => LicensesRoute,
     ActivationChallenges => ChallengeRoute,
     Mpesa => MpesaRoute,
+    Webhooks => WebhooksRoute,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,6 +280,42 @@ pub const ROUTES: &[Route] = &[
         "POST",
         "/payments/mpesa/{callbackToken}/confirmation",
         RouteId::Mpesa(MpesaRoute::Confirmation),
+    ),
+    creating(
+        "POST",
+        "/webhooks",
+        RouteId::Webhooks(WebhooksRoute::Create),
+    ),
+    route("GET", "/webhooks", RouteId::Webhooks(WebhooksRoute::List)),
+    route(
+        "GET",
+        "/webhooks/{id}",
+        RouteId::Webhooks(WebhooksRoute::Get),
+    ),
+    route(
+        "PATCH",
+        "/webhooks/{id}",
+        RouteId::Webhooks(WebhooksRoute::Update),
+    ),
+    route(
+        "DELETE",
+        "/webhooks/{id}",
+        RouteId::Webhooks(WebhooksRoute::Delete),
+    ),
+    route(
+        "POST",
+        "/webhooks/{id}/test",
+        RouteId::Webhooks(WebhooksRoute::SendTest),
+    ),
+    route(
+        "GET",
+        "/webhooks/{id}/deliveries",
+        RouteId::Webhooks(WebhooksRoute::ListDeliveries),
+    ),
+    route(
+        "POST",
+        "/webhooks/{id}/deliveries/{deliveryId}/retry",
+        RouteId::Webhooks(WebhooksRoute::RetryDelivery),
     ),
     creating("POST", "/batch", RouteId::Batch(BatchRoute::Submit)),
     route("GET", "/batch", RouteId::Batch(BatchRoute::List)),

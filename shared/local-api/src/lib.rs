@@ -2,6 +2,7 @@
 //! same handler the function behind that route runs on Lambda.
 #![forbid(unsafe_code)]
 
+mod webhooks;
 mod worker;
 
 use std::convert::Infallible;
@@ -15,6 +16,8 @@ use bytes::Bytes;
 use codes_function::CodesFunction;
 use domain::auth::{AccessTokenVerifier, P256SigningKey};
 use domain::challenges::CleanupReport;
+use domain::webhooks::url::UrlPolicy;
+use domain::HostResolver;
 use domain::{ChallengeError, ChallengeService};
 use http_api::routes::error_style;
 use http_api::{match_route, ApiError, Function, RouteHandler, RouteMatch, MAX_BATCH_BODY_BYTES};
@@ -25,8 +28,11 @@ use lambda_http::{Body, Request, Response};
 use licenses_function::LicensesFunction;
 use mpesa_function::MpesaFunction;
 use runtime_support::Platform;
-use storage::MemoryQueue;
+use storage::{MemoryDeliveryQueue, MemoryQueue};
 use tokio::net::TcpListener;
+use webhook_sender::HttpWebhookSender;
+use webhooks::{LocalWebhooks, OutboxFeed};
+use webhooks_function::WebhooksFunction;
 
 /// The API's OpenAPI 3.1 document (`openapi/openapi.json`); a test holds it
 /// to the route table and `template.yaml`.
@@ -45,6 +51,16 @@ pub struct LocalConfig {
     /// How many chunks the in-process batch worker runs at once, as
     /// `BatchWorkerConcurrency` does on AWS.
     pub worker_concurrency: usize,
+    /// Resolves webhook hosts; the tests give one that resolves nothing.
+    pub resolver: Arc<dyn HostResolver>,
+    /// Which webhook URLs are allowed; the development flag allows loopback.
+    pub webhook_policy: UrlPolicy,
+    /// Runs the webhook dispatcher and courier this often in the
+    /// background; `None` leaves it to `LocalApi::settle_webhooks`.
+    pub webhooks_every: Option<std::time::Duration>,
+    /// The DynamoDB endpoint the stores use, when they are DynamoDB's:
+    /// the local dispatcher reads the table's stream there.
+    pub dynamodb_endpoint: Option<String>,
 }
 
 /// Every function of the platform, in one process.
@@ -55,7 +71,9 @@ pub struct LocalApi {
     licenses: LicensesFunction,
     challenges: ActivationChallengesFunction,
     mpesa: MpesaFunction,
+    webhooks: WebhooksFunction,
     cleanup: Arc<ChallengeService>,
+    outbox: Arc<LocalWebhooks>,
 }
 
 impl LocalApi {
@@ -64,6 +82,7 @@ impl LocalApi {
     /// (so this needs a Tokio runtime).
     pub fn new(config: LocalConfig) -> Self {
         let verifier = AccessTokenVerifier::new(&config.signing_key.public_key());
+        let verifier_for_webhooks = verifier.clone();
         let platform = config.platform;
         let (queue, deliveries) = MemoryQueue::new();
         tokio::spawn(worker::run(
@@ -71,6 +90,37 @@ impl LocalApi {
             deliveries,
             config.worker_concurrency,
         ));
+        let delivery_queue = Arc::new(MemoryDeliveryQueue::new(platform.clock.clone()));
+        let feed = match (platform.stores.memory(), platform.stores.dynamo()) {
+            (Some(store), _) => OutboxFeed::Memory {
+                store,
+                position: tokio::sync::Mutex::new(0),
+            },
+            (None, Some(store)) => OutboxFeed::Dynamo {
+                store,
+                endpoint: config.dynamodb_endpoint.clone(),
+                stream: tokio::sync::Mutex::new(None),
+            },
+            (None, None) => unreachable!("the local API's stores are memory or DynamoDB"),
+        };
+        let sender = Arc::new(HttpWebhookSender::new(
+            config.resolver.clone(),
+            config.webhook_policy,
+        ));
+        let outbox = Arc::new(LocalWebhooks {
+            feed,
+            dispatcher: webhook_dispatcher_function::build(&platform, delivery_queue.clone()),
+            courier: webhook_delivery_function::build(
+                &platform,
+                sender,
+                delivery_queue.clone(),
+                config.webhook_policy,
+            ),
+            queue: delivery_queue.clone(),
+        });
+        if let Some(every) = config.webhooks_every {
+            tokio::spawn(webhooks::run_every(outbox.clone(), every));
+        }
         let cleanup = Arc::new(cleanup_function::build(&platform));
         if let Some(every) = config.cleanup_every {
             tokio::spawn(run_cleanup_every(cleanup.clone(), every));
@@ -82,8 +132,24 @@ impl LocalApi {
             licenses: LicensesFunction::build(&platform, verifier.clone(), config.certificate_key),
             challenges: ActivationChallengesFunction::build(&platform, verifier),
             mpesa: MpesaFunction::build(&platform),
+            webhooks: WebhooksFunction::build(
+                &platform,
+                verifier_for_webhooks,
+                delivery_queue,
+                config.resolver,
+                config.webhook_policy,
+            ),
             cleanup,
+            outbox,
         }
+    }
+
+    /// Dispatches every event written so far and makes every webhook
+    /// attempt that is due on the platform's clock, until nothing is left
+    /// to do now: what the stream, the dispatcher, the queue and the
+    /// delivery worker would have done by then.
+    pub async fn settle_webhooks(&self) {
+        self.outbox.settle().await;
     }
 
     /// One run of the scheduled cleanup, as the `cleanup` Lambda does it.
@@ -108,6 +174,7 @@ impl LocalApi {
                 Function::Licenses => self.licenses.handle(request).await,
                 Function::ActivationChallenges => self.challenges.handle(request).await,
                 Function::Mpesa => self.mpesa.handle(request).await,
+                Function::Webhooks => self.webhooks.handle(request).await,
             },
             RouteMatch::WrongMethod => http_api::finish_styled(
                 Err(ApiError::MethodNotAllowed),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::Parser;
 use domain::auth::{AuthConfig, P256SigningKey};
 use domain::clock::SystemClock;
+use domain::webhooks::url::UrlPolicy;
 use local_api::{LocalApi, LocalConfig};
 use runtime_support::Platform;
 use storage::{dynamodb_client, DynamoStore, MemoryStore, Seed, StoreBudget, Stores};
@@ -48,6 +49,24 @@ struct Args {
     /// template's `BatchWorkerConcurrency` default unless given.
     #[arg(long, default_value_t = batch_worker_function::DEFAULT_CONCURRENCY)]
     worker_concurrency: usize,
+    /// The local-development flag of webhooks: also allow endpoint URLs
+    /// on loopback, over http too, so a receiver on this machine can be
+    /// tried. Every other private, link-local or metadata address stays
+    /// refused.
+    #[arg(long)]
+    allow_loopback_webhooks: bool,
+    /// Resolve no webhook host names (only IP literals and `localhost`
+    /// work): the contract fuzz runs this way so it asks no DNS server.
+    #[arg(long)]
+    no_webhook_dns: bool,
+    /// Deliver webhooks to loopback only (implies
+    /// --allow-loopback-webhooks): the contract fuzz runs so, so no URL it
+    /// makes up is ever connected to.
+    #[arg(long)]
+    loopback_webhooks_only: bool,
+    /// How often the in-process dispatcher and courier run, in ms.
+    #[arg(long, default_value_t = 200)]
+    webhook_interval_ms: u64,
 }
 
 #[tokio::main]
@@ -94,6 +113,18 @@ async fn run(args: Args) -> Result<(), String> {
         cleanup_every: (!args.cleanup_once)
             .then(|| std::time::Duration::from_secs(args.cleanup_interval_secs.max(1))),
         worker_concurrency: args.worker_concurrency,
+        resolver: if args.no_webhook_dns {
+            Arc::new(webhook_sender::NoResolver)
+        } else {
+            Arc::new(webhook_sender::SystemResolver)
+        },
+        webhook_policy: UrlPolicy {
+            allow_loopback: args.allow_loopback_webhooks || args.loopback_webhooks_only,
+            loopback_only: args.loopback_webhooks_only,
+        },
+        webhooks_every: (!args.cleanup_once)
+            .then(|| std::time::Duration::from_millis(args.webhook_interval_ms.max(10))),
+        dynamodb_endpoint: args.dynamodb_endpoint.clone(),
     }));
     if args.cleanup_once {
         let report = api.cleanup().await.map_err(|e| e.to_string())?;

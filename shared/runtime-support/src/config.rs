@@ -40,6 +40,17 @@ pub async fn queue_from_env(
     Ok(Arc::new(storage::SqsQueue::new(client, url)))
 }
 
+/// `DELIVERY_QUEUE_URL`: the SQS queue webhook deliveries wait in.
+#[cfg(feature = "sqs")]
+pub async fn delivery_queue_from_env(
+    budget: StoreBudget,
+) -> Result<Arc<dyn domain::DeliveryQueue>, ConfigError> {
+    let url = required("DELIVERY_QUEUE_URL")?;
+    let endpoint = std::env::var("SQS_ENDPOINT").ok();
+    let client = storage::sqs_client(endpoint.as_deref(), budget).await;
+    Ok(Arc::new(storage::SqsQueue::new(client, url)))
+}
+
 /// `ACCESS_TOKEN_PRIVATE_KEY`: the PKCS#8 PEM that signs access tokens.
 pub fn signing_key_from_env() -> Result<P256SigningKey, ConfigError> {
     let pem = required("ACCESS_TOKEN_PRIVATE_KEY")?;

@@ -13,6 +13,7 @@ pub mod device_record;
 pub mod dynamo;
 #[cfg(feature = "memory")]
 pub mod memory;
+pub mod memory_delivery_queue;
 pub mod memory_queue;
 #[cfg(feature = "sqs")]
 pub mod sqs_queue;
@@ -21,6 +22,7 @@ pub mod sqs_queue;
 pub use dynamo::{dynamodb_client, DynamoStore};
 #[cfg(feature = "memory")]
 pub use memory::{MemoryStore, Seed};
+pub use memory_delivery_queue::MemoryDeliveryQueue;
 pub use memory_queue::MemoryQueue;
 #[cfg(feature = "sqs")]
 pub use sqs_queue::{sqs_client, SqsQueue};
@@ -30,7 +32,7 @@ use std::time::Duration;
 
 use domain::{
     ApiKeyStore, BatchStore, ChallengeStore, ClientStore, CodeStore, DeviceStore, IdempotencyStore,
-    LicenseStore, MpesaStore, PaymentStore, RateLimitStore,
+    LicenseStore, MpesaStore, PaymentStore, RateLimitStore, WebhookStore,
 };
 
 #[derive(Clone)]
@@ -47,6 +49,30 @@ enum Adapter {
 /// link-time optimisation drops it from the binary.
 #[derive(Clone)]
 pub struct Stores(Adapter);
+
+impl Stores {
+    /// The memory adapter itself, when that is what serves the ports: the
+    /// local dispatcher reads its outbox.
+    #[cfg(feature = "memory")]
+    pub fn memory(&self) -> Option<Arc<MemoryStore>> {
+        match &self.0 {
+            Adapter::Memory(store) => Some(store.clone()),
+            #[cfg(feature = "dynamo")]
+            Adapter::Dynamo(_) => None,
+        }
+    }
+
+    /// The DynamoDB adapter itself, when that is what serves the ports:
+    /// the local dispatcher reads its table's stream.
+    #[cfg(feature = "dynamo")]
+    pub fn dynamo(&self) -> Option<Arc<DynamoStore>> {
+        match &self.0 {
+            Adapter::Dynamo(store) => Some(store.clone()),
+            #[cfg(feature = "memory")]
+            Adapter::Memory(_) => None,
+        }
+    }
+}
 
 /// One accessor per port: the adapter itself, seen through that port.
 macro_rules! ports {
@@ -79,6 +105,7 @@ ports! {
     payments: PaymentStore,
     mpesa: MpesaStore,
     rate_limits: RateLimitStore,
+    webhooks: WebhookStore,
 }
 
 #[cfg(feature = "memory")]

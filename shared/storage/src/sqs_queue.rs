@@ -1,9 +1,10 @@
-//! The chunk queue on SQS (feature `sqs`).
+//! The chunk queue and the webhook delivery queue on SQS (feature `sqs`).
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use domain::batches::Chunk;
-use domain::{ChunkQueue, StoreError};
+use domain::webhooks::DeliveryJob;
+use domain::{ChunkQueue, DeliveryQueue, StoreError};
 
 /// SQS's limit on entries per `SendMessageBatch`.
 const SQS_BATCH_LIMIT: usize = 10;
@@ -57,6 +58,23 @@ impl ChunkQueue for SqsQueue {
             }
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl DeliveryQueue for SqsQueue {
+    async fn enqueue(&self, job: &DeliveryJob, delay_secs: u32) -> Result<(), StoreError> {
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(serde_json::to_string(job).expect("jobs serialize"))
+            .delay_seconds(i32::try_from(delay_secs.min(900)).unwrap_or(900))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                StoreError::Unavailable(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+            })
     }
 }
 

@@ -19,6 +19,8 @@ use storage::{dynamodb_client, DynamoStore, MemoryStore, StoreBudget, Stores};
 
 pub use serde_json;
 
+pub mod receiver;
+
 /// The test clock's time as RFC 3339, for query strings.
 pub trait ClockText {
     fn now_rfc3339(&self) -> String;
@@ -104,6 +106,35 @@ pub async fn fresh_dynamo_store_at(endpoint: &str, budget: StoreBudget) -> Dynam
     store
 }
 
+/// A resolver that answers only the names a test gave it.
+#[derive(Default)]
+pub struct TestResolver {
+    names: std::sync::Mutex<std::collections::HashMap<String, Vec<std::net::IpAddr>>>,
+}
+
+impl TestResolver {
+    /// From now on, `name` resolves to `addresses`.
+    pub fn set(&self, name: &str, addresses: &[&str]) {
+        let parsed = addresses
+            .iter()
+            .map(|a| a.parse().expect("an IP address"))
+            .collect();
+        self.names.lock().unwrap().insert(name.to_owned(), parsed);
+    }
+}
+
+#[async_trait::async_trait]
+impl domain::HostResolver for TestResolver {
+    async fn resolve(&self, host: &str, _port: u16) -> Result<Vec<std::net::IpAddr>, String> {
+        self.names
+            .lock()
+            .unwrap()
+            .get(host)
+            .cloned()
+            .ok_or_else(|| format!("{host}: unknown to the test resolver"))
+    }
+}
+
 pub struct TestApi {
     pub base: String,
     /// The in-process API, for handing it Lambda events directly.
@@ -113,6 +144,9 @@ pub struct TestApi {
     /// The platform's access-token and certificate keys, for the tests that
     /// make sure they never leave.
     pub private_key_pems: Vec<String>,
+    /// The resolver webhook hosts go through: names it was told, nothing
+    /// else, so no test asks a DNS server.
+    pub resolver: Arc<TestResolver>,
     client: hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -145,6 +179,7 @@ impl TestApi {
         let signing_key = P256SigningKey::generate();
         let certificate_key = P256SigningKey::generate();
         let private_key_pems = vec![signing_key.to_pkcs8_pem(), certificate_key.to_pkcs8_pem()];
+        let resolver = Arc::new(TestResolver::default());
         let api = Arc::new(LocalApi::new(LocalConfig {
             platform: Platform {
                 stores: stores.clone(),
@@ -157,6 +192,15 @@ impl TestApi {
             certificate_key,
             cleanup_every: None,
             worker_concurrency: batch_worker_function::DEFAULT_CONCURRENCY,
+            resolver: resolver.clone(),
+            // Test receivers listen on loopback; every other refused kind
+            // stays refused.
+            webhook_policy: domain::webhooks::url::UrlPolicy {
+                allow_loopback: true,
+                loopback_only: false,
+            },
+            webhooks_every: None,
+            dynamodb_endpoint: std::env::var("DYNAMODB_ENDPOINT").ok(),
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -170,6 +214,7 @@ impl TestApi {
             stores,
             clock,
             private_key_pems,
+            resolver,
             client,
             server,
         }

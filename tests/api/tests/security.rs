@@ -220,6 +220,8 @@ struct Owned {
     code: String,
     event: String,
     login_token: String,
+    webhook: String,
+    delivery: String,
 }
 
 async fn build_tenant(api: &TestApi, auth: &str) -> Owned {
@@ -342,6 +344,44 @@ async fn build_tenant(api: &TestApi, auth: &str) -> Owned {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
+    // A webhook endpoint on loopback with one delivery (its attempt finds
+    // nothing listening).
+    let (_, hook) = api
+        .call_as(
+            Method::POST,
+            "/webhooks",
+            auth,
+            Some(json!({"url": "https://127.0.0.1:9/hook", "events": ["payment.received"]})),
+        )
+        .await;
+    let webhook = hook["id"].as_str().unwrap().to_owned();
+    api.api.settle_webhooks().await;
+    let (_, found) = api
+        .call_as(
+            Method::GET,
+            &format!("/webhooks/{webhook}/deliveries"),
+            auth,
+            None,
+        )
+        .await;
+    let path = format!("/webhooks/{webhook}/test");
+    let delivery = match found["deliveries"][0]["id"].as_str() {
+        Some(id) => id.to_owned(),
+        None => {
+            api.call_as(Method::POST, &path, auth, Some(json!({})))
+                .await;
+            api.api.settle_webhooks().await;
+            let (_, found) = api
+                .call_as(
+                    Method::GET,
+                    &format!("/webhooks/{webhook}/deliveries"),
+                    auth,
+                    None,
+                )
+                .await;
+            found["deliveries"][0]["id"].as_str().unwrap().to_owned()
+        }
+    };
     Owned {
         serial: "SHARED-1".into(),
         batch: batch["id"].as_str().unwrap().to_owned(),
@@ -366,6 +406,8 @@ async fn build_tenant(api: &TestApi, auth: &str) -> Owned {
             .next()
             .unwrap()
             .to_owned(),
+        webhook,
+        delivery,
         login_token: token["response"]["token"].as_str().unwrap().to_owned(),
     }
 }
@@ -579,7 +621,36 @@ async fn no_tenant_reaches_another(api: &TestApi) {
             None,
         ),
     ];
-    for p in not_found {
+    let hook = format!("/webhooks/{}", o.webhook);
+    let webhook_probes = [
+        probe(("GET", "/webhooks/{id}"), hook.clone(), &bb, None),
+        probe(
+            ("PATCH", "/webhooks/{id}"),
+            hook.clone(),
+            &bb,
+            Some(json!({"enabled": false, "rotateSecret": true})),
+        ),
+        probe(("DELETE", "/webhooks/{id}"), hook.clone(), &bb, None),
+        probe(
+            ("POST", "/webhooks/{id}/test"),
+            format!("{hook}/test"),
+            &bb,
+            None,
+        ),
+        probe(
+            ("GET", "/webhooks/{id}/deliveries"),
+            format!("{hook}/deliveries"),
+            &bb,
+            None,
+        ),
+        probe(
+            ("POST", "/webhooks/{id}/deliveries/{deliveryId}/retry"),
+            format!("{hook}/deliveries/{}/retry", o.delivery),
+            &bb,
+            None,
+        ),
+    ];
+    for p in not_found.into_iter().chain(webhook_probes) {
         let method = Method::from_bytes(p.route.0.as_bytes()).unwrap();
         let (status, answer) = api.call_as(method, &p.path, &p.auth, p.body).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{:?}: {answer}", p.route);
@@ -611,6 +682,12 @@ async fn no_tenant_reaches_another(api: &TestApi) {
             "/codes",
         ),
         (("GET", "/batch"), "/batch".to_owned(), &bb, "/batches"),
+        (
+            ("GET", "/webhooks"),
+            "/webhooks".to_owned(),
+            &bb,
+            "/endpoints",
+        ),
         (
             ("GET", "/api/license/management/v4/users/{user_id}/licenses"),
             format!("{V4}/users/{}/licenses", o.holder),
@@ -797,6 +874,13 @@ async fn no_tenant_reaches_another(api: &TestApi) {
             StatusCode::ACCEPTED,
         ),
         (
+            ("POST", "/webhooks"),
+            "/webhooks".to_owned(),
+            &bb,
+            json!({"url": "https://127.0.0.1:9/b", "events": ["payment.received"]}),
+            StatusCode::CREATED,
+        ),
+        (
             ("POST", "/v1/mfa/challenges/activation"),
             format!("{CHALLENGES}?invalidate_existing_code=true"),
             &bb,
@@ -815,6 +899,15 @@ async fn no_tenant_reaches_another(api: &TestApi) {
         missed.is_empty(),
         "routes the tenant test never called: {missed:?}"
     );
+
+    // A's endpoint is as it was, with its one delivery.
+    let (status, shown) = api.call_as(Method::GET, &hook, &a_auth, None).await;
+    assert_eq!(
+        (status, &shown["enabled"]),
+        (StatusCode::OK, &json!(true)),
+        "{shown}"
+    );
+    assert!(shown.get("previousSecretValidUntil").is_none(), "{shown}");
 
     // A's data is as it was, and A's challenge still verifies.
     let (_, device) = api.call_as(Method::GET, &device_path, &a_auth, None).await;
@@ -1043,6 +1136,58 @@ async fn secrets_never_leave(api: &TestApi) {
         .await,
     );
 
+    // A webhook endpoint: its secret is in the create answer and the
+    // rotating one only; nothing after shows either, nor any log line,
+    // the delivery attempts included.
+    let created = api
+        .call_as(
+            Method::POST,
+            "/webhooks",
+            &bearer,
+            Some(json!({"url": "https://127.0.0.1:9/hook", "events": ["payment.received"]})),
+        )
+        .await
+        .1;
+    let hook = format!("/webhooks/{}", created["id"].as_str().unwrap());
+    let rotated = api
+        .call_as(
+            Method::PATCH,
+            &hook,
+            &bearer,
+            Some(json!({"rotateSecret": true})),
+        )
+        .await
+        .1;
+    let webhook_secrets = [
+        created["secret"].as_str().unwrap().to_owned(),
+        rotated["secret"].as_str().unwrap().to_owned(),
+    ];
+    record(api.call_as(Method::GET, &hook, &bearer, None).await);
+    record(api.call_as(Method::GET, "/webhooks", &bearer, None).await);
+    record(
+        api.call_as(
+            Method::PATCH,
+            &hook,
+            &bearer,
+            Some(json!({"description": "d"})),
+        )
+        .await,
+    );
+    record(
+        api.call_as(
+            Method::POST,
+            &format!("{hook}/test"),
+            &bearer,
+            Some(json!({})),
+        )
+        .await,
+    );
+    api.api.settle_webhooks().await;
+    record(
+        api.call_as(Method::GET, &format!("{hook}/deliveries"), &bearer, None)
+            .await,
+    );
+
     // Every secret of the run: device keys (given and generated), the API
     // key and its secret half, every private key, and the bearer tokens
     // (which belong in a response, never in a log).
@@ -1080,6 +1225,10 @@ async fn secrets_never_leave(api: &TestApi) {
     secrets.push(api_key_text.clone());
     secrets.push(callback_token.rsplit('_').next().unwrap().to_owned());
     secrets.push(callback_token.clone());
+    for secret in &webhook_secrets {
+        secrets.push(secret.clone());
+        secrets.push(secret.trim_start_matches("whsec_").to_owned());
+    }
     for pem in api
         .private_key_pems
         .iter()

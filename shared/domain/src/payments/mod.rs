@@ -16,6 +16,7 @@ use crate::codes::{
 };
 use crate::devices::port::DeviceStore;
 use crate::devices::{Credit, CreditState, Device, Paid, PaymentPlan, SerialNumber};
+use crate::events::{Event, EventType};
 use crate::field::FieldError;
 use crate::ids::is_platform_id;
 use crate::money::{Amount, Currency};
@@ -265,6 +266,23 @@ impl LedgerPosition {
 }
 
 impl Payment {
+    /// The `payment.received` event the store writes with the payment.
+    /// Its id follows from what makes the payment one (its account and
+    /// reference), so the event is one thing however often it is made.
+    pub fn received_event(&self) -> Event {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(
+            format!("payment:{}:{}", self.account, self.reference.as_str()).as_bytes(),
+        );
+        Event {
+            id: format!("evt_{}", crate::hex::encode(&digest[..12])),
+            account: self.account.clone(),
+            event_type: EventType::PaymentReceived,
+            occurred_at: self.received_at,
+            subject: self.reference.as_str().to_owned(),
+        }
+    }
+
     pub fn ledger_position(&self) -> LedgerPosition {
         LedgerPosition {
             at: self.received_at,

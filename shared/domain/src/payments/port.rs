@@ -18,7 +18,8 @@ pub trait PaymentStore: Send + Sync {
     /// Records `payment` and, as one atomic step, moves `device` to `next`
     /// and stores `code` if the payment bought one: on condition that the
     /// device is at the version it was read at and the account has no
-    /// payment with the same reference.
+    /// payment with the same reference. The payment's
+    /// `received_event` goes into the outbox in the same step.
     ///
     /// `AlreadyExists` when the reference is taken (another delivery of
     /// the same payment got there); `Conflict` when the device moved.

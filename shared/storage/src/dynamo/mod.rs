@@ -25,6 +25,11 @@ mod mpesa;
 mod payments;
 mod rate_limits;
 pub mod schema;
+#[cfg(feature = "streams")]
+pub mod stream;
+mod webhooks;
+
+pub use webhooks::{event_of_image, OUTBOX_KIND};
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 

@@ -79,6 +79,7 @@ impl PaymentStore for DynamoStore {
         if let Some(code) = code {
             steps.push(self.code_step(code)?);
         }
+        steps.push(self.put_step(super::webhooks::outbox_item(&payment.received_event())?));
         self.transact(steps, |reasons| {
             // Step 0 is the payment: its reference taken is the answer
             // whatever else failed.

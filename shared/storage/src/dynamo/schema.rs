@@ -4,7 +4,8 @@
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use domain::challenges::{ChallengeRef, Purpose};
 use domain::clients::AccountId;
@@ -74,7 +75,15 @@ impl DynamoStore {
             .key_schema(key(PK, KeyType::Hash))
             .key_schema(key(SK, KeyType::Range))
             .attribute_definitions(attribute(PK))
-            .attribute_definitions(attribute(SK));
+            .attribute_definitions(attribute(SK))
+            // The outbox's transport, as `template.yaml` declares it.
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewImage)
+                    .build()
+                    .expect("stream spec has its flag"),
+            );
         for name in [GSI1, GSI2, GSI3] {
             create = create
                 .attribute_definitions(attribute(&format!("{name}pk")))

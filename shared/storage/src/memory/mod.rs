@@ -19,6 +19,7 @@ use domain::clock::Timestamp;
 use domain::codes::{Advance, CodePosition, CodeQuery, CodeRecord};
 use domain::devices::PaymentPlan;
 use domain::devices::{Device, ExpiryPosition, ExpiryQuery, SerialNumber};
+use domain::events::Event;
 use domain::idempotency::{
     ClaimOutcome, IdempotencyRecord, KeyState, StoredResponse, KEY_TTL_SECS,
 };
@@ -30,9 +31,11 @@ use domain::licensing::{
 use domain::mpesa::MpesaCallback;
 use domain::paging::SortOrder;
 use domain::payments::{LedgerPosition, Payment, PaymentPosition, PaymentQuery};
+use domain::webhooks::port::EndpointCreated;
+use domain::webhooks::{Delivery, DeliveryPosition, Endpoint};
 use domain::{
     ApiKeyStore, BatchStore, ChallengeStore, ClientStore, CodeStore, DeviceStore, IdempotencyStore,
-    LicenseStore, MpesaStore, Page, PaymentStore, RateLimitStore, StoreError,
+    LicenseStore, MpesaStore, Page, PaymentStore, RateLimitStore, StoreError, WebhookStore,
 };
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +73,12 @@ struct State {
     /// Payments by their provider reference, unique per account.
     payments: BTreeMap<(AccountId, String), Payment>,
     rate_buckets: HashMap<String, (u32, Timestamp)>,
+    /// Every event written, in commit order: the memory twin of the
+    /// table's stream, read by position.
+    outbox: Vec<Event>,
+    /// Webhook endpoints by account, in creation order.
+    endpoints: BTreeMap<(AccountId, Timestamp, String), Endpoint>,
+    deliveries: HashMap<(AccountId, String), Delivery>,
 }
 
 mod batches;
@@ -83,6 +92,7 @@ mod mpesa;
 mod payments;
 mod rate_limits;
 mod seed;
+mod webhooks;
 
 pub use seed::{write_private, Seed};
 

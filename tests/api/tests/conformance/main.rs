@@ -8,3 +8,4 @@ mod guards;
 mod licenses;
 mod mpesa;
 mod stores;
+mod webhooks;

@@ -1472,6 +1472,11 @@ async fn a_payment_and_its_code_are_written_once_per_reference(stores: &Stores) 
             .unwrap(),
         None
     );
+    // The payment's event went into the outbox with it; the refused ones
+    // left none.
+    assert!(crate::webhooks::in_outbox(stores, &first.received_event()).await);
+    assert!(!crate::webhooks::in_outbox(stores, &again.received_event()).await);
+    assert!(!crate::webhooks::in_outbox(stores, &stale.received_event()).await);
     let codes = stores
         .codes()
         .list_codes(&CodeQuery {

@@ -321,6 +321,102 @@ async fn every_challenge_event_and_the_schedule_replay_successfully() {
     );
 }
 
+/// The webhook routes, then the dispatcher's stream event and the delivery
+/// worker's SQS event, replayed as Lambda would hand them; the delivery
+/// goes to a loopback receiver that verifies it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_webhook_event_and_both_workers_replay_successfully() {
+    use domain::webhooks::url::UrlPolicy;
+    use runtime_support::Platform;
+
+    let api = TestApi::start(Backend::Memory).await;
+    let receiver = api_tests::receiver::Receiver::start().await;
+    receiver
+        .now(domain::clock::Clock::now(api.clock.as_ref()).secs())
+        .await;
+    let client = api.new_client("Webhook events").await;
+    let access = api.login(&client).await;
+    let platform = Platform {
+        stores: api.stores.clone(),
+        clock: api.clock.clone(),
+        auth: Default::default(),
+        challenges: Default::default(),
+        rate_limits: Default::default(),
+    };
+    let queue = Arc::new(storage::MemoryDeliveryQueue::new(api.clock.clone()));
+    let dispatcher = webhook_dispatcher_function::build(&platform, queue.clone());
+    let policy = UrlPolicy {
+        allow_loopback: true,
+        loopback_only: false,
+    };
+    let sender = Arc::new(webhook_sender::HttpWebhookSender::new(
+        api.resolver.clone(),
+        policy,
+    ));
+    let courier = webhook_delivery_function::build(&platform, sender, queue.clone(), policy);
+
+    let mut captured: Vec<(&str, String)> = vec![
+        ("REPLACE_WITH_ACCESS_TOKEN", access),
+        ("REPLACE_WITH_WEBHOOK_URL", receiver.url.clone()),
+        ("REPLACE_WITH_CLIENT_KEY", client.key.as_str().to_owned()),
+    ];
+    for name in [
+        "post-webhooks.json",
+        "get-webhooks.json",
+        "get-webhook.json",
+        "patch-webhook.json",
+        "post-webhook-test.json",
+        "dynamodb-stream-outbox.json",
+        "get-webhook-deliveries.json",
+        "post-webhook-delivery-retry.json",
+        "sqs-webhook-delivery.json",
+        "delete-webhook.json",
+    ] {
+        let mut text = event(name);
+        for (placeholder, value) in &captured {
+            text = text.replace(placeholder, value);
+        }
+        match name {
+            "dynamodb-stream-outbox.json" => {
+                let batch = serde_json::from_str(&text).unwrap();
+                let answer = webhook_dispatcher_function::handle(&dispatcher, batch).await;
+                assert!(answer.batch_item_failures.is_empty());
+                assert_eq!(queue.len(), 1, "one delivery queued");
+                continue;
+            }
+            "sqs-webhook-delivery.json" => {
+                let batch = serde_json::from_str(&text).unwrap();
+                let answer = webhook_delivery_function::handle(&courier, batch).await;
+                assert!(answer.batch_item_failures.is_empty());
+                let seen = receiver.requests().await;
+                assert_eq!(seen.len(), 1, "{seen:?}");
+                assert_eq!(seen[0]["payload"]["type"], "webhook.test");
+                assert_eq!(seen[0]["verifiedWith"], serde_json::json!([0]));
+                continue;
+            }
+            _ => {}
+        }
+        let body = replay(&api, name, &captured).await.body;
+        match name {
+            "post-webhooks.json" => {
+                captured.push((
+                    "REPLACE_WITH_WEBHOOK_ID",
+                    body["id"].as_str().unwrap().to_owned(),
+                ));
+            }
+            "patch-webhook.json" => {
+                // The rotated secret signs the delivery the worker makes.
+                receiver.secrets(&[body["secret"].as_str().unwrap()]).await;
+            }
+            "get-webhook-deliveries.json" => {
+                let id = body["deliveries"][0]["id"].as_str().unwrap().to_owned();
+                captured.push(("REPLACE_WITH_DELIVERY_ID", id));
+            }
+            _ => {}
+        }
+    }
+}
+
 /// What an operator relies on: traces, log retention for every function,
 /// and the two alarms (`docs/operations.md`).
 #[test]
@@ -337,7 +433,7 @@ fn the_template_sets_up_tracing_log_retention_and_alarms() {
         // `Globals` has a bare `Function:` too.
         .filter(|name| !name.is_empty() && !name.starts_with(' '))
         .collect();
-    assert_eq!(functions.len(), 8, "{functions:?}");
+    assert_eq!(functions.len(), 11, "{functions:?}");
     for function in &functions {
         let group = format!(
             "  {function}LogGroup:\n    Type: AWS::Logs::LogGroup\n    Properties:\n      LogGroupName: !Sub \"/aws/lambda/${{{function}Function}}\"\n      RetentionInDays: !Ref LogRetentionDays\n"
@@ -347,7 +443,12 @@ fn the_template_sets_up_tracing_log_retention_and_alarms() {
             "no log group with retention for {function}"
         );
     }
-    for alarm in ["ChunkDeadLetterAlarm:", "Api5xxRateAlarm:"] {
+    for alarm in [
+        "ChunkDeadLetterAlarm:",
+        "DeliveryDeadLetterAlarm:",
+        "DispatchFailureAlarm:",
+        "Api5xxRateAlarm:",
+    ] {
         assert!(
             text.contains(&format!("  {alarm}\n    Type: AWS::CloudWatch::Alarm")),
             "{alarm}"

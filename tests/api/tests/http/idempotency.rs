@@ -192,6 +192,11 @@ async fn every_creating_route_replays_its_first_answer(api: &TestApi) {
         json_case("/create", subscription("Sub"), subscription("Other")),
         json_case(CHALLENGES, challenge("p1"), challenge("p2")),
         json_case(
+            "/webhooks",
+            json!({"url": "https://127.0.0.1/one", "events": ["payment.received"]}),
+            json!({"url": "https://127.0.0.1/two", "events": ["payment.received"]}),
+        ),
+        json_case(
             format!("{CHALLENGES}/{cid}/delivery_events"),
             json!({"type": "DISPATCHED", "timestamp": "2026-11-20T09:00:00Z"}),
             json!({"type": "DELIVERED", "timestamp": "2026-11-21T09:00:00Z"}),

@@ -19,3 +19,4 @@ mod rate_limits;
 mod sqs;
 mod stalls;
 mod unknown_fields;
+mod webhooks;

@@ -224,3 +224,50 @@ async fn a_batch_travels_through_sqs_to_the_worker_exactly_once() {
         "six deliveries of three chunks, one code per item"
     );
 }
+
+/// The delivery queue on both adapters: a job comes out as it went in,
+/// and not before its delay.
+#[tokio::test]
+async fn delivery_jobs_wait_out_their_delay_on_both_queues() {
+    use domain::clock::{Clock, ManualClock};
+    use domain::webhooks::DeliveryJob;
+    use domain::DeliveryQueue;
+    use storage::MemoryDeliveryQueue;
+
+    let job = |n: u32| DeliveryJob {
+        account: AccountId::parse("ck_sqs").unwrap(),
+        delivery_id: format!("dlv_{n:024x}"),
+        due_at: domain::clock::Timestamp::from_millis(1_800_000_000_000),
+    };
+    let sqs = client().await;
+    let url = queue(&sqs, 30, None).await;
+    let on_sqs = SqsQueue::new(sqs.clone(), &url);
+    on_sqs.enqueue(&job(1), 0).await.unwrap();
+    on_sqs.enqueue(&job(2), 2).await.unwrap();
+    let now: Vec<DeliveryJob> = receive(&sqs, &url)
+        .await
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .collect();
+    assert_eq!(now, vec![job(1)]);
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let later: Vec<DeliveryJob> = receive(&sqs, &url)
+        .await
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .collect();
+    assert_eq!(later, vec![job(2)]);
+
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let in_memory = MemoryDeliveryQueue::new(clock.clone());
+    in_memory.enqueue(&job(1), 0).await.unwrap();
+    in_memory.enqueue(&job(2), 2).await.unwrap();
+    assert_eq!(in_memory.take_due(), vec![job(1)]);
+    assert!(in_memory.take_due().is_empty());
+    clock.advance_secs(2);
+    assert_eq!(in_memory.take_due(), vec![job(2)]);
+    // No delay is longer than SQS's fifteen minutes.
+    in_memory.enqueue(&job(3), 86_400).await.unwrap();
+    clock.advance_secs(900);
+    assert_eq!(in_memory.take_due(), vec![job(3)]);
+}
