@@ -82,7 +82,6 @@ impl LocalApi {
     /// (so this needs a Tokio runtime).
     pub fn new(config: LocalConfig) -> Self {
         let verifier = AccessTokenVerifier::new(&config.signing_key.public_key());
-        let verifier_for_webhooks = verifier.clone();
         let platform = config.platform;
         let (queue, deliveries) = MemoryQueue::new();
         tokio::spawn(worker::run(
@@ -130,11 +129,11 @@ impl LocalApi {
             codes: CodesFunction::build(&platform, verifier.clone()),
             batch: BatchFunction::build(&platform, verifier.clone(), Arc::new(queue)),
             licenses: LicensesFunction::build(&platform, verifier.clone(), config.certificate_key),
-            challenges: ActivationChallengesFunction::build(&platform, verifier),
+            challenges: ActivationChallengesFunction::build(&platform, verifier.clone()),
             mpesa: MpesaFunction::build(&platform),
             webhooks: WebhooksFunction::build(
                 &platform,
-                verifier_for_webhooks,
+                verifier,
                 delivery_queue,
                 config.resolver,
                 config.webhook_policy,

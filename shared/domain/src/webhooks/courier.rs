@@ -303,8 +303,12 @@ impl Courier {
     ) -> Result<(), StoreError> {
         let mut current = endpoint.clone();
         for _ in 0..5 {
+            // Disabled meanwhile (by the account, or another attempt's
+            // 410): its streak no longer matters.
+            if !current.enabled {
+                return Ok(());
+            }
             let mut next = current.clone();
-            let mut event = None;
             match outcome {
                 SendOutcome::Answered(200..=299) => {
                     if current.failing_since.is_none() {
@@ -327,17 +331,14 @@ impl Courier {
                     }
                 }
             }
-            if !current.enabled {
-                return Ok(());
-            }
-            if !next.enabled {
-                event = Some(Event::new(
+            let event = (!next.enabled).then(|| {
+                Event::new(
                     &current.account,
                     EventType::WebhookDisabled,
                     &current.id,
                     now,
-                ));
-            }
+                )
+            });
             next.version = current.version + 1;
             next.updated_at = now;
             match self.store.update_endpoint(&next, event.as_ref()).await {

@@ -264,12 +264,15 @@ impl WebhookService {
             return Err(WebhookError::EndpointDisabled);
         }
         for _ in 0..MAX_UPDATE_ATTEMPTS {
-            let current = match Delivery::is_id(delivery_id) {
-                true => self.store.delivery(account, delivery_id).await?,
-                false => None,
+            if !Delivery::is_id(delivery_id) {
+                return Err(WebhookError::DeliveryNotFound);
             }
-            .filter(|d| d.endpoint_id == endpoint.id)
-            .ok_or(WebhookError::DeliveryNotFound)?;
+            let current = self
+                .store
+                .delivery(account, delivery_id)
+                .await?
+                .filter(|d| d.endpoint_id == endpoint.id)
+                .ok_or(WebhookError::DeliveryNotFound)?;
             let now = self.clock.now();
             let next = Delivery {
                 status: DeliveryStatus::Pending,

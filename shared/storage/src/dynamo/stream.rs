@@ -9,11 +9,7 @@ use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use domain::events::Event;
 use domain::StoreError;
 
-use crate::dynamo::{event_of_image, DynamoStore};
-
-fn unavailable(err: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(err.to_string())
-}
+use crate::dynamo::{event_of_image, unavailable, DynamoStore};
 
 /// A reader of the outbox items in one table's stream.
 pub struct OutboxStream {
@@ -37,7 +33,7 @@ impl OutboxStream {
             .table_name(store.table())
             .send()
             .await
-            .map_err(|e| unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            .map_err(unavailable)?;
         let mut arn = described.table.and_then(|t| t.latest_stream_arn);
         if arn.is_none() {
             let updated = store
@@ -53,10 +49,11 @@ impl OutboxStream {
                 )
                 .send()
                 .await
-                .map_err(|e| unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+                .map_err(unavailable)?;
             arn = updated.table_description.and_then(|t| t.latest_stream_arn);
         }
-        let stream_arn = arn.ok_or_else(|| unavailable("the table has no stream"))?;
+        let stream_arn =
+            arn.ok_or_else(|| StoreError::Unavailable("the table has no stream".into()))?;
         Ok(OutboxStream {
             client: aws_sdk_dynamodbstreams::Client::from_conf(
                 aws_sdk_dynamodbstreams::config::Builder::from(
@@ -78,7 +75,7 @@ impl OutboxStream {
             .stream_arn(&self.stream_arn)
             .send()
             .await
-            .map_err(|e| unavailable(aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)))?;
+            .map_err(unavailable)?;
         let shards = described
             .stream_description
             .map(|d| d.shards.unwrap_or_default())
@@ -96,7 +93,7 @@ impl OutboxStream {
                 .shard_iterator_type(ShardIteratorType::TrimHorizon)
                 .send()
                 .await
-                .map_err(|e| unavailable(aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)))?;
+                .map_err(unavailable)?;
             self.shards.insert(id, iterator.shard_iterator);
         }
         Ok(())
@@ -117,7 +114,7 @@ impl OutboxStream {
                 .shard_iterator(iterator)
                 .send()
                 .await
-                .map_err(|e| unavailable(aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)))?;
+                .map_err(unavailable)?;
             for record in output.records.unwrap_or_default() {
                 let image = record.dynamodb.and_then(|d| d.new_image);
                 if let Some(image) = image {

@@ -16,8 +16,8 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
 use crate::dynamo::schema::{GSI1, GSI1_PK, GSI1_SK};
 use crate::dynamo::{
-    any_failed_condition, conditional, corrupt, key, n, query_items, s, unavailable, DynamoStore,
-    Item, StoredItem,
+    any_failed_condition, conditional, corrupt, key, n, query_items, records_of, s, unavailable,
+    DynamoStore, Item, StoredItem,
 };
 
 /// What an outbox item's `kind` holds; the stream filter matches it.
@@ -147,6 +147,38 @@ impl DynamoStore {
         }
     }
 
+    /// Runs a transaction that moves an account's endpoint counter. Racing
+    /// creates and deletes collide on the counter; each loser tries again
+    /// after a pause, so `classify` only ever sees the conditions' own
+    /// outcome (a full account, a missing endpoint).
+    async fn transact_on_counter(
+        &self,
+        steps: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+        classify: impl Fn(&[Option<&str>]) -> Option<StoreError>,
+    ) -> Result<(), StoreError> {
+        for attempt in 0..12u32 {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt.min(5))).await;
+            }
+            let outcome = self
+                .transact(steps.clone(), |reasons| {
+                    if reasons.contains(&Some("TransactionConflict")) {
+                        Some(StoreError::Conflict)
+                    } else {
+                        classify(reasons)
+                    }
+                })
+                .await;
+            match outcome {
+                Err(StoreError::Conflict) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the account's endpoint counter stayed contended".into(),
+        ))
+    }
+
     /// The outbox event with this id, while its item is kept.
     pub async fn outbox_event(&self, id: &str) -> Result<Option<Event>, StoreError> {
         match self.get(format!("OUTBOX#{id}"), EVENT_SK).await? {
@@ -181,37 +213,23 @@ impl WebhookStore for DynamoStore {
             )
             .build();
         let put = self.put_step(self.endpoint_item(endpoint)?);
-        let steps = vec![count, put];
-        // Racing creates collide on the counter; each loser tries again,
-        // so only a full account answers LimitReached.
-        for attempt in 0..12u32 {
-            if attempt > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt.min(5))).await;
-            }
-            let outcome = self
-                .transact(steps.clone(), |reasons| {
-                    if reasons.contains(&Some("TransactionConflict")) {
-                        Some(StoreError::Conflict)
-                    } else if reasons.first() == Some(&Some("ConditionalCheckFailed")) {
-                        // The counter's condition: the account is full.
-                        Some(StoreError::NotFound)
-                    } else {
-                        reasons
-                            .contains(&Some("ConditionalCheckFailed"))
-                            .then_some(StoreError::AlreadyExists)
-                    }
-                })
-                .await;
-            match outcome {
-                Ok(()) => return Ok(EndpointCreated::Created),
-                Err(StoreError::NotFound) => return Ok(EndpointCreated::LimitReached),
-                Err(StoreError::Conflict) => continue,
-                Err(other) => return Err(other),
-            }
+        let outcome = self
+            .transact_on_counter(vec![count, put], |reasons| {
+                if reasons.first() == Some(&Some("ConditionalCheckFailed")) {
+                    // The counter's condition: the account is full.
+                    Some(StoreError::NotFound)
+                } else {
+                    reasons
+                        .contains(&Some("ConditionalCheckFailed"))
+                        .then_some(StoreError::AlreadyExists)
+                }
+            })
+            .await;
+        match outcome {
+            Ok(()) => Ok(EndpointCreated::Created),
+            Err(StoreError::NotFound) => Ok(EndpointCreated::LimitReached),
+            Err(other) => Err(other),
         }
-        Err(StoreError::Unavailable(
-            "the account's endpoint counter stayed contended".into(),
-        ))
     }
 
     async fn endpoint(
@@ -239,14 +257,7 @@ impl WebhookStore for DynamoStore {
                 .consistent_read(true),
         )
         .await?;
-        let mut endpoints = items
-            .into_iter()
-            .map(|item| {
-                from_item::<StoredItem<Endpoint>>(item)
-                    .map(|stored| stored.record)
-                    .map_err(corrupt)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut endpoints: Vec<Endpoint> = records_of(items)?;
         endpoints.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(endpoints)
     }
@@ -287,28 +298,11 @@ impl WebhookStore for DynamoStore {
                     .expect("update has table, key and expression"),
             )
             .build();
-        let steps = vec![delete, count];
-        for attempt in 0..12u32 {
-            if attempt > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt.min(5))).await;
-            }
-            let outcome = self
-                .transact(steps.clone(), |reasons| {
-                    if reasons.contains(&Some("TransactionConflict")) {
-                        Some(StoreError::Conflict)
-                    } else {
-                        any_failed_condition(StoreError::NotFound)(reasons)
-                    }
-                })
-                .await;
-            match outcome {
-                Err(StoreError::Conflict) => continue,
-                other => return other,
-            }
-        }
-        Err(StoreError::Unavailable(
-            "the account's endpoint counter stayed contended".into(),
-        ))
+        self.transact_on_counter(
+            vec![delete, count],
+            any_failed_condition(StoreError::NotFound),
+        )
+        .await
     }
 
     async fn record_event(&self, event: &Event) -> Result<(), StoreError> {
@@ -377,16 +371,7 @@ impl WebhookStore for DynamoStore {
             None => query.key_condition_expression("#pk = :pk"),
         };
         let output = query.send().await.map_err(unavailable)?;
-        let mut deliveries = output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| {
-                from_item::<StoredItem<Delivery>>(item)
-                    .map(|stored| stored.record)
-                    .map_err(corrupt)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut deliveries: Vec<Delivery> = records_of(output.items.unwrap_or_default())?;
         let more = deliveries.len() > limit;
         deliveries.truncate(limit);
         Ok(Page::new(deliveries, more, Delivery::position))
