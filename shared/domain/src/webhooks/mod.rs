@@ -218,7 +218,10 @@ pub struct Endpoint {
 impl Endpoint {
     /// Whether an event of this type goes to this endpoint.
     pub fn receives(&self, event: &Event) -> bool {
+        // A stream can hand over an event after an endpoint made since was
+        // listed; the endpoint was not listening when it happened.
         self.enabled
+            && event.occurred_at >= self.created_at
             && match event.event_type {
                 EventType::WebhookTest => event.subject == self.id,
                 // An endpoint is not told about its own disabling: it is
@@ -355,6 +358,47 @@ pub struct DeliveryJob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endpoint_hears_only_of_what_happened_once_it_existed() {
+        let created = Timestamp::from_millis(1_000_000);
+        let account = AccountId::parse("ck_0123456789abcdef01234567").unwrap();
+        let endpoint = Endpoint {
+            id: "wh_0123456789abcdef01234567".into(),
+            account: account.clone(),
+            url: "https://hooks.example.com/in".into(),
+            events: vec![EventType::PaymentReceived],
+            description: String::new(),
+            include_codes: false,
+            secret: WebhookSecret::generate(),
+            previous_secret: None,
+            enabled: true,
+            disabled_reason: None,
+            failing_since: None,
+            created_at: created,
+            updated_at: created,
+            version: 1,
+        };
+        let at = |millis| {
+            Event::new(
+                &account,
+                EventType::PaymentReceived,
+                "r-1",
+                Timestamp::from_millis(millis),
+            )
+        };
+        assert!(
+            !endpoint.receives(&at(999_999)),
+            "before the endpoint was made"
+        );
+        assert!(endpoint.receives(&at(1_000_000)));
+        assert!(endpoint.receives(&at(2_000_000)));
+        let off = Endpoint {
+            enabled: false,
+            ..endpoint
+        };
+        assert!(!off.receives(&at(2_000_000)));
+    }
 
     #[test]
     fn secrets_round_trip_and_never_show_in_debug_output() {
