@@ -136,3 +136,11 @@ impl RouteHandler for BatchFunction {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_batch_events_status_url_is_the_batch_route() {
+        assert_eq!(super::status_path(), api_types::webhooks::BATCH_STATUS_PATH);
+    }
+}

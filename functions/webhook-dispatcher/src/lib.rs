@@ -18,6 +18,7 @@ pub fn build(platform: &Platform, queue: Arc<dyn DeliveryQueue>) -> Dispatcher {
     Dispatcher::new(
         platform.stores.webhooks(),
         platform.stores.payments(),
+        platform.stores.batches(),
         queue,
     )
 }

@@ -12,7 +12,11 @@ use domain::webhooks::service::{parse_description, parse_events, EndpointPatch, 
 use domain::webhooks::{Attempt, Delivery, DeliveryPosition, DeliveryStatus, Endpoint};
 use serde::{Deserialize, Serialize};
 
+use crate::biolite::batch::BatchView;
+use crate::biolite::codes::CodeView;
 use crate::biolite::payments::PaymentOutcome;
+use crate::licensing::amino::LicenseView;
+use crate::solaris::ChallengeView;
 
 /// `POST /webhooks`.
 #[derive(Debug, Deserialize)]
@@ -242,28 +246,65 @@ struct EndpointEventData {
     endpoint: EndpointView,
 }
 
-/// The body `endpoint` gets for `event`. A payment's code is left out
-/// unless the endpoint opted in with `includeCodes`.
+/// Where `GET /batch/{id}` is, for the batch view's `statusUrl` (the
+/// routes table, which this crate cannot see, is checked against it).
+pub const BATCH_STATUS_PATH: &str = "/batch/{id}";
+
+/// The body `endpoint` gets for `event`: `data` holds the subject's view
+/// under its name (`code`, `batch`, `payment`, `challenge`, `license`,
+/// `endpoint`), except a payment, whose view is `data` itself. A code, a
+/// challenge's code and a license key are left out unless the endpoint
+/// opted in with `includeCodes`.
 pub fn event_body(event: &Event, subject: &EventSubject, endpoint: &Endpoint) -> String {
-    let rendered = match subject {
+    let named = |name: &str, view: serde_json::Value, secret: Option<&str>| {
+        let mut view = view;
+        if let (Some(secret), false) = (secret, endpoint.include_codes) {
+            if let Some(fields) = view.as_object_mut() {
+                fields.remove(secret);
+            }
+        }
+        serde_json::json!({ name: view })
+    };
+    let data = match subject {
         EventSubject::Payment(payment) => {
             let mut outcome = PaymentOutcome::from(payment.as_ref());
             if !endpoint.include_codes {
                 outcome.code = None;
             }
-            serde_json::to_string(&EventBody {
-                event_type: event.event_type,
-                timestamp: event.occurred_at,
-                data: &outcome,
-            })
+            to_value(&outcome)
         }
-        EventSubject::Endpoint(subject) => serde_json::to_string(&EventBody {
-            event_type: event.event_type,
-            timestamp: event.occurred_at,
-            data: &EndpointEventData {
-                endpoint: EndpointView::from(subject.as_ref()),
-            },
+        EventSubject::Code(code) => named(
+            "code",
+            to_value(&CodeView::from(code.as_ref())),
+            Some("code"),
+        ),
+        EventSubject::Batch(batch) => named(
+            "batch",
+            to_value(&BatchView::new(batch, BATCH_STATUS_PATH)),
+            None,
+        ),
+        EventSubject::Challenge(challenge) => named(
+            "challenge",
+            to_value(&ChallengeView::from(challenge.as_ref())),
+            Some("code"),
+        ),
+        EventSubject::License(license) => named(
+            "license",
+            to_value(&LicenseView::new(license, event.occurred_at)),
+            Some("key"),
+        ),
+        EventSubject::Endpoint(subject) => to_value(&EndpointEventData {
+            endpoint: EndpointView::from(subject.as_ref()),
         }),
     };
-    rendered.expect("event bodies serialize")
+    serde_json::to_string(&EventBody {
+        event_type: event.event_type,
+        timestamp: event.occurred_at,
+        data: &data,
+    })
+    .expect("event bodies serialize")
+}
+
+fn to_value<T: Serialize>(view: &T) -> serde_json::Value {
+    serde_json::to_value(view).expect("views serialize")
 }

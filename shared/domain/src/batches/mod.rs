@@ -18,6 +18,7 @@ use crate::clock::{Clock, Timestamp};
 pub use crate::codes::BatchItemRef;
 use crate::codes::{CodeOrder, CodesError, CodesService, MAX_RUN};
 use crate::devices::SerialNumber;
+use crate::events::{Event, EventType};
 use crate::field::FieldError;
 use crate::idempotency::{IdempotencyKey, KEY_TTL_SECS};
 use crate::ids::BatchId;
@@ -96,6 +97,17 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Whether every item is settled, issued or failed.
+    pub fn is_finished(&self) -> bool {
+        self.done + self.failed >= self.total
+    }
+
+    /// The `batch.completed` event: one per batch, whenever it is made.
+    pub fn completed_event(&self, at: Timestamp) -> Event {
+        let id = self.id.to_string();
+        Event::once(&self.account, EventType::BatchCompleted, &id, &id, at)
+    }
+
     pub fn status(&self) -> BatchStatus {
         let finished = self.done + self.failed;
         if finished == 0 {

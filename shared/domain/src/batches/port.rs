@@ -62,6 +62,11 @@ pub trait BatchStore: Send + Sync {
         reason: &str,
         at: Timestamp,
     ) -> Result<(), StoreError>;
+
+    /// Writes the batch's `completed_event`, once: `AlreadyExists` when it
+    /// was written before. Every chunk that finishes after the batch did
+    /// asks, so the event is neither lost nor doubled (`docs/delivery.md`).
+    async fn record_completion(&self, batch: &Batch, at: Timestamp) -> Result<(), StoreError>;
 }
 
 /// Where chunks of batch work wait for the worker: SQS on AWS, a channel in

@@ -238,9 +238,41 @@ impl BatchService {
                 self.give_up(&run, reason).await;
             }
         }
+        if transient.is_none() || final_attempt {
+            if let Err(err) = self.report_if_finished(chunk).await {
+                // Asked again with the chunk: its runs are settled, so the
+                // next delivery only asks this.
+                return ChunkOutcome::Retry(err.to_string());
+            }
+        }
         match transient {
             Some(reason) => ChunkOutcome::Retry(reason),
             None => ChunkOutcome::Finished { items: items.len() },
+        }
+    }
+
+    /// Writes `batch.completed` when this chunk's settling finished the
+    /// batch. Every chunk asks once its runs are settled; the last to
+    /// settle sees the batch finished (reads are consistent), and the
+    /// store keeps the event once if several do.
+    async fn report_if_finished(&self, chunk: &Chunk) -> Result<(), StoreError> {
+        let Some(batch) = self
+            .batches
+            .get_batch(&chunk.account, &chunk.batch_id)
+            .await?
+        else {
+            return Ok(());
+        };
+        if !batch.is_finished() {
+            return Ok(());
+        }
+        match self
+            .batches
+            .record_completion(&batch, self.clock.now())
+            .await
+        {
+            Ok(()) | Err(StoreError::AlreadyExists) => Ok(()),
+            Err(other) => Err(other),
         }
     }
 

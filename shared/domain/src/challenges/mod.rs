@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clients::AccountId;
 use crate::clock::{Clock, Timestamp};
+use crate::events::{Event, EventType};
 pub use crate::ids::new_uuid_v7;
 use crate::ids::ChallengeId;
 use crate::store::StoreError;
@@ -136,6 +137,33 @@ fn epoch() -> Timestamp {
 }
 
 impl Challenge {
+    /// The `challenge.created` event the store writes with the challenge.
+    pub fn created_event(&self) -> Event {
+        Event::with_snapshot(
+            &self.account,
+            EventType::ChallengeCreated,
+            self.id.to_string(),
+            self,
+            self.created_at,
+        )
+    }
+
+    /// The `challenge.verified` event the store writes with the use it
+    /// spends at `now`: the challenge as that use leaves it.
+    pub fn verified_event(&self, now: Timestamp) -> Event {
+        let used = Challenge {
+            usage_count: self.usage_count + 1,
+            ..self.clone()
+        };
+        Event::with_snapshot(
+            &self.account,
+            EventType::ChallengeVerified,
+            self.id.to_string(),
+            &used,
+            now,
+        )
+    }
+
     pub fn is_expired(&self, now: Timestamp) -> bool {
         now >= self.expires_at
     }

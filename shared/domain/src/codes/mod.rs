@@ -12,6 +12,7 @@ use crate::clients::AccountId;
 use crate::clock::{Clock, Timestamp};
 use crate::devices::port::DeviceStore;
 use crate::devices::{Credit, Device, ExpiryPosition, ExpiryQuery, NewDevice, Paid, SerialNumber};
+use crate::events::{Event, EventType};
 use crate::field::FieldError;
 use crate::ids::{is_platform_id, BatchId};
 use crate::paging::{parse_timed_cursor, timed_cursor, Page, SortOrder};
@@ -200,6 +201,18 @@ mod code_type_name {
 }
 
 impl CodeRecord {
+    /// The `code.issued` event the store writes with a code issued on its
+    /// own (`record_code`); it carries the code, which never changes.
+    pub fn issued_event(&self) -> Event {
+        Event::with_snapshot(
+            &self.account,
+            EventType::CodeIssued,
+            &self.id,
+            self,
+            self.created_at,
+        )
+    }
+
     pub fn position(&self) -> CodePosition {
         CodePosition {
             created_at: self.created_at,

@@ -10,8 +10,8 @@ use crate::store::StoreError;
 
 #[async_trait]
 pub trait CodeStore: Send + Sync {
-    /// Stores `code` and moves `device` to `next` (its count and credit) as
-    /// one atomic step,
+    /// Stores `code`, its `issued_event` and moves `device` to `next` (its
+    /// count and credit) as one atomic step,
     /// on condition that the device is still at the version it was read at
     /// and no code of the account sits at the same position.
     ///

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::LicenseError;
 use crate::clients::AccountId;
 use crate::clock::Timestamp;
+use crate::events::{Event, EventType};
 pub use crate::ids::{new_uuid, parse_uuid, LicenseId, ProductId};
 
 /// The end the vendor API gives a permanent license: `9999-01-01T00:00:00`.
@@ -140,6 +141,29 @@ pub struct License {
 }
 
 impl License {
+    /// The `license.created` event the store writes with the license.
+    pub fn created_event(&self) -> Event {
+        Event::with_snapshot(
+            &self.account,
+            EventType::LicenseCreated,
+            self.id.to_string(),
+            self,
+            self.created_at,
+        )
+    }
+
+    /// The `license.deleted` event the store writes as it deletes the
+    /// license at `at`: it carries the license, which is gone after it.
+    pub fn deleted_event(&self, at: Timestamp) -> Event {
+        Event::with_snapshot(
+            &self.account,
+            EventType::LicenseDeleted,
+            self.id.to_string(),
+            self,
+            at,
+        )
+    }
+
     pub fn state(&self, now: Timestamp) -> LicenseState {
         if self.status == LicenseStatus::Inactive {
             LicenseState::Suspended

@@ -79,7 +79,12 @@ pub trait LicenseStore: Send + Sync {
 
     /// Deletes the license, frees its key and uncounts it on its product,
     /// as one step. `NotFound` when it is gone.
-    async fn delete_license(&self, account: &AccountId, id: &LicenseId) -> Result<(), StoreError>;
+    async fn delete_license(
+        &self,
+        account: &AccountId,
+        id: &LicenseId,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
 
     /// Stores `license.deployment` and `license.holder` on condition that
     /// the license has no deployment yet: `Conflict` when it has one,

@@ -280,6 +280,7 @@ impl Payment {
             event_type: EventType::PaymentReceived,
             occurred_at: self.received_at,
             subject: self.reference.as_str().to_owned(),
+            snapshot: None,
         }
     }
 

@@ -15,8 +15,14 @@ use super::{
     retry_delay_secs, signature_header, with_jitter, Attempt, Delivery, DeliveryJob,
     DeliveryStatus, Endpoint, DISABLE_AFTER_SECS,
 };
+use crate::batches::port::BatchStore;
+use crate::batches::Batch;
+use crate::challenges::Challenge;
 use crate::clock::{Clock, Timestamp};
+use crate::codes::CodeRecord;
 use crate::events::{Event, EventType};
+use crate::ids::BatchId;
+use crate::licensing::License;
 use crate::payments::port::PaymentStore;
 use crate::payments::Payment;
 use crate::store::StoreError;
@@ -24,10 +30,15 @@ use crate::store::StoreError;
 /// SQS's longest message delay.
 pub const MAX_QUEUE_DELAY_SECS: i64 = 900;
 
-/// What an event is about, read when it is fanned out.
+/// What an event is about, read when it is fanned out (or carried by the
+/// event, for those with a snapshot).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventSubject {
+    Code(Box<CodeRecord>),
+    Batch(Box<Batch>),
     Payment(Box<Payment>),
+    Challenge(Box<Challenge>),
+    License(Box<License>),
     Endpoint(Box<Endpoint>),
 }
 
@@ -38,6 +49,7 @@ pub type RenderBody = dyn Fn(&Event, &EventSubject, &Endpoint) -> String + Send 
 pub struct Dispatcher {
     store: Arc<dyn WebhookStore>,
     payments: Arc<dyn PaymentStore>,
+    batches: Arc<dyn BatchStore>,
     queue: Arc<dyn DeliveryQueue>,
 }
 
@@ -45,17 +57,49 @@ impl Dispatcher {
     pub fn new(
         store: Arc<dyn WebhookStore>,
         payments: Arc<dyn PaymentStore>,
+        batches: Arc<dyn BatchStore>,
         queue: Arc<dyn DeliveryQueue>,
     ) -> Self {
         Dispatcher {
             store,
             payments,
+            batches,
             queue,
         }
     }
 
     async fn subject(&self, event: &Event) -> Result<Option<EventSubject>, StoreError> {
+        let snapshot_of = |event: &Event| {
+            let carried = match event.event_type {
+                EventType::CodeIssued => event.snapshot().map(|c| EventSubject::Code(Box::new(c))),
+                EventType::ChallengeCreated | EventType::ChallengeVerified => event
+                    .snapshot()
+                    .map(|c| EventSubject::Challenge(Box::new(c))),
+                EventType::LicenseCreated | EventType::LicenseDeleted => {
+                    event.snapshot().map(|l| EventSubject::License(Box::new(l)))
+                }
+                _ => None,
+            };
+            if carried.is_none() {
+                tracing::error!(event = %event.id, "the event's snapshot does not read");
+            }
+            carried
+        };
         Ok(match event.event_type {
+            EventType::CodeIssued
+            | EventType::ChallengeCreated
+            | EventType::ChallengeVerified
+            | EventType::LicenseCreated
+            | EventType::LicenseDeleted => snapshot_of(event),
+            EventType::BatchCompleted => {
+                let Some(id) = BatchId::parse(&event.subject) else {
+                    return Ok(None);
+                };
+                self.batches
+                    .get_batch(&event.account, &id)
+                    .await?
+                    .map(|b| EventSubject::Batch(Box::new(b)))
+            }
             EventType::PaymentReceived => self
                 .payments
                 .find_payment(&event.account, &event.subject)

@@ -533,4 +533,9 @@ impl BatchStore for DynamoStore {
         })
         .await
     }
+
+    async fn record_completion(&self, batch: &Batch, at: Timestamp) -> Result<(), StoreError> {
+        self.put_new(super::webhooks::outbox_item(&batch.completed_event(at))?)
+            .await
+    }
 }

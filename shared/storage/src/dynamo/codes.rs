@@ -29,7 +29,11 @@ impl CodeStore for DynamoStore {
         next: &Advance,
         code: &CodeRecord,
     ) -> Result<(), StoreError> {
-        let steps = vec![self.advance_step(device, next)?, self.code_step(code)?];
+        let steps = vec![
+            self.advance_step(device, next)?,
+            self.code_step(code)?,
+            self.put_step(super::webhooks::outbox_item(&code.issued_event())?),
+        ];
         self.transact(steps, lost_race).await
     }
 

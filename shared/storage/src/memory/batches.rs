@@ -158,6 +158,16 @@ impl BatchStore for MemoryStore {
         state.count_on_batch(first, 0, failed, at);
         Ok(())
     }
+
+    async fn record_completion(&self, batch: &Batch, at: Timestamp) -> Result<(), StoreError> {
+        let event = batch.completed_event(at);
+        let mut state = self.lock();
+        if state.outbox.iter().any(|e| e.id == event.id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        state.outbox.push(event);
+        Ok(())
+    }
 }
 
 /// A batch's items in index order; none for a batch that is not there.

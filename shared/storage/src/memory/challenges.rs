@@ -94,6 +94,7 @@ impl ChallengeStore for MemoryStore {
             .challenge_purge_at
             .insert(key.clone(), challenge.purge_at(retention_secs));
         state.challenges.insert(key, challenge.clone());
+        state.outbox.push(challenge.created_event());
         Ok(())
     }
 
@@ -178,7 +179,9 @@ impl ChallengeStore for MemoryStore {
         if !usable {
             return Err(StoreError::Conflict);
         }
+        let event = stored.verified_event(now);
         stored.usage_count += 1;
+        state.outbox.push(event);
         Ok(())
     }
 

@@ -10,8 +10,10 @@ impl CodeStore for MemoryStore {
         next: &Advance,
         code: &CodeRecord,
     ) -> Result<(), StoreError> {
-        self.lock()
-            .record_codes(device, next, std::slice::from_ref(code))
+        let mut state = self.lock();
+        state.record_codes(device, next, std::slice::from_ref(code))?;
+        state.outbox.push(code.issued_event());
+        Ok(())
     }
 
     async fn record_code_run(

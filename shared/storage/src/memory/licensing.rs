@@ -116,6 +116,7 @@ impl LicenseStore for MemoryStore {
         if let Some(product) = state.products.get_mut(&product_key) {
             product.license_count += 1;
         }
+        state.outbox.push(license.created_event());
         Ok(())
     }
 
@@ -167,7 +168,12 @@ impl LicenseStore for MemoryStore {
         Ok(state.licenses.values().filter(|l| query.matches(l)).count() as u64)
     }
 
-    async fn delete_license(&self, account: &AccountId, id: &LicenseId) -> Result<(), StoreError> {
+    async fn delete_license(
+        &self,
+        account: &AccountId,
+        id: &LicenseId,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
         let mut state = self.lock();
         let license = state
             .licenses
@@ -180,6 +186,7 @@ impl LicenseStore for MemoryStore {
         {
             product.license_count = product.license_count.saturating_sub(1);
         }
+        state.outbox.push(license.deleted_event(at));
         Ok(())
     }
 

@@ -6,14 +6,18 @@ use std::sync::Arc;
 
 use api_tests::on_both_stores;
 use async_trait::async_trait;
-use domain::batches::{chunks_of, BatchStatus, Chunk, ChunkOutcome, ItemState, CHUNK_SIZE};
+use domain::batches::{chunks_of, Batch, BatchStatus, Chunk, ChunkOutcome, ItemState, CHUNK_SIZE};
 use domain::clients::AccountId;
-use domain::clock::SystemClock;
+use domain::clock::{SystemClock, Timestamp};
 use domain::codes::CodeOrder;
 use domain::devices::{NewDevice, ProtocolName, SerialNumber};
+use domain::events::EventType;
+use domain::ids::BatchId;
 use domain::{BatchService, ChunkQueue, CodesService, StoreError};
 use keycode::CodeType;
 use storage::Stores;
+
+use crate::webhooks::outbox_with_id;
 
 /// How many chunks race: one device each, so only the batch is shared.
 const CHUNKS: u32 = 16;
@@ -129,6 +133,57 @@ async fn racing_chunks_of_one_batch_count_every_item_once(stores: &Stores) {
     );
     let after = batches.get(&account, &batch.id).await.unwrap();
     assert_eq!((after.done, after.failed), (CHUNKS * CHUNK_SIZE, 0));
+
+    // However many chunks saw the batch finished, it completed once.
+    let completed = after.completed_event(Timestamp::from_millis(0));
+    let told = outbox_with_id(stores, &completed.id).await;
+    assert_eq!(told.len(), 1, "{told:#?}");
+    assert_eq!(
+        (told[0].event_type, told[0].subject.as_str()),
+        (EventType::BatchCompleted, batch.id.as_str())
+    );
 }
 
-on_both_stores!(racing_chunks_of_one_batch_count_every_item_once);
+/// `record_completion` writes the event once, races included.
+async fn a_batch_completes_once(stores: &Stores) {
+    let account = AccountId::parse("ck_completes").unwrap();
+    let batch = Batch {
+        id: BatchId::generate(),
+        account: account.clone(),
+        total: 1,
+        done: 1,
+        failed: 0,
+        created_at: Timestamp::from_millis(1_000),
+        updated_at: Timestamp::from_millis(1_000),
+        idempotency_key: None,
+        request_digest: String::new(),
+        chunks: 1,
+    };
+    let at = Timestamp::from_millis(2_000);
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, batch) = (stores.batches(), batch.clone());
+            tokio::spawn(async move { store.record_completion(&batch, at).await })
+        })
+        .collect();
+    let mut wins = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(()) => wins += 1,
+            Err(StoreError::AlreadyExists) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(
+        stores.batches().record_completion(&batch, at).await,
+        Err(StoreError::AlreadyExists)
+    );
+    let told = outbox_with_id(stores, &batch.completed_event(at).id).await;
+    assert_eq!(told, vec![batch.completed_event(at)]);
+}
+
+on_both_stores!(
+    racing_chunks_of_one_batch_count_every_item_once,
+    a_batch_completes_once,
+);

@@ -210,7 +210,7 @@ async fn products_claim_their_sku_and_are_paged_updated_and_deleted(stores: &Sto
         .await
         .unwrap();
     store
-        .delete_license(&target.account, &page.items[0].id)
+        .delete_license(&target.account, &page.items[0].id, NOW)
         .await
         .unwrap();
     store
@@ -269,10 +269,13 @@ async fn licenses_are_counted_keyed_and_deleted_as_one_step(stores: &Stores) {
         store.find_license_by_key(&first.key).await.unwrap(),
         Some(first.clone())
     );
-    store.delete_license(&p.account, &first.id).await.unwrap();
+    store
+        .delete_license(&p.account, &first.id, NOW)
+        .await
+        .unwrap();
     assert_eq!(store.find_license_by_key(&first.key).await, Ok(None));
     assert_eq!(
-        store.delete_license(&p.account, &first.id).await,
+        store.delete_license(&p.account, &first.id, NOW).await,
         Err(StoreError::NotFound)
     );
     assert_eq!(count_of(stores, &p).await, 0);

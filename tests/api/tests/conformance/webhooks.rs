@@ -72,6 +72,17 @@ pub async fn in_outbox(stores: &Stores, event: &Event) -> bool {
     dynamo.outbox_event(&event.id).await.unwrap().as_ref() == Some(event)
 }
 
+/// The outbox items with this id: the memory store's log may hold the
+/// same id twice, the table by its key cannot.
+pub async fn outbox_with_id(stores: &Stores, id: &str) -> Vec<Event> {
+    if let Some(memory) = stores.memory() {
+        let (events, _) = memory.outbox_after(0, usize::MAX);
+        return events.into_iter().filter(|e| e.id == id).collect();
+    }
+    let dynamo = stores.dynamo().expect("memory or DynamoDB");
+    dynamo.outbox_event(id).await.unwrap().into_iter().collect()
+}
+
 async fn endpoints_stay_under_the_limit_and_update_by_version(stores: &Stores) {
     let store = stores.webhooks();
     let a = account("ck_hooks_a");

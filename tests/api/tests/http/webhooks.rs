@@ -607,7 +607,176 @@ async fn one_tenant_never_reaches_another_tenants_endpoints(api: &TestApi) {
     assert!(api.get(&format!("/webhooks/{id}"), &acme_token).await.0 == StatusCode::OK);
 }
 
+/// The receiver's requests by event type, each verified and one per event.
+async fn by_type(receiver: &Receiver) -> std::collections::BTreeMap<String, Vec<Value>> {
+    let mut seen = std::collections::BTreeMap::<String, Vec<Value>>::new();
+    for request in receiver.requests().await {
+        assert_eq!(request["verifiedWith"], json!([0]), "{request}");
+        let payload = request["payload"].clone();
+        seen.entry(payload["type"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(payload);
+    }
+    seen
+}
+
+async fn every_kind_of_change_is_told_with_the_api_s_own_view(api: &TestApi) {
+    let receiver = Receiver::start().await;
+    receiver.now(api.clock.now().secs()).await;
+    let acme = api.new_client("Acme").await;
+    let token = api.login(&acme).await;
+    let kinds = [
+        "code.issued",
+        "batch.completed",
+        "challenge.created",
+        "challenge.verified",
+        "license.created",
+        "license.deleted",
+    ];
+    let hook = endpoint(api, &token, &receiver.url, &kinds).await;
+    receiver.secrets(&[hook["secret"].as_str().unwrap()]).await;
+
+    let (status, _) = api
+        .post(
+            "/devices",
+            &token,
+            json!({"serialNum": "NX-E", "protocol": "nexus_full", "secretKey": KEY}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, code) = api
+        .post(
+            "/codes",
+            &token,
+            json!({"serialNum": "NX-E", "codeType": "add_time", "arg": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{code}");
+    let items = [
+        json!({"serialNum": "NX-E", "codeType": "add_time", "arg": 1}),
+        json!({"serialNum": "GHOST", "codeType": "unlock"}),
+    ];
+    let (status, batch) = api.post("/batch", &token, json!({ "items": items })).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{batch}");
+    let challenges = "/v1/mfa/challenges/activation";
+    let (status, challenge) = api
+        .post(
+            challenges,
+            &token,
+            json!({"person_id": "p1", "origin": "WEB", "purpose": "DEVICE_BINDING", "delivery_method": "SNAILMAIL"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{challenge}");
+    let challenge_id = challenge["id"].as_str().unwrap();
+    let (status, verified) = api
+        .post(
+            &format!("{challenges}/{challenge_id}/verify"),
+            &token,
+            json!({"person_id": "p1", "code": challenge["code"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{verified}");
+    let bearer = format!("Bearer {token}");
+    let licenses = "/api/license/management/v4";
+    let (status, product) = api
+        .call_as(
+            Method::POST,
+            &format!("{licenses}/products"),
+            &bearer,
+            Some(json!({"name": "Editor"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{product}");
+    let (status, license) = api
+        .call_as(
+            Method::POST,
+            &format!("{licenses}/licenses"),
+            &bearer,
+            Some(json!({"product_id": product["id"], "user_id": "K1"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{license}");
+    let one = format!("{licenses}/licenses/{}", license["id"].as_str().unwrap());
+    let (status, _) = api.call_as(Method::DELETE, &one, &bearer, None).await;
+    assert!(status.is_success(), "{status}");
+
+    // The batch completes in the worker; its event follows.
+    let mut seen = by_type(&receiver).await;
+    for _ in 0..400 {
+        api.api.settle_webhooks().await;
+        seen = by_type(&receiver).await;
+        if seen.len() == kinds.len() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let names: Vec<&str> = seen.keys().map(String::as_str).collect();
+    let mut expected = kinds.to_vec();
+    expected.sort_unstable();
+    assert_eq!(names, expected, "{seen:#?}");
+    for (kind, payloads) in &seen {
+        assert_eq!(payloads.len(), 1, "{kind}: {payloads:#?}");
+    }
+    let data = |kind: &str| seen[kind][0]["data"].clone();
+
+    let told = data("code.issued")["code"].clone();
+    assert_eq!(told["id"], code["id"]);
+    assert_eq!(told["serialNum"], "NX-E");
+    assert!(
+        told.get("code").is_none(),
+        "the code only goes to endpoints that opted in: {told}"
+    );
+    let told = data("batch.completed")["batch"].clone();
+    assert_eq!(told["id"], batch["id"]);
+    assert_eq!(
+        (
+            told["status"].as_str(),
+            told["done"].as_u64(),
+            told["failed"].as_u64()
+        ),
+        (Some("completed_with_errors"), Some(1), Some(1)),
+        "{told}"
+    );
+    assert_eq!(told["statusUrl"], batch["statusUrl"]);
+    for kind in ["challenge.created", "challenge.verified"] {
+        let told = data(kind)["challenge"].clone();
+        assert_eq!(told["id"], challenge["id"], "{kind}");
+        assert!(told.get("code").is_none(), "{kind}: {told}");
+    }
+    assert_eq!(data("challenge.created")["challenge"]["usage_count"], 0);
+    assert_eq!(data("challenge.verified")["challenge"]["usage_count"], 1);
+    for kind in ["license.created", "license.deleted"] {
+        let told = data(kind)["license"].clone();
+        assert_eq!(told["id"], license["id"], "{kind}");
+        assert_eq!(told["product_id"], product["id"], "{kind}");
+        assert!(told.get("key").is_none(), "{kind}: {told}");
+    }
+
+    // An endpoint that opted in gets the codes and keys as well.
+    let (status, _) = patch(
+        api,
+        &token,
+        hook["id"].as_str().unwrap(),
+        json!({"includeCodes": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, again) = api
+        .post(
+            "/codes",
+            &token,
+            json!({"serialNum": "NX-E", "codeType": "add_time", "arg": 2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    api.api.settle_webhooks().await;
+    let seen = by_type(&receiver).await;
+    let told = &seen["code.issued"][1]["data"]["code"];
+    assert_eq!((&told["id"], &told["code"]), (&again["id"], &again["code"]));
+}
+
 on_both_backends!(
+    every_kind_of_change_is_told_with_the_api_s_own_view,
     endpoints_are_managed_and_their_secret_is_shown_once,
     racing_creates_never_pass_the_limit,
     a_payment_arrives_signed_and_retries_keep_one_id,

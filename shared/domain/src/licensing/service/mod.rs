@@ -221,7 +221,11 @@ impl LicenseService {
             query.product_id = Some(id.clone());
             let page = self.store.list_licenses(&query).await?;
             for license in &page.items {
-                match self.store.delete_license(account, &license.id).await {
+                match self
+                    .store
+                    .delete_license(account, &license.id, self.now())
+                    .await
+                {
                     Ok(()) | Err(StoreError::NotFound) => {}
                     Err(e) => return Err(e.into()),
                 }
@@ -308,7 +312,7 @@ impl LicenseService {
         account: &AccountId,
         id: &LicenseId,
     ) -> Result<(), LicenseError> {
-        match self.store.delete_license(account, id).await {
+        match self.store.delete_license(account, id, self.now()).await {
             Ok(()) => Ok(()),
             Err(StoreError::NotFound) => Err(LicenseError::LicenseNotFound),
             Err(e) => Err(e.into()),

@@ -20,6 +20,7 @@ use crate::dynamo::schema::{
     challenge_code_pk, challenge_events_pk, challenge_sk, challenge_slot_pk, challenges_pk, GSI1,
     GSI2, GSI3,
 };
+use crate::dynamo::webhooks::outbox_item;
 use crate::dynamo::{corrupt, key, n, s, transaction_outcome, unavailable, DynamoStore};
 
 mod items;
@@ -105,6 +106,7 @@ impl ChallengeStore for DynamoStore {
             put,
             TransactWriteItem::builder().put(slot).build(),
             TransactWriteItem::builder().put(code).build(),
+            self.put_step(outbox_item(&challenge.created_event())?),
         ];
         if let Some(old) = replacing {
             steps.push(
@@ -124,8 +126,8 @@ impl ChallengeStore for DynamoStore {
                 );
             }
         }
-        // Steps: 0 the challenge, 1 its slot, 2 its code, 3 the replaced
-        // challenge, 4 the replaced code.
+        // Steps: 0 the challenge, 1 its slot, 2 its code, 3 its event, 4
+        // the replaced challenge, 5 the replaced code.
         let replacing = replacing.is_some();
         self.transact(steps, |reasons| match reasons {
             [_, Some("ConditionalCheckFailed"), ..] if !replacing => {
@@ -299,9 +301,7 @@ impl ChallengeStore for DynamoStore {
     }
 
     async fn use_challenge(&self, challenge: &Challenge, now: Timestamp) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
+        let spend = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(challenges_pk(&challenge.account), &challenge_sk(&challenge.id))))
             .update_expression("ADD usage_count :one")
@@ -310,14 +310,23 @@ impl ChallengeStore for DynamoStore {
             )
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", s(now.to_rfc3339()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Err(self
+            .build()
+            .expect("update has table, key and expression");
+        let steps = vec![
+            TransactWriteItem::builder().update(spend).build(),
+            self.put_step(outbox_item(&challenge.verified_event(now))?),
+        ];
+        let result = self.transact(steps, |reasons| match reasons {
+            [Some("ConditionalCheckFailed"), ..] => Some(StoreError::NotFound),
+            _ if reasons.contains(&Some("TransactionConflict")) => Some(StoreError::Conflict),
+            _ => None,
+        });
+        match result.await {
+            // The spend's condition failed: say whether it is gone or spent.
+            Err(StoreError::NotFound) => Err(self
                 .gone_or_conflict(&challenge.account, &challenge.id)
                 .await),
-            Err(err) => Err(unavailable(err)),
+            other => other,
         }
     }
 

@@ -21,6 +21,7 @@ use crate::dynamo::schema::{
     sku_pk, GSI1, GSI1_PK, GSI1_SK, LICENSE_KEY_SK, LICENSE_SK, LOGIN_TOKEN_SK, NONCE_SK, PK,
     PRODUCT_SK, SK, SKU_SK,
 };
+use crate::dynamo::webhooks::outbox_item;
 use crate::dynamo::{
     any_failed_condition, conditional, corrupt, key, n, s, transaction_outcome, unavailable,
     DynamoStore, StoredItem, MAX_QUERIES_PER_PAGE,
@@ -261,9 +262,11 @@ impl LicenseStore for DynamoStore {
             .transact_items(self.count_step(&license.account, &license.product_id, 1))
             .transact_items(self.put_step(to_item(LicenseItem::new(license)).map_err(corrupt)?))
             .transact_items(self.put_step(to_item(claim).map_err(corrupt)?))
+            .transact_items(self.put_step(outbox_item(&license.created_event())?))
             .send()
             .await;
-        // Steps: 0 the product's count, 1 the license, 2 its key.
+        // Steps: 0 the product's count, 1 the license, 2 its key, 3 its
+        // event.
         transaction_outcome(result, |reasons| match reasons {
             [Some("ConditionalCheckFailed"), ..] => Some(StoreError::NotFound),
             _ if reasons.contains(&Some("ConditionalCheckFailed")) => {
@@ -379,7 +382,12 @@ impl LicenseStore for DynamoStore {
         Ok(count)
     }
 
-    async fn delete_license(&self, account: &AccountId, id: &LicenseId) -> Result<(), StoreError> {
+    async fn delete_license(
+        &self,
+        account: &AccountId,
+        id: &LicenseId,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
         let license = self
             .get_license(account, id)
             .await?
@@ -394,6 +402,7 @@ impl LicenseStore for DynamoStore {
             ))
             .transact_items(self.delete_step(license_key_pk(&license.key), LICENSE_KEY_SK, None))
             .transact_items(self.count_step(account, &license.product_id, -1))
+            .transact_items(self.put_step(outbox_item(&license.deleted_event(at))?))
             .send()
             .await;
         transaction_outcome(result, |reasons| match reasons {
