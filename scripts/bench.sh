@@ -155,4 +155,5 @@ if [ -z "${SKIP_SLOW:-}" ]; then
   echo "== keycode and batch benchmarks" >&2
   scripts/bench_keycode.sh
   scripts/bench_batch.sh
+  scripts/bench_webhooks.sh
 fi

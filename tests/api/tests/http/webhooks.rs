@@ -162,7 +162,7 @@ async fn endpoints_are_managed_and_their_secret_is_shown_once(api: &TestApi) {
             "url",
         ),
         (
-            json!({"url": "https://hooks.example.com/", "events": ["code.issued"]}),
+            json!({"url": "https://hooks.example.com/", "events": ["device.credit_expiring"]}),
             "events[0]",
         ),
         (
