@@ -43,6 +43,7 @@
 pub mod codes;
 pub mod device_list;
 mod key;
+pub mod metrics;
 pub mod nexus;
 pub mod openpaygo;
 pub mod simulator;
