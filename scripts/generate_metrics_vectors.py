@@ -12,7 +12,12 @@ what it wrote:
 
 Each line of `metrics_requests.jsonl` is a request body exactly as
 `MetricsRequestHandler` writes it (`body`, simple or condensed form, in
-`form`), the device key, and the auth method; each line of
+`form`), the device key, the auth method, the data format, and what
+`MetricsResponseHandler.get_simple_metrics` makes of it (`simple`);
+what `get_answer_payload` answers it with (`answer`) for some tokens,
+time, settings and extra data (`fields`, before signing);
+`metrics_expanded.jsonl` holds condensed requests whose time steps are
+index-keyed objects, some with `relative_time`, and their simple form; each line of
 `metrics_responses.jsonl` is a response's fields, the request's serial,
 timestamp and request count, and the signature
 `generate_response_signature_from_data` gives them.
@@ -21,9 +26,11 @@ timestamp and request count, and the signature
 import json
 import random
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from openpaygo.metrics_request import MetricsRequestHandler
+from openpaygo.metrics_response import MetricsResponseHandler
 from openpaygo.metrics_shared import AuthMethod, OpenPAYGOMetricsShared
 
 METHODS = [
@@ -80,6 +87,11 @@ def request(rng, method, form, historical):
         handler.set_timestamp(rng.randrange(1_600_000_000, 1_800_000_000))
     if method in (AuthMethod.COUNTER_AUTH,) or rng.random() < 0.6:
         handler.set_request_count(rng.randrange(1, 100_000))
+    if "timestamp" not in handler.request_dict or rng.random() < 0.3:
+        # The expanded form needs a time that is not the reception's.
+        handler.request_dict["data_collection_timestamp"] = rng.randrange(
+            1_600_000_000, 1_800_000_000
+        )
     data = {}
     for name in fmt["data_order"]:
         if rng.random() < 0.8:
@@ -105,7 +117,48 @@ def request(rng, method, form, historical):
         if form == "simple"
         else handler.get_condensed_request_payload()
     )
-    return {"form": form, "method": method, "key": key, "body": body}
+    return {"form": form, "method": method, "key": key, "body": body, "format": fmt}
+
+
+def index_keyed(rng, line):
+    """The same condensed request with its time steps as index-keyed
+    objects, some times relative, as the specification allows."""
+    body = json.loads(line["body"])
+    steps = []
+    for step in body.get("hd", []):
+        keyed = {str(i): v for i, v in enumerate(step) if v is not None}
+        if rng.random() < 0.4:
+            keyed.pop("0", None)
+            keyed["relative_time"] = rng.choice([60, 300, -60])
+        steps.append(keyed)
+    body["hd"] = steps
+    return dict(line, body=OpenPAYGOMetricsShared.convert_to_metrics_json(body), form="index-keyed")
+
+
+def answered(rng, line):
+    """The answer the reference's server side writes for the request: some
+    tokens, maybe a time, settings and extra data, signed."""
+    handler = MetricsResponseHandler(
+        line["body"], data_format=line["format"], secret_key=line["key"]
+    )
+    if rng.random() < 0.8:
+        handler.add_tokens_to_answer([str(rng.randrange(10**8, 10**9)) for _ in range(rng.randrange(1, 4))])
+    if rng.random() < 0.4:
+        until = datetime.fromtimestamp(rng.randrange(1_700_000_000, 1_800_000_000), timezone.utc)
+        handler.response_dict["active_until_timestamp"] = int(until.timestamp())
+    if rng.random() < 0.4:
+        handler.add_new_base_url_to_answer("https://metrics.example.org/")
+    if rng.random() < 0.3:
+        handler.add_settings_to_answer({"interval": rng.choice([600, 3600])})
+    if rng.random() < 0.3:
+        handler.add_extra_data_to_answer({"message": rng.choice(["ok", "paiement reçu"])})
+    return {"answer": handler.get_answer_payload(), "fields": OpenPAYGOMetricsShared.convert_to_metrics_json(handler.response_dict)}
+
+
+def expanded(line):
+    """What the reference's server side makes of the request."""
+    handler = MetricsResponseHandler(line["body"], data_format=line["format"])
+    return OpenPAYGOMetricsShared.convert_to_metrics_json(handler.get_simple_metrics())
 
 
 def response(rng):
@@ -149,7 +202,15 @@ def main(out):
                     for _ in range(25):
                         line = request(rng, method, form, historical)
                         line["historical"] = historical
+                        line["simple"] = expanded(line)
+                        line.update(answered(rng, line))
                         f.write(json.dumps(line, sort_keys=True) + "\n")
+    with open(out / "metrics_expanded.jsonl", "w") as f:
+        for _ in range(60):
+            line = request(rng, AuthMethod.DATA_AUTH, "condensed", True)
+            line = index_keyed(rng, line)
+            line["simple"] = expanded(line)
+            f.write(json.dumps(line, sort_keys=True) + "\n")
     with open(out / "metrics_responses.jsonl", "w") as f:
         for _ in range(200):
             f.write(json.dumps(response(rng), sort_keys=True) + "\n")

@@ -2,13 +2,15 @@
 //! `openpaygo` package, through the vectors `scripts/generate_metrics_vectors.py`
 //! wrote: every request `MetricsRequestHandler` built verifies with its
 //! device's key, in every method and both forms, and no longer does with
-//! one digit of its serial changed; every response signature is the one
+//! one digit of its serial changed; every request expands to the simple
+//! form `get_simple_metrics` gave; every response signature is the one
 //! `generate_response_signature_from_data` gave.
 
 use std::collections::BTreeSet;
 
+use keycode::metrics::data::{simple_metrics, DataFormat};
 use keycode::metrics::json::MetricsValue;
-use keycode::metrics::{response_signature, AuthMethod, MetricsRequest};
+use keycode::metrics::{answer, response_signature, AuthMethod, MetricsRequest};
 use keycode::SecretKey;
 use serde_json::Value;
 
@@ -111,4 +113,53 @@ fn every_reference_response_signature_is_ours() {
         );
         assert_eq!(ours, v["signature"].as_str().unwrap(), "{v}");
     }
+}
+
+/// What the reference's `get_simple_metrics` made of each request, with
+/// the data format it was given: data and time steps named, every step
+/// timed.
+#[test]
+fn every_reference_request_expands_as_the_reference_expands_it() {
+    let mut forms = BTreeSet::new();
+    for file in ["metrics_requests.jsonl", "metrics_expanded.jsonl"] {
+        for v in load(file) {
+            let body = v["body"].as_str().unwrap();
+            let request = MetricsRequest::parse(body).unwrap();
+            let format =
+                DataFormat::from_value(&MetricsValue::parse(&v["format"].to_string()).unwrap())
+                    .unwrap();
+            // Every vector has a time of its own, so the reception time
+            // must not show.
+            let simple = simple_metrics(&request, Some(&format), -1)
+                .unwrap_or_else(|e| panic!("{e}: {body}"));
+            assert_eq!(
+                simple.to_metrics_json(),
+                v["simple"].as_str().unwrap(),
+                "{body}"
+            );
+            forms.insert(v["form"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(forms.len(), 3, "{forms:?}");
+}
+
+/// The reference's signed, condensed answer to each request, for the
+/// fields it was given.
+#[test]
+fn every_reference_answer_is_ours() {
+    let mut signed_more_than_tokens = 0;
+    for v in load("metrics_requests.jsonl") {
+        let request = MetricsRequest::parse(v["body"].as_str().unwrap()).unwrap();
+        let MetricsValue::Object(fields) =
+            MetricsValue::parse(v["fields"].as_str().unwrap()).unwrap()
+        else {
+            panic!("the fields are an object");
+        };
+        let ours = answer(&request, &fields, Some(&key(&v)), true);
+        assert_eq!(ours.to_metrics_json(), v["answer"].as_str().unwrap(), "{v}");
+        if fields.iter().any(|(k, _)| k != "token_list") {
+            signed_more_than_tokens += 1;
+        }
+    }
+    assert!(signed_more_than_tokens >= 100, "{signed_more_than_tokens}");
 }

@@ -18,6 +18,7 @@
 //! or timestamp above the last one accepted) needs the device's stored
 //! state and is the server's; [`MetricsRequest`] answers the two values.
 
+pub mod data;
 pub mod json;
 
 use json::{JsonError, MetricsValue};
@@ -325,6 +326,47 @@ pub fn response_signature(
         AuthMethod::Data.as_str(),
         hash_string(&payload, key)
     )
+}
+
+/// An object's keys under their condensed names, in order.
+pub fn to_condensed_names(fields: &[(String, MetricsValue)]) -> Vec<(String, MetricsValue)> {
+    let mut condensed = Vec::with_capacity(fields.len());
+    for (key, value) in fields {
+        let name = CONDENSED_NAMES
+            .iter()
+            .find(|(simple, _)| simple == key)
+            .map_or(key.as_str(), |(_, condensed)| condensed);
+        MetricsValue::insert(&mut condensed, name.to_owned(), value.clone());
+    }
+    condensed
+}
+
+/// The answer to `request` carrying `fields` (simple names: `token_list`,
+/// `active_until_timestamp`, `settings`, ...), signed with `key` when one
+/// is given (`auth`, the response signature over the request's serial,
+/// timestamp and request count), in condensed names when `condensed`, as
+/// the reference's `get_answer_dict` always writes it.
+pub fn answer(
+    request: &MetricsRequest,
+    fields: &[(String, MetricsValue)],
+    key: Option<&SecretKey>,
+    condensed: bool,
+) -> MetricsValue {
+    let mut answer = fields.to_vec();
+    if let Some(key) = key {
+        let signature = response_signature(
+            &request.serial_number,
+            request.field("timestamp"),
+            request.field("request_count"),
+            fields,
+            key,
+        );
+        MetricsValue::insert(&mut answer, "auth".into(), MetricsValue::String(signature));
+    }
+    if condensed {
+        answer = to_condensed_names(&answer);
+    }
+    MetricsValue::Object(answer)
 }
 
 #[cfg(test)]
