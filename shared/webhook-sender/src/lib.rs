@@ -66,6 +66,16 @@ impl HttpWebhookSender {
             // still verify.
             let _ = roots.add(cert);
         }
+        Self::trusting(resolver, policy, roots)
+    }
+
+    /// A sender trusting only `roots`: how the tests reach a receiver
+    /// whose certificate a test authority signed.
+    pub fn trusting(
+        resolver: Arc<dyn HostResolver>,
+        policy: UrlPolicy,
+        roots: rustls::RootCertStore,
+    ) -> Self {
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::aws_lc_rs::default_provider(),
         ))
