@@ -19,6 +19,7 @@ pub fn build(platform: &Platform, queue: Arc<dyn DeliveryQueue>) -> Dispatcher {
         platform.stores.webhooks(),
         platform.stores.payments(),
         platform.stores.batches(),
+        platform.stores.devices(),
         queue,
     )
 }

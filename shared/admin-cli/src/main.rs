@@ -85,6 +85,14 @@ enum Command {
         #[arg(long)]
         extended: bool,
     },
+    /// Set how many days before a device's credit ends its account hears of
+    /// it (`device.credit_expiring`; 3 unless set, 1 to 30).
+    SetCreditNoticeDays {
+        #[arg(long)]
+        client_key: String,
+        #[arg(long)]
+        days: u32,
+    },
     /// Print a device's secret key, e.g. to flash a device whose key the
     /// platform generated. The API never returns keys.
     DeviceKey {
@@ -262,6 +270,22 @@ async fn run(args: Args) -> Result<(), String> {
                     other => other.to_string(),
                 })?;
             println!("{}", json!({"clientKey": key, "name": name}));
+        }
+        Command::SetCreditNoticeDays {
+            client_key: key,
+            days,
+        } => {
+            let key = account_id(key)?;
+            let days = domain::notices::check_days(*days)?;
+            stores
+                .notices()
+                .set_notice_days(&key, days)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => format!("no client {key}"),
+                    other => other.to_string(),
+                })?;
+            println!("{}", json!({"clientKey": key, "creditNoticeDays": days}));
         }
         Command::AddKey {
             client_key: key,

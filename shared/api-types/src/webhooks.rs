@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::biolite::batch::BatchView;
 use crate::biolite::codes::CodeView;
+use crate::biolite::devices::DeviceView;
 use crate::biolite::payments::PaymentOutcome;
 use crate::licensing::amino::LicenseView;
 use crate::solaris::ChallengeView;
@@ -252,7 +253,8 @@ pub const BATCH_STATUS_PATH: &str = "/batch/{id}";
 
 /// The body `endpoint` gets for `event`: `data` holds the subject's view
 /// under its name (`code`, `batch`, `payment`, `challenge`, `license`,
-/// `endpoint`), except a payment, whose view is `data` itself. A code, a
+/// `endpoint`), except a payment, whose view is `data` itself, and a
+/// credit notice, `{"device", "until", "days"}`. A code, a
 /// challenge's code and a license key are left out unless the endpoint
 /// opted in with `includeCodes`.
 pub fn event_body(event: &Event, subject: &EventSubject, endpoint: &Endpoint) -> String {
@@ -278,6 +280,11 @@ pub fn event_body(event: &Event, subject: &EventSubject, endpoint: &Endpoint) ->
             to_value(&CodeView::from(code.as_ref())),
             Some("code"),
         ),
+        EventSubject::CreditExpiring(device, notice) => serde_json::json!({
+            "device": to_value(&DeviceView::from(device.as_ref())),
+            "until": notice.until,
+            "days": notice.days,
+        }),
         EventSubject::Batch(batch) => named(
             "batch",
             to_value(&BatchView::new(batch, BATCH_STATUS_PATH)),

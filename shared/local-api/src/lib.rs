@@ -13,12 +13,11 @@ use activation_challenges_function::ActivationChallengesFunction;
 use auth_function::AuthFunction;
 use batch_function::BatchFunction;
 use bytes::Bytes;
+use cleanup_function::{Cleanup, CleanupError, CleanupRun};
 use codes_function::CodesFunction;
 use domain::auth::{AccessTokenVerifier, P256SigningKey};
-use domain::challenges::CleanupReport;
 use domain::webhooks::url::UrlPolicy;
 use domain::HostResolver;
-use domain::{ChallengeError, ChallengeService};
 use http_api::routes::error_style;
 use http_api::{match_route, ApiError, Function, RouteHandler, RouteMatch, MAX_BATCH_BODY_BYTES};
 use http_body_util::{BodyExt, Full, Limited};
@@ -72,7 +71,7 @@ pub struct LocalApi {
     challenges: ActivationChallengesFunction,
     mpesa: MpesaFunction,
     webhooks: WebhooksFunction,
-    cleanup: Arc<ChallengeService>,
+    cleanup: Arc<Cleanup>,
     outbox: Arc<LocalWebhooks>,
 }
 
@@ -151,8 +150,9 @@ impl LocalApi {
         self.outbox.settle().await;
     }
 
-    /// One run of the scheduled cleanup, as the `cleanup` Lambda does it.
-    pub async fn cleanup(&self) -> Result<CleanupReport, ChallengeError> {
+    /// One run of the scheduled cleanup, as the `cleanup` Lambda does it:
+    /// challenges ended and credit notices sent.
+    pub async fn cleanup(&self) -> Result<CleanupRun, CleanupError> {
         cleanup_function::handle(&self.cleanup).await
     }
 
@@ -212,7 +212,7 @@ impl LocalApi {
     }
 }
 
-async fn run_cleanup_every(service: Arc<ChallengeService>, every: std::time::Duration) {
+async fn run_cleanup_every(service: Arc<Cleanup>, every: std::time::Duration) {
     let mut ticks = tokio::time::interval(every);
     loop {
         ticks.tick().await;

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use domain::{
     ApiKeyStore, BatchStore, ChallengeStore, ClientStore, CodeStore, DeviceStore, IdempotencyStore,
-    LicenseStore, MpesaStore, PaymentStore, RateLimitStore, WebhookStore,
+    LicenseStore, MpesaStore, NoticeStore, PaymentStore, RateLimitStore, WebhookStore,
 };
 
 #[derive(Clone)]
@@ -106,6 +106,7 @@ ports! {
     mpesa: MpesaStore,
     rate_limits: RateLimitStore,
     webhooks: WebhookStore,
+    notices: NoticeStore,
 }
 
 #[cfg(feature = "memory")]

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clients::AccountId;
 use crate::clock::Timestamp;
+use crate::events::{Event, EventType};
 use crate::field::FieldError;
 use crate::paging::{parse_timed_cursor, timed_cursor};
 use crate::random::random_16;
@@ -284,4 +285,34 @@ impl Device {
     pub fn expiry_position(&self) -> Option<ExpiryPosition> {
         ExpiryPosition::of(&self.serial, &self.credit)
     }
+
+    /// The `device.credit_expiring` event for its active credit, told
+    /// `days` before the end: one per device and end of credit, whenever
+    /// it is made (`Event::once`). `None` when its credit is not active.
+    pub fn credit_notice_event(&self, days: u32, at: Timestamp) -> Option<Event> {
+        let until = self
+            .credit
+            .until
+            .filter(|_| self.credit.state == CreditState::Active)?;
+        let key = format!("{}:{}", self.serial.as_str(), until.millis());
+        let notice = CreditNotice { until, days };
+        Some(Event {
+            snapshot: Some(serde_json::to_string(&notice).expect("a notice serializes")),
+            ..Event::once(
+                &self.account,
+                EventType::CreditExpiring,
+                self.serial.as_str(),
+                &key,
+                at,
+            )
+        })
+    }
+}
+
+/// What a `device.credit_expiring` event carries: the end of credit it
+/// warns of, and how many days ahead the account asked to hear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditNotice {
+    pub until: Timestamp,
+    pub days: u32,
 }

@@ -22,6 +22,9 @@ pub enum EventType {
     /// Every item of a batch is settled, issued or failed.
     #[serde(rename = "batch.completed")]
     BatchCompleted,
+    /// A device's active credit ends within the account's notice days.
+    #[serde(rename = "device.credit_expiring")]
+    CreditExpiring,
     /// A payment was taken (`POST /payments`, an M-Pesa confirmation).
     #[serde(rename = "payment.received")]
     PaymentReceived,
@@ -49,10 +52,11 @@ pub enum EventType {
 impl EventType {
     /// The types an endpoint may subscribe to; `webhook.test` reaches the
     /// endpoint it is sent to whatever it subscribes to.
-    pub const SUBSCRIBABLE: [EventType; 8] = [
+    pub const SUBSCRIBABLE: [EventType; 9] = [
         EventType::CodeIssued,
         EventType::BatchCompleted,
         EventType::PaymentReceived,
+        EventType::CreditExpiring,
         EventType::ChallengeCreated,
         EventType::ChallengeVerified,
         EventType::LicenseCreated,
@@ -65,6 +69,7 @@ impl EventType {
             EventType::CodeIssued => "code.issued",
             EventType::BatchCompleted => "batch.completed",
             EventType::PaymentReceived => "payment.received",
+            EventType::CreditExpiring => "device.credit_expiring",
             EventType::ChallengeCreated => "challenge.created",
             EventType::ChallengeVerified => "challenge.verified",
             EventType::LicenseCreated => "license.created",

@@ -20,6 +20,8 @@ use crate::batches::Batch;
 use crate::challenges::Challenge;
 use crate::clock::{Clock, Timestamp};
 use crate::codes::CodeRecord;
+use crate::devices::port::DeviceStore;
+use crate::devices::{CreditNotice, CreditState, Device, SerialNumber};
 use crate::events::{Event, EventType};
 use crate::ids::BatchId;
 use crate::licensing::License;
@@ -36,6 +38,8 @@ pub const MAX_QUEUE_DELAY_SECS: i64 = 900;
 pub enum EventSubject {
     Code(Box<CodeRecord>),
     Batch(Box<Batch>),
+    /// A device whose credit is about to end, and the notice's terms.
+    CreditExpiring(Box<Device>, CreditNotice),
     Payment(Box<Payment>),
     Challenge(Box<Challenge>),
     License(Box<License>),
@@ -50,6 +54,7 @@ pub struct Dispatcher {
     store: Arc<dyn WebhookStore>,
     payments: Arc<dyn PaymentStore>,
     batches: Arc<dyn BatchStore>,
+    devices: Arc<dyn DeviceStore>,
     queue: Arc<dyn DeliveryQueue>,
 }
 
@@ -58,12 +63,14 @@ impl Dispatcher {
         store: Arc<dyn WebhookStore>,
         payments: Arc<dyn PaymentStore>,
         batches: Arc<dyn BatchStore>,
+        devices: Arc<dyn DeviceStore>,
         queue: Arc<dyn DeliveryQueue>,
     ) -> Self {
         Dispatcher {
             store,
             payments,
             batches,
+            devices,
             queue,
         }
     }
@@ -91,6 +98,24 @@ impl Dispatcher {
             | EventType::ChallengeVerified
             | EventType::LicenseCreated
             | EventType::LicenseDeleted => snapshot_of(event),
+            EventType::CreditExpiring => {
+                let (Some(notice), Ok(serial)) = (
+                    event.snapshot::<CreditNotice>(),
+                    SerialNumber::parse(&event.subject),
+                ) else {
+                    return Ok(None);
+                };
+                // A device topped up (or reset) since is no longer about
+                // to run out: nothing to tell.
+                self.devices
+                    .get_device(&event.account, &serial)
+                    .await?
+                    .filter(|d| {
+                        d.credit.state == CreditState::Active
+                            && d.credit.until == Some(notice.until)
+                    })
+                    .map(|d| EventSubject::CreditExpiring(Box::new(d), notice))
+            }
             EventType::BatchCompleted => {
                 let Some(id) = BatchId::parse(&event.subject) else {
                     return Ok(None);
@@ -119,7 +144,7 @@ impl Dispatcher {
     /// again, in case the first run stopped between the two.
     pub async fn dispatch(&self, event: &Event, render: &RenderBody) -> Result<usize, StoreError> {
         let Some(subject) = self.subject(event).await? else {
-            tracing::warn!(event = %event.id, "the event's subject is gone; nothing to deliver");
+            tracing::warn!(event = %event.id, "the event's subject is gone or moved on; nothing to deliver");
             return Ok(0);
         };
         let endpoints = self.store.list_endpoints(&event.account).await?;

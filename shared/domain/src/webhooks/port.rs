@@ -51,7 +51,9 @@ pub trait WebhookStore: Send + Sync {
     /// `NotFound` when there is none. Its deliveries stay until they expire.
     async fn delete_endpoint(&self, account: &AccountId, id: &str) -> Result<(), StoreError>;
 
-    /// Writes an event that reports no other change (`webhook.test`).
+    /// Writes an event that reports no other change (`webhook.test`,
+    /// `device.credit_expiring`); `AlreadyExists` when one has its id, so
+    /// an event made once (`Event::once`) is written once.
     async fn record_event(&self, event: &Event) -> Result<(), StoreError>;
 
     /// Stores a new delivery; `AlreadyExists` when one has its id.

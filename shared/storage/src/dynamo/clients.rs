@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
 use crate::dynamo::schema::{
-    client_pk, credential_pk, credential_sk, CLIENT_SK, PK, SK, TOKEN_SK, TTL_ATTRIBUTE,
+    client_pk, credential_pk, credential_sk, CLIENTS_GSI, CLIENT_SK, PK, SK, TOKEN_SK,
+    TTL_ATTRIBUTE,
 };
 use crate::dynamo::{
     any_failed_condition, conditional, corrupt, query_all, s, transaction_outcome, unavailable,
@@ -35,6 +36,12 @@ struct ClientItem {
     /// SPKI base64 -> time added. A map, so adding a key can be a
     /// conditional `SET publicKeys.#key`.
     public_keys: HashMap<String, Timestamp>,
+    /// Every client in one partition of `gsi1`, in key order: how the
+    /// credit notices visit each account (`notices.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1sk: Option<String>,
 }
 
 #[async_trait]
@@ -51,6 +58,8 @@ impl ClientStore for DynamoStore {
                 .iter()
                 .map(|k| (k.spki.clone(), k.added_at))
                 .collect(),
+            gsi1pk: Some(CLIENTS_GSI.into()),
+            gsi1sk: Some(client.key.to_string()),
         };
         self.put_new(to_item(item).map_err(corrupt)?).await
     }

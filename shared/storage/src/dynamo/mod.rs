@@ -22,6 +22,7 @@ mod idempotency;
 mod licensing;
 mod merge;
 mod mpesa;
+mod notices;
 mod payments;
 mod rate_limits;
 pub mod schema;

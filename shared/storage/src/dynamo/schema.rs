@@ -116,6 +116,9 @@ impl DynamoStore {
 pub(crate) const CLIENT_SK: &str = "CLIENT";
 pub(crate) const TOKEN_SK: &str = "TOKEN";
 
+/// The `gsi1` partition that lists every client.
+pub(crate) const CLIENTS_GSI: &str = "CLIENTS";
+
 pub(crate) fn client_pk(account: &AccountId) -> String {
     format!("CLIENT#{account}")
 }

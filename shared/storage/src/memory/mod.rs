@@ -29,13 +29,15 @@ use domain::licensing::{
     Product,
 };
 use domain::mpesa::MpesaCallback;
+use domain::notices::NoticeAccount;
 use domain::paging::SortOrder;
 use domain::payments::{LedgerPosition, Payment, PaymentPosition, PaymentQuery};
 use domain::webhooks::port::EndpointCreated;
 use domain::webhooks::{Delivery, DeliveryPosition, Endpoint};
 use domain::{
     ApiKeyStore, BatchStore, ChallengeStore, ClientStore, CodeStore, DeviceStore, IdempotencyStore,
-    LicenseStore, MpesaStore, Page, PaymentStore, RateLimitStore, StoreError, WebhookStore,
+    LicenseStore, MpesaStore, NoticeStore, Page, PaymentStore, RateLimitStore, StoreError,
+    WebhookStore,
 };
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +81,8 @@ struct State {
     /// Webhook endpoints by account, in creation order.
     endpoints: BTreeMap<(AccountId, Timestamp, String), Endpoint>,
     deliveries: HashMap<(AccountId, String), Delivery>,
+    /// The notice days each account set (`device.credit_expiring`).
+    notice_days: HashMap<AccountId, u32>,
 }
 
 mod batches;
@@ -89,6 +93,7 @@ mod devices;
 mod idempotency;
 mod licensing;
 mod mpesa;
+mod notices;
 mod payments;
 mod rate_limits;
 mod seed;

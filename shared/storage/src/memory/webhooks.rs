@@ -105,7 +105,11 @@ impl WebhookStore for MemoryStore {
     }
 
     async fn record_event(&self, event: &Event) -> Result<(), StoreError> {
-        self.lock().outbox.push(event.clone());
+        let mut state = self.lock();
+        if state.outbox.iter().any(|e| e.id == event.id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        state.outbox.push(event.clone());
         Ok(())
     }
 

@@ -7,5 +7,6 @@ mod challenges;
 mod guards;
 mod licenses;
 mod mpesa;
+mod notices;
 mod stores;
 mod webhooks;

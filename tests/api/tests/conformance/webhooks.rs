@@ -190,6 +190,16 @@ async fn endpoints_stay_under_the_limit_and_update_by_version(stores: &Stores) {
     let test = Event::new(&a, EventType::WebhookTest, hook_id(2), NOW);
     store.record_event(&test).await.unwrap();
     assert!(in_outbox(stores, &test).await);
+    // An event with an id already written is refused and changes nothing.
+    let again = Event {
+        occurred_at: NOW.plus_secs(60),
+        ..test.clone()
+    };
+    assert_eq!(
+        store.record_event(&again).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(outbox_with_id(stores, &test.id).await, vec![test]);
 }
 
 async fn racing_creates_never_pass_the_limit(stores: &Stores) {

@@ -526,7 +526,11 @@ async fn the_cleanup_expires_and_purges_through_the_local_api(api: &TestApi) {
     let token = api.login(&bank).await;
     let report = api.api.cleanup().await.unwrap();
     assert_eq!(
-        (report.marked_expired, report.purged, report.more),
+        (
+            report.challenges.marked_expired,
+            report.challenges.purged,
+            report.challenges.more
+        ),
         (2, 0, false)
     );
     let (_, live) = api.get(BASE, &token).await;
@@ -543,7 +547,10 @@ async fn the_cleanup_expires_and_purges_through_the_local_api(api: &TestApi) {
     api.clock.advance_secs(30 * 86_400);
     let token = api.login(&bank).await;
     let report = api.api.cleanup().await.unwrap();
-    assert_eq!((report.marked_expired, report.purged), (1, 2));
+    assert_eq!(
+        (report.challenges.marked_expired, report.challenges.purged),
+        (1, 2)
+    );
     let (status, _) = api
         .get(&format!("{BASE}/{}", first["id"].as_str().unwrap()), &token)
         .await;

@@ -316,7 +316,7 @@ async fn every_challenge_event_and_the_schedule_replay_successfully() {
     assert_eq!(scheduled["detail-type"], "Scheduled Event");
     let report = api.api.cleanup().await.unwrap();
     assert_eq!(
-        report.marked_expired, 0,
+        report.challenges.marked_expired, 0,
         "the one challenge was deleted, not expired"
     );
 }

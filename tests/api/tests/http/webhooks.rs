@@ -162,7 +162,7 @@ async fn endpoints_are_managed_and_their_secret_is_shown_once(api: &TestApi) {
             "url",
         ),
         (
-            json!({"url": "https://hooks.example.com/", "events": ["device.credit_expiring"]}),
+            json!({"url": "https://hooks.example.com/", "events": ["sms.sent"]}),
             "events[0]",
         ),
         (
@@ -775,7 +775,131 @@ async fn every_kind_of_change_is_told_with_the_api_s_own_view(api: &TestApi) {
     assert_eq!((&told["id"], &told["code"]), (&again["id"], &again["code"]));
 }
 
+/// A device with `days` of credit from now, on the account of `token`.
+async fn device_with_credit(api: &TestApi, token: &str, serial: &str, days: u32) -> Value {
+    let (status, device) = api
+        .post(
+            "/devices",
+            token,
+            json!({"serialNum": serial, "protocol": "openpaygo", "secretKey": KEY}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{device}");
+    top_up(api, token, serial, days).await
+}
+
+async fn top_up(api: &TestApi, token: &str, serial: &str, days: u32) -> Value {
+    let (status, code) = api
+        .post(
+            "/codes",
+            token,
+            json!({"serialNum": serial, "codeType": "add_time", "arg": days}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{code}");
+    let (_, device) = api.get(&format!("/devices/{serial}"), token).await;
+    device
+}
+
+async fn a_device_about_to_run_out_is_told_once_its_days_ahead(api: &TestApi) {
+    let receiver = Receiver::start().await;
+    receiver.now(api.clock.now().secs()).await;
+    let acme = api.new_client("Acme").await;
+    let globex = api.new_client("Globex").await;
+    // Globex hears five days ahead; Acme three, the default.
+    api.stores
+        .notices()
+        .set_notice_days(&globex.key, 5)
+        .await
+        .unwrap();
+    let mut hooks = Vec::new();
+    for client in [&acme, &globex] {
+        let token = api.login(client).await;
+        let hook = endpoint(api, &token, &receiver.url, &["device.credit_expiring"]).await;
+        hooks.push(hook["secret"].as_str().unwrap().to_owned());
+    }
+    let secrets: Vec<&str> = hooks.iter().map(String::as_str).collect();
+    receiver.secrets(&secrets).await;
+    let token = api.login(&acme).await;
+    let told = device_with_credit(api, &token, "OP-TOLD", 5).await;
+    device_with_credit(api, &token, "OP-TOPPED", 5).await;
+    device_with_credit(api, &token, "OP-LATER", 6).await;
+    let globex_token = api.login(&globex).await;
+    device_with_credit(api, &globex_token, "OP-GLOBEX", 7).await;
+
+    let run = api.api.cleanup().await.unwrap();
+    assert_eq!(
+        (run.notices.told, run.notices.accounts >= 2),
+        (0, true),
+        "{run:?}"
+    );
+
+    // Two days and a half hour on: OP-TOLD and OP-TOPPED have less than
+    // three days left, OP-LATER a day more, and Globex's device five days
+    // less half an hour.
+    api.clock.advance_secs(2 * 86_400 + 1_800);
+    let token = api.login(&acme).await;
+    let run = api.api.cleanup().await.unwrap();
+    assert_eq!(run.notices.told, 3, "{run:?}");
+    // Topped up after its event was written and before it went out:
+    // nothing to tell any more.
+    top_up(api, &token, "OP-TOPPED", 5).await;
+    advance(api, &[&receiver], 1).await;
+    let seen = receiver.requests().await;
+    let mut serials: Vec<(String, u64)> = seen
+        .iter()
+        .map(|r| {
+            assert_eq!(r["payload"]["type"], "device.credit_expiring", "{r}");
+            assert_eq!(r["verifiedWith"].as_array().unwrap().len(), 1, "{r}");
+            let data = &r["payload"]["data"];
+            (
+                data["device"]["serialNum"].as_str().unwrap().to_owned(),
+                data["days"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    serials.sort();
+    assert_eq!(
+        serials,
+        [("OP-GLOBEX".to_owned(), 5), ("OP-TOLD".to_owned(), 3)],
+        "{seen:#?}"
+    );
+    let notice = seen
+        .iter()
+        .find(|r| r["payload"]["data"]["device"]["serialNum"] == "OP-TOLD")
+        .unwrap();
+    assert_eq!(notice["payload"]["data"]["until"], told["credit"]["until"]);
+    assert!(notice["payload"]["data"]["device"]
+        .get("secretKey")
+        .is_none());
+
+    // Later runs see the same devices in their window and tell nobody again.
+    api.clock.advance_secs(600);
+    let run = api.api.cleanup().await.unwrap();
+    // OP-TOPPED's new end is days away; its old event stays the one.
+    assert_eq!(
+        (run.notices.told, run.notices.already_told),
+        (0, 2),
+        "{run:?}"
+    );
+    advance(api, &[&receiver], 1).await;
+    assert_eq!(receiver.requests().await.len(), 2);
+
+    // A day on, OP-LATER's turn.
+    api.clock.advance_secs(86_400);
+    let run = api.api.cleanup().await.unwrap();
+    assert_eq!(run.notices.told, 1, "{run:?}");
+    advance(api, &[&receiver], 1).await;
+    let seen = receiver.requests().await;
+    assert_eq!(seen.len(), 3);
+    assert_eq!(
+        seen[2]["payload"]["data"]["device"]["serialNum"],
+        "OP-LATER"
+    );
+}
+
 on_both_backends!(
+    a_device_about_to_run_out_is_told_once_its_days_ahead,
     every_kind_of_change_is_told_with_the_api_s_own_view,
     endpoints_are_managed_and_their_secret_is_shown_once,
     racing_creates_never_pass_the_limit,
