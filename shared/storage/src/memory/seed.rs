@@ -16,6 +16,9 @@ pub struct Seed {
     /// M-Pesa callback registrations, their tokens hashed.
     #[serde(default)]
     pub mpesa_callbacks: Vec<MpesaCallback>,
+    /// The notice days accounts set (`device.credit_expiring`).
+    #[serde(default)]
+    pub credit_notice_days: std::collections::BTreeMap<AccountId, u32>,
 }
 
 impl MemoryStore {
@@ -40,6 +43,7 @@ impl MemoryStore {
                     .mpesa_callbacks
                     .insert(callback.hash.clone(), callback);
             }
+            state.notice_days.extend(seed.credit_notice_days);
         }
         Ok(store)
     }
@@ -51,6 +55,11 @@ impl MemoryStore {
             devices: state.devices.values().map(DeviceRecord::from).collect(),
             api_keys: state.api_keys.values().cloned().collect(),
             mpesa_callbacks: state.mpesa_callbacks.values().cloned().collect(),
+            credit_notice_days: state
+                .notice_days
+                .iter()
+                .map(|(account, days)| (account.clone(), *days))
+                .collect(),
         }
     }
 }
