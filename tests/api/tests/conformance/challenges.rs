@@ -7,6 +7,7 @@ use api_tests::on_both_stores;
 use domain::challenges::*;
 use domain::clients::AccountId;
 use domain::clock::{Clock, ManualClock, Timestamp};
+use domain::events::EventType;
 use domain::ids::ChallengeId;
 use domain::StoreError;
 use storage::Stores;
@@ -226,6 +227,16 @@ async fn uses_never_pass_the_maximum(stores: &Stores) {
     })
     .await;
     assert_eq!((wins, conflicts), (5, 11));
+    // The create and each of the five uses that won, and no more.
+    let told = crate::webhooks::events_about(stores, &c.id.to_string()).await;
+    assert_eq!(
+        told,
+        [
+            vec![EventType::ChallengeCreated],
+            vec![EventType::ChallengeVerified; 5]
+        ]
+        .concat()
+    );
     assert_eq!(
         store
             .get_challenge(&c.account, &c.id)
@@ -253,6 +264,11 @@ async fn uses_never_pass_the_maximum(stores: &Stores) {
         store.use_challenge(&other, NOW).await,
         Err(StoreError::Conflict),
         "deleted"
+    );
+    assert_eq!(
+        crate::webhooks::events_about(stores, &other.id.to_string()).await,
+        [EventType::ChallengeCreated],
+        "refused uses tell nothing"
     );
     assert_eq!(
         store

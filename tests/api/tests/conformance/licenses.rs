@@ -8,6 +8,7 @@ use api_tests::on_both_stores;
 use domain::clients::api_keys::ApiKey;
 use domain::clients::AccountId;
 use domain::clock::Timestamp;
+use domain::events::EventType;
 use domain::ids::{LicenseId, ProductId};
 use domain::licensing::*;
 use domain::LicenseStore;
@@ -279,6 +280,17 @@ async fn licenses_are_counted_keyed_and_deleted_as_one_step(stores: &Stores) {
         Err(StoreError::NotFound)
     );
     assert_eq!(count_of(stores, &p).await, 0);
+    // One event for each change that committed, none for the refused ones.
+    assert_eq!(
+        crate::webhooks::events_about(stores, &first.id.to_string()).await,
+        [EventType::LicenseCreated, EventType::LicenseDeleted]
+    );
+    for refused in [&same_key, &orphan] {
+        assert_eq!(
+            crate::webhooks::events_about(stores, &refused.id.to_string()).await,
+            []
+        );
+    }
 
     // Racing creates on one product: every one is counted.
     let racers: Vec<_> = (0..12)

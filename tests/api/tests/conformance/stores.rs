@@ -325,6 +325,14 @@ async fn recording_a_code_is_conditional_on_the_device_version(stores: &Stores) 
             .await,
         Err(StoreError::Conflict)
     );
+    // The code that was stored is told once; the refused ones never.
+    assert_eq!(
+        crate::webhooks::events_about(stores, "c1").await,
+        [domain::events::EventType::CodeIssued]
+    );
+    for refused in ["c2", "c3"] {
+        assert_eq!(crate::webhooks::events_about(stores, refused).await, []);
+    }
 
     let listed = stores.codes().list_codes(&query("ck_acme")).await.unwrap();
     assert_eq!(listed.items, vec![first]);

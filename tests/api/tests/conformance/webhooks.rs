@@ -83,6 +83,35 @@ pub async fn outbox_with_id(stores: &Stores, id: &str) -> Vec<Event> {
     dynamo.outbox_event(id).await.unwrap().into_iter().collect()
 }
 
+/// The types of every event written about `subject`, in the order they
+/// were written: the memory store's log, or the table's stream read from
+/// its start (each case has a table of its own).
+pub async fn events_about(stores: &Stores, subject: &str) -> Vec<EventType> {
+    let events = if let Some(memory) = stores.memory() {
+        memory.outbox_after(0, usize::MAX).0
+    } else {
+        let dynamo = stores.dynamo().expect("memory or DynamoDB");
+        let mut stream = OutboxStream::open(&dynamo, Some(&api_tests::dynamodb_endpoint()))
+            .await
+            .unwrap();
+        let mut all = Vec::new();
+        for _ in 0..10 {
+            let got = stream.poll().await.unwrap();
+            stream.commit();
+            if got.is_empty() {
+                break;
+            }
+            all.extend(got);
+        }
+        all
+    };
+    events
+        .into_iter()
+        .filter(|e| e.subject == subject)
+        .map(|e| e.event_type)
+        .collect()
+}
+
 async fn endpoints_stay_under_the_limit_and_update_by_version(stores: &Stores) {
     let store = stores.webhooks();
     let a = account("ck_hooks_a");
