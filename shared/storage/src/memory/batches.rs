@@ -162,11 +162,7 @@ impl BatchStore for MemoryStore {
     async fn record_completion(&self, batch: &Batch, at: Timestamp) -> Result<(), StoreError> {
         let event = batch.completed_event(at);
         let mut state = self.lock();
-        if state.outbox.iter().any(|e| e.id == event.id) {
-            return Err(StoreError::AlreadyExists);
-        }
-        state.outbox.push(event);
-        Ok(())
+        state.append_event_once(event)
     }
 }
 

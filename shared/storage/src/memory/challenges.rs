@@ -94,7 +94,7 @@ impl ChallengeStore for MemoryStore {
             .challenge_purge_at
             .insert(key.clone(), challenge.purge_at(retention_secs));
         state.challenges.insert(key, challenge.clone());
-        state.outbox.push(challenge.created_event());
+        state.append_event(challenge.created_event());
         Ok(())
     }
 
@@ -181,7 +181,7 @@ impl ChallengeStore for MemoryStore {
         }
         let event = stored.verified_event(now);
         stored.usage_count += 1;
-        state.outbox.push(event);
+        state.append_event(event);
         Ok(())
     }
 

@@ -12,7 +12,7 @@ impl CodeStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
         state.record_codes(device, next, std::slice::from_ref(code))?;
-        state.outbox.push(code.issued_event());
+        state.append_event(code.issued_event());
         Ok(())
     }
 

@@ -116,7 +116,7 @@ impl LicenseStore for MemoryStore {
         if let Some(product) = state.products.get_mut(&product_key) {
             product.license_count += 1;
         }
-        state.outbox.push(license.created_event());
+        state.append_event(license.created_event());
         Ok(())
     }
 
@@ -186,7 +186,7 @@ impl LicenseStore for MemoryStore {
         {
             product.license_count = product.license_count.saturating_sub(1);
         }
-        state.outbox.push(license.deleted_event(at));
+        state.append_event(license.deleted_event(at));
         Ok(())
     }
 

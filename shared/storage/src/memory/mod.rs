@@ -3,7 +3,7 @@
 //! operation is one critical section, which is what makes its conditional
 //! writes atomic.
 
-use std::collections::{btree_map, hash_map, BTreeMap, BTreeSet, HashMap};
+use std::collections::{btree_map, hash_map, BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
@@ -76,13 +76,34 @@ struct State {
     payments: BTreeMap<(AccountId, String), Payment>,
     rate_buckets: HashMap<String, (u32, Timestamp)>,
     /// Every event written, in commit order: the memory twin of the
-    /// table's stream, read by position.
+    /// table's stream, read by position. Written only by `append_event`.
     outbox: Vec<Event>,
+    /// The ids in `outbox`, so that a once-only write is one lookup.
+    outbox_ids: HashSet<String>,
     /// Webhook endpoints by account, in creation order.
     endpoints: BTreeMap<(AccountId, Timestamp, String), Endpoint>,
     deliveries: HashMap<(AccountId, String), Delivery>,
     /// The notice days each account set (`device.credit_expiring`).
     notice_days: HashMap<AccountId, u32>,
+}
+
+impl State {
+    /// Appends an event to the outbox, as the outbox item a DynamoDB write
+    /// puts (unconditionally: the callers' own checks make it one).
+    fn append_event(&mut self, event: Event) {
+        self.outbox_ids.insert(event.id.clone());
+        self.outbox.push(event);
+    }
+
+    /// Appends an event unless one with its id is there, as DynamoDB's
+    /// conditional put of the outbox item does.
+    fn append_event_once(&mut self, event: Event) -> Result<(), StoreError> {
+        if self.outbox_ids.contains(&event.id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        self.append_event(event);
+        Ok(())
+    }
 }
 
 mod batches;

@@ -35,7 +35,7 @@ impl PaymentStore for MemoryStore {
         let codes: Vec<CodeRecord> = code.cloned().into_iter().collect();
         state.record_codes(device, next, &codes)?;
         state.payments.insert(key, payment.clone());
-        state.outbox.push(payment.received_event());
+        state.append_event(payment.received_event());
         Ok(())
     }
 

@@ -92,7 +92,7 @@ impl WebhookStore for MemoryStore {
         }
         *stored = next.clone();
         if let Some(event) = event {
-            state.outbox.push(event.clone());
+            state.append_event(event.clone());
         }
         Ok(())
     }
@@ -106,11 +106,7 @@ impl WebhookStore for MemoryStore {
 
     async fn record_event(&self, event: &Event) -> Result<(), StoreError> {
         let mut state = self.lock();
-        if state.outbox.iter().any(|e| e.id == event.id) {
-            return Err(StoreError::AlreadyExists);
-        }
-        state.outbox.push(event.clone());
-        Ok(())
+        state.append_event_once(event.clone())
     }
 
     async fn create_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
