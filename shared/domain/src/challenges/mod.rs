@@ -139,13 +139,13 @@ fn epoch() -> Timestamp {
 impl Challenge {
     /// The `challenge.created` event the store writes with the challenge.
     pub fn created_event(&self) -> Event {
-        Event::with_snapshot(
+        Event::new(
             &self.account,
             EventType::ChallengeCreated,
             self.id.to_string(),
-            self,
             self.created_at,
         )
+        .carrying(self)
     }
 
     /// The `challenge.verified` event the store writes with the use it
@@ -155,13 +155,13 @@ impl Challenge {
             usage_count: self.usage_count + 1,
             ..self.clone()
         };
-        Event::with_snapshot(
+        Event::new(
             &self.account,
             EventType::ChallengeVerified,
             self.id.to_string(),
-            &used,
             now,
         )
+        .carrying(&used)
     }
 
     pub fn is_expired(&self, now: Timestamp) -> bool {

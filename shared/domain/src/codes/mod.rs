@@ -204,13 +204,13 @@ impl CodeRecord {
     /// The `code.issued` event the store writes with a code issued on its
     /// own (`record_code`); it carries the code, which never changes.
     pub fn issued_event(&self) -> Event {
-        Event::with_snapshot(
+        Event::new(
             &self.account,
             EventType::CodeIssued,
             &self.id,
-            self,
             self.created_at,
         )
+        .carrying(self)
     }
 
     pub fn position(&self) -> CodePosition {

@@ -295,17 +295,16 @@ impl Device {
             .until
             .filter(|_| self.credit.state == CreditState::Active)?;
         let key = format!("{}:{}", self.serial.as_str(), until.millis());
-        let notice = CreditNotice { until, days };
-        Some(Event {
-            snapshot: Some(serde_json::to_string(&notice).expect("a notice serializes")),
-            ..Event::once(
+        Some(
+            Event::once(
                 &self.account,
                 EventType::CreditExpiring,
                 self.serial.as_str(),
                 &key,
                 at,
             )
-        })
+            .carrying(&CreditNotice { until, days }),
+        )
     }
 }
 

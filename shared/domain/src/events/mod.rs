@@ -139,21 +139,15 @@ impl Event {
         }
     }
 
-    /// An event that carries `record` as it is now (`snapshot`).
-    pub fn with_snapshot<T: Serialize>(
-        account: &AccountId,
-        event_type: EventType,
-        subject: impl Into<String>,
-        record: &T,
-        occurred_at: Timestamp,
-    ) -> Self {
+    /// The event carrying `record` as it is now (`snapshot`).
+    pub fn carrying<T: Serialize>(self, record: &T) -> Self {
         Event {
             snapshot: Some(serde_json::to_string(record).expect("stored records serialize")),
-            ..Event::new(account, event_type, subject, occurred_at)
+            ..self
         }
     }
 
-    /// The record a `with_snapshot` event carries; `None` when it has
+    /// The record a `carrying` event carries; `None` when it has
     /// none or it does not read as a `T`.
     pub fn snapshot<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
         serde_json::from_str(self.snapshot.as_deref()?).ok()
@@ -240,7 +234,7 @@ mod tests {
             )
             .id
         );
-        let e = Event::with_snapshot(&account, EventType::LicenseDeleted, "l1", &vec![1, 2], at);
+        let e = Event::new(&account, EventType::LicenseDeleted, "l1", at).carrying(&vec![1, 2]);
         assert_eq!(e.snapshot::<Vec<u32>>(), Some(vec![1, 2]));
         assert_eq!(a.snapshot::<Vec<u32>>(), None);
     }

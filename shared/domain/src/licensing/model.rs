@@ -143,25 +143,25 @@ pub struct License {
 impl License {
     /// The `license.created` event the store writes with the license.
     pub fn created_event(&self) -> Event {
-        Event::with_snapshot(
+        Event::new(
             &self.account,
             EventType::LicenseCreated,
             self.id.to_string(),
-            self,
             self.created_at,
         )
+        .carrying(self)
     }
 
     /// The `license.deleted` event the store writes as it deletes the
     /// license at `at`: it carries the license, which is gone after it.
     pub fn deleted_event(&self, at: Timestamp) -> Event {
-        Event::with_snapshot(
+        Event::new(
             &self.account,
             EventType::LicenseDeleted,
             self.id.to_string(),
-            self,
             at,
         )
+        .carrying(self)
     }
 
     pub fn state(&self, now: Timestamp) -> LicenseState {

@@ -76,31 +76,17 @@ impl Dispatcher {
     }
 
     async fn subject(&self, event: &Event) -> Result<Option<EventSubject>, StoreError> {
-        let snapshot_of = |event: &Event| {
-            let carried = match event.event_type {
-                EventType::CodeIssued => event.snapshot().map(|c| EventSubject::Code(Box::new(c))),
-                EventType::ChallengeCreated | EventType::ChallengeVerified => event
-                    .snapshot()
-                    .map(|c| EventSubject::Challenge(Box::new(c))),
-                EventType::LicenseCreated | EventType::LicenseDeleted => {
-                    event.snapshot().map(|l| EventSubject::License(Box::new(l)))
-                }
-                _ => None,
-            };
-            if carried.is_none() {
-                tracing::error!(event = %event.id, "the event's snapshot does not read");
-            }
-            carried
-        };
         Ok(match event.event_type {
-            EventType::CodeIssued
-            | EventType::ChallengeCreated
-            | EventType::ChallengeVerified
-            | EventType::LicenseCreated
-            | EventType::LicenseDeleted => snapshot_of(event),
+            EventType::CodeIssued => carried(event).map(|c| EventSubject::Code(Box::new(c))),
+            EventType::ChallengeCreated | EventType::ChallengeVerified => {
+                carried(event).map(|c| EventSubject::Challenge(Box::new(c)))
+            }
+            EventType::LicenseCreated | EventType::LicenseDeleted => {
+                carried(event).map(|l| EventSubject::License(Box::new(l)))
+            }
             EventType::CreditExpiring => {
                 let (Some(notice), Ok(serial)) = (
-                    event.snapshot::<CreditNotice>(),
+                    carried::<CreditNotice>(event),
                     SerialNumber::parse(&event.subject),
                 ) else {
                     return Ok(None);
@@ -178,6 +164,16 @@ impl Dispatcher {
         }
         Ok(queued)
     }
+}
+
+/// The record `event` carries; a snapshot that does not read is a bug
+/// worth an error line, and leaves nothing to deliver.
+fn carried<T: serde::de::DeserializeOwned>(event: &Event) -> Option<T> {
+    let record = event.snapshot();
+    if record.is_none() {
+        tracing::error!(event = %event.id, "the event's snapshot does not read");
+    }
+    record
 }
 
 /// What one queued job came to.
