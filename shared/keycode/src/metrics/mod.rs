@@ -121,15 +121,31 @@ pub const CONDENSED_NAMES: [(&str, &str); 18] = [
 /// both condensed and simple in one object ends as the later one, as in
 /// the reference.
 pub fn to_simple_names(fields: &[(String, MetricsValue)]) -> Vec<(String, MetricsValue)> {
-    let mut simple = Vec::with_capacity(fields.len());
+    renamed(fields, |(simple, condensed)| (condensed, simple))
+}
+
+/// An object's keys under their condensed names, in order.
+pub fn to_condensed_names(fields: &[(String, MetricsValue)]) -> Vec<(String, MetricsValue)> {
+    renamed(fields, |(simple, condensed)| (simple, condensed))
+}
+
+/// `fields` with each key found as the first of a pair `direction` makes
+/// of a `CONDENSED_NAMES` entry replaced by the second, in order, a
+/// repeated name keeping its first place and its last value.
+fn renamed(
+    fields: &[(String, MetricsValue)],
+    direction: fn((&'static str, &'static str)) -> (&'static str, &'static str),
+) -> Vec<(String, MetricsValue)> {
+    let mut out = Vec::with_capacity(fields.len());
     for (key, value) in fields {
         let name = CONDENSED_NAMES
             .iter()
-            .find(|(_, condensed)| condensed == key)
-            .map_or(key.as_str(), |(simple, _)| simple);
-        MetricsValue::insert(&mut simple, name.to_owned(), value.clone());
+            .map(|&pair| direction(pair))
+            .find(|(from, _)| from == key)
+            .map_or(key.as_str(), |(_, to)| to);
+        MetricsValue::insert(&mut out, name.to_owned(), value.clone());
     }
-    simple
+    out
 }
 
 /// `generate_hash_string`: SipHash-2-4 of the UTF-8 text, lowercase hex
@@ -326,19 +342,6 @@ pub fn response_signature(
         AuthMethod::Data.as_str(),
         hash_string(&payload, key)
     )
-}
-
-/// An object's keys under their condensed names, in order.
-pub fn to_condensed_names(fields: &[(String, MetricsValue)]) -> Vec<(String, MetricsValue)> {
-    let mut condensed = Vec::with_capacity(fields.len());
-    for (key, value) in fields {
-        let name = CONDENSED_NAMES
-            .iter()
-            .find(|(simple, _)| simple == key)
-            .map_or(key.as_str(), |(_, condensed)| condensed);
-        MetricsValue::insert(&mut condensed, name.to_owned(), value.clone());
-    }
-    condensed
 }
 
 /// The answer to `request` carrying `fields` (simple names: `token_list`,
