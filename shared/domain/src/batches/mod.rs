@@ -112,7 +112,7 @@ impl Batch {
         let finished = self.done + self.failed;
         if finished == 0 {
             BatchStatus::Pending
-        } else if finished < self.total {
+        } else if !self.is_finished() {
             BatchStatus::Running
         } else if self.failed == 0 {
             BatchStatus::Completed

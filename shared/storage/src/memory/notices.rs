@@ -19,12 +19,12 @@ impl NoticeStore for MemoryStore {
         limit: usize,
     ) -> Result<Page<NoticeAccount, AccountId>, StoreError> {
         let state = self.lock();
-        let mut accounts: Vec<&AccountId> = state
+        // Clients are kept in key order already.
+        let accounts: Vec<&AccountId> = state
             .clients
             .keys()
             .filter(|key| after.is_none_or(|after| *key > after))
             .collect();
-        accounts.sort();
         let more = accounts.len() > limit;
         let items: Vec<NoticeAccount> = accounts
             .into_iter()
