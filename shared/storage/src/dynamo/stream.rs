@@ -20,6 +20,9 @@ pub struct OutboxStream {
     /// Where each shard goes on once the events of the last poll are
     /// handled.
     pending: BTreeMap<String, Option<String>>,
+    /// How many stream records, of any kind, the last poll read: none
+    /// means the reader had caught up with the table then.
+    last_records: usize,
 }
 
 impl OutboxStream {
@@ -65,6 +68,7 @@ impl OutboxStream {
             stream_arn,
             shards: BTreeMap::new(),
             pending: BTreeMap::new(),
+            last_records: 0,
         })
     }
 
@@ -106,6 +110,7 @@ impl OutboxStream {
         self.discover_shards().await?;
         let mut events = Vec::new();
         self.pending.clear();
+        self.last_records = 0;
         for (shard, iterator) in &self.shards {
             let Some(iterator) = iterator else { continue };
             let output = self
@@ -115,7 +120,9 @@ impl OutboxStream {
                 .send()
                 .await
                 .map_err(unavailable)?;
-            for record in output.records.unwrap_or_default() {
+            let records = output.records.unwrap_or_default();
+            self.last_records += records.len();
+            for record in records {
                 let image = record.dynamodb.and_then(|d| d.new_image);
                 if let Some(image) = image {
                     if let Some(event) = event_of_image(image)? {
@@ -127,6 +134,12 @@ impl OutboxStream {
                 .insert(shard.clone(), output.next_shard_iterator);
         }
         Ok(events)
+    }
+
+    /// Whether the last `poll` read no stream record at all: the reader
+    /// had caught up with every write committed before it.
+    pub fn caught_up(&self) -> bool {
+        self.last_records == 0
     }
 
     /// Moves past the events the last `poll` answered.

@@ -72,40 +72,40 @@ pub async fn in_outbox(stores: &Stores, event: &Event) -> bool {
     dynamo.outbox_event(&event.id).await.unwrap().as_ref() == Some(event)
 }
 
-/// The outbox items with this id: the memory store's log may hold the
-/// same id twice, the table by its key cannot.
-pub async fn outbox_with_id(stores: &Stores, id: &str) -> Vec<Event> {
+/// Every event the store has written, in the order written: the memory
+/// store's log, or the table's stream read from its start (each case has
+/// a table of its own), where an item written twice would show twice.
+pub async fn outbox_events(stores: &Stores) -> Vec<Event> {
     if let Some(memory) = stores.memory() {
-        let (events, _) = memory.outbox_after(0, usize::MAX);
-        return events.into_iter().filter(|e| e.id == id).collect();
+        return memory.outbox_after(0, usize::MAX).0;
     }
     let dynamo = stores.dynamo().expect("memory or DynamoDB");
-    dynamo.outbox_event(id).await.unwrap().into_iter().collect()
+    let mut stream = OutboxStream::open(&dynamo, Some(&api_tests::dynamodb_endpoint()))
+        .await
+        .unwrap();
+    let mut all = Vec::new();
+    // A poll may read a page of other records and no event; only a poll
+    // that reads nothing at all means the end.
+    loop {
+        all.extend(stream.poll().await.unwrap());
+        stream.commit();
+        if stream.caught_up() {
+            return all;
+        }
+    }
 }
 
-/// The types of every event written about `subject`, in the order they
-/// were written: the memory store's log, or the table's stream read from
-/// its start (each case has a table of its own).
-pub async fn events_about(stores: &Stores, subject: &str) -> Vec<EventType> {
-    let events = if let Some(memory) = stores.memory() {
-        memory.outbox_after(0, usize::MAX).0
-    } else {
-        let dynamo = stores.dynamo().expect("memory or DynamoDB");
-        let mut stream = OutboxStream::open(&dynamo, Some(&api_tests::dynamodb_endpoint()))
-            .await
-            .unwrap();
-        let mut all = Vec::new();
-        for _ in 0..10 {
-            let got = stream.poll().await.unwrap();
-            stream.commit();
-            if got.is_empty() {
-                break;
-            }
-            all.extend(got);
-        }
-        all
-    };
+/// The events written with this id.
+pub async fn outbox_with_id(stores: &Stores, id: &str) -> Vec<Event> {
+    let mut events = outbox_events(stores).await;
+    events.retain(|e| e.id == id);
     events
+}
+
+/// The types of every event written about `subject`, in order.
+pub async fn events_about(stores: &Stores, subject: &str) -> Vec<EventType> {
+    outbox_events(stores)
+        .await
         .into_iter()
         .filter(|e| e.subject == subject)
         .map(|e| e.event_type)
