@@ -1,7 +1,7 @@
 //! The sender's HTTPS path against a TLS receiver on loopback whose
-//! certificate a test authority signed for `hooks.test`
-//! (`tests/fixtures`, made once with `openssl`; valid until 2126). The name
-//! is resolved by the test's own resolver, so nothing leaves the machine:
+//! certificate a test authority signed for `hooks.test`, both made afresh
+//! by each run (`rcgen`), so no key is ever committed. The name is
+//! resolved by the test's own resolver, so nothing leaves the machine:
 //! a trusted certificate for the URL's name delivers, and an untrusted
 //! authority or another name is a failed attempt that names TLS.
 
@@ -14,13 +14,37 @@ use domain::webhooks::url::{UrlPolicy, WebhookUrl};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use webhook_sender::HttpWebhookSender;
 
-const CA: &[u8] = include_bytes!("fixtures/ca.pem");
-const CERT: &[u8] = include_bytes!("fixtures/hooks-test.pem");
-const KEY: &[u8] = include_bytes!("fixtures/hooks-test.key");
+/// A test authority and the receiver's certificate for `hooks.test`,
+/// signed by it, with the receiver's key.
+struct Certificates {
+    authority: CertificateDer<'static>,
+    receiver: CertificateDer<'static>,
+    receiver_key: Vec<u8>,
+}
+
+fn certificates() -> Certificates {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let mut authority = CertificateParams::new(Vec::<String>::new()).unwrap();
+    authority.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    authority
+        .distinguished_name
+        .push(DnType::CommonName, "webhook-sender test authority");
+    let authority_key = KeyPair::generate().unwrap();
+    let authority = authority.self_signed(&authority_key).unwrap();
+    let receiver_key = KeyPair::generate().unwrap();
+    let receiver = CertificateParams::new(vec!["hooks.test".to_owned()])
+        .unwrap()
+        .signed_by(&receiver_key, &authority, &authority_key)
+        .unwrap();
+    Certificates {
+        authority: authority.der().clone(),
+        receiver: receiver.der().clone(),
+        receiver_key: receiver_key.serialize_der(),
+    }
+}
 
 /// Every name resolves to loopback.
 struct Loopback;
@@ -34,7 +58,7 @@ impl HostResolver for Loopback {
 
 /// A TLS receiver for `hooks.test` that answers 204 and hands over what it
 /// read of each request.
-async fn receiver() -> (u16, mpsc::UnboundedReceiver<String>) {
+async fn receiver(certificates: &Certificates) -> (u16, mpsc::UnboundedReceiver<String>) {
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
@@ -42,8 +66,8 @@ async fn receiver() -> (u16, mpsc::UnboundedReceiver<String>) {
     .unwrap()
     .with_no_client_auth()
     .with_single_cert(
-        vec![CertificateDer::from_pem_slice(CERT).unwrap()],
-        PrivateKeyDer::from_pem_slice(KEY).unwrap(),
+        vec![certificates.receiver.clone()],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certificates.receiver_key.clone())),
     )
     .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
@@ -78,11 +102,9 @@ async fn receiver() -> (u16, mpsc::UnboundedReceiver<String>) {
     (port, requests)
 }
 
-fn roots(pem: &[u8]) -> rustls::RootCertStore {
+fn roots(trusted: &CertificateDer<'static>) -> rustls::RootCertStore {
     let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(pem).unwrap())
-        .unwrap();
+    roots.add(trusted.clone()).unwrap();
     roots
 }
 
@@ -104,8 +126,10 @@ fn request(host: &str, port: u16) -> OutboundRequest {
 
 #[tokio::test]
 async fn a_trusted_certificate_for_the_name_delivers_over_tls() {
-    let (port, mut requests) = receiver().await;
-    let sender = HttpWebhookSender::trusting(Arc::new(Loopback), POLICY, roots(CA));
+    let certificates = certificates();
+    let (port, mut requests) = receiver(&certificates).await;
+    let sender =
+        HttpWebhookSender::trusting(Arc::new(Loopback), POLICY, roots(&certificates.authority));
     let outcome = sender.send(&request("hooks.test", port)).await;
     assert_eq!(outcome, SendOutcome::Answered(204));
     let seen = requests.recv().await.unwrap();
@@ -120,16 +144,19 @@ async fn a_trusted_certificate_for_the_name_delivers_over_tls() {
 
 #[tokio::test]
 async fn an_untrusted_authority_or_another_name_fails_the_attempt() {
-    let (port, _requests) = receiver().await;
+    let certificates = certificates();
+    let (port, _requests) = receiver(&certificates).await;
     // Trusting only the receiver's own certificate as an authority, which
     // it is not: the chain does not verify.
-    let strangers = HttpWebhookSender::trusting(Arc::new(Loopback), POLICY, roots(CERT));
+    let strangers =
+        HttpWebhookSender::trusting(Arc::new(Loopback), POLICY, roots(&certificates.receiver));
     let refused = strangers.send(&request("hooks.test", port)).await;
     assert!(
         matches!(&refused, SendOutcome::Failed(reason) if reason.starts_with("TLS failed")),
         "{refused:?}"
     );
-    let sender = HttpWebhookSender::trusting(Arc::new(Loopback), POLICY, roots(CA));
+    let sender =
+        HttpWebhookSender::trusting(Arc::new(Loopback), POLICY, roots(&certificates.authority));
     let misnamed = sender.send(&request("other.test", port)).await;
     assert!(
         matches!(&misnamed, SendOutcome::Failed(reason) if reason.starts_with("TLS failed")),
